@@ -54,3 +54,12 @@ class TaskSet:
             if task.id == task_id:
                 return task
         raise KeyError(task_id)
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """What the agent is shown alongside a task: prompt template, function catalog and their flavour."""
+
+    prompt_template: str
+    functions: list[dict[str, Any]] = field(hash=False)
+    flavour: str = "generated"

@@ -1,0 +1,169 @@
+"""The agent loop: one task, one conversation, one status, as the upstream harness runs it.
+
+Read top to bottom: build the prompt, then for at most `max_rounds` rounds ask the model,
+record its raw answer, parse it, and either end the task or append exactly one user turn.
+Whatever happens, `run_task` returns a `TaskOutcome` with the transcript so far; it never raises.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from vcr.errors import CannotOverwriteExistingCassetteException
+
+from medbench.agent import protocol, status
+from medbench.agent.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
+from medbench.agent.prompt import build_prompt
+from medbench.agent.protocol import FinishAction, GetAction, InvalidAction, PostAction
+from medbench.models.client import ChatModel, ContextLimitError, ModelError, ModelReply
+from medbench.tasks.model import Task, TaskSet
+
+POST_MODES = ("official", "execute")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """`official` post-mode acknowledges POSTs without sending them (upstream); `execute` sends them."""
+
+    max_rounds: int = 8
+    post_mode: str = "official"
+    strip_think: bool = False
+    api_base: str = DEFAULT_DISPLAY_BASE
+
+    def __post_init__(self) -> None:
+        if self.post_mode not in POST_MODES:
+            raise ValueError(f"post_mode must be one of {POST_MODES}, got {self.post_mode!r}")
+        if self.max_rounds < 1:
+            raise ValueError(f"max_rounds must be at least 1, got {self.max_rounds}")
+
+
+@dataclass
+class TaskOutcome:
+    """How one task ended. `history` is the transcript graders read: the prompt, then raw agent
+    answers and harness turns. Token totals are None when the endpoint never reported usage.
+    `calls` has one JSON-ready record per model call (latency_s, prompt/completion tokens, retries)."""
+
+    task_id: str
+    status: str
+    result: str | None
+    history: list[dict[str, str]]
+    num_turns: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    model_latency_s: float
+    model_calls: int
+    retries: int
+    error: str | None = None
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_task(
+    task: Task, task_set: TaskSet, model: ChatModel, gateway: FhirGateway, config: LoopConfig | None = None
+) -> TaskOutcome:
+    """Run one task to its end; every failure becomes a status, never an exception."""
+    config = config or LoopConfig()
+    history: list[dict[str, str]] = []
+    calls: list[dict[str, Any]] = []
+
+    def outcome(end: str, result: str | None = None, error: str | None = None) -> TaskOutcome:
+        return _outcome(task.id, end, result, error, history, calls)
+
+    try:
+        history.append({"role": "user", "content": build_prompt(task_set, task, config.api_base)})
+        for _ in range(config.max_rounds):
+            reply = _ask(model, history, calls)
+            answer = protocol.strip_think(reply.content) if config.strip_think else reply.content
+            history.append({"role": "agent", "content": answer})
+            action = protocol.parse_action(answer)
+            if isinstance(action, FinishAction):
+                return outcome(status.COMPLETED, result=action.result)
+            if isinstance(action, InvalidAction):
+                return outcome(status.INVALID_ACTION, error=action.reason)
+            history.append({"role": "user", "content": _observe(action, gateway, config)})
+        return outcome(status.LIMIT_REACHED)
+    except ContextLimitError as exc:
+        return outcome(status.CONTEXT_LIMIT, error=str(exc))
+    except CannotOverwriteExistingCassetteException as exc:
+        return outcome(status.CASSETTE_MISMATCH, error=str(exc))
+    except Exception as exc:
+        return outcome(status.ERROR, error=f"{type(exc).__name__}: {exc}")
+
+
+def to_messages(history: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The whole transcript as chat messages: agent turns go as `assistant`, harness turns as `user`."""
+    return [
+        {"role": "assistant" if turn["role"] == "agent" else "user", "content": turn["content"]} for turn in history
+    ]
+
+
+def _ask(model: ChatModel, history: list[dict[str, str]], calls: list[dict[str, Any]]) -> ModelReply:
+    """Call the model and log the call, including failed ones (their retries and time count too)."""
+    started = time.monotonic()
+    try:
+        reply = model.complete(to_messages(history))
+    except Exception as exc:
+        if isinstance(exc, ModelError):
+            calls.append(_call_record(exc.latency_s, None, None, exc.retries, ok=False))
+        else:
+            calls.append(_call_record(time.monotonic() - started, None, None, 0, ok=False))
+        raise
+    calls.append(_call_record(reply.latency_s, reply.prompt_tokens, reply.completion_tokens, reply.retries, ok=True))
+    return reply
+
+
+def _observe(action: GetAction | PostAction, gateway: FhirGateway, config: LoopConfig) -> str:
+    """The user turn that answers a GET or POST."""
+    if isinstance(action, GetAction):
+        response = gateway.get(action.url)
+        if response.ok:
+            return protocol.get_ok_turn(response.text)
+        return protocol.get_error_turn(response.error_message or "")
+    if not action.valid:
+        return protocol.POST_INVALID
+    if config.post_mode == "execute":
+        response = gateway.post(action.url, action.payload)
+        if not response.ok:
+            return protocol.post_error_turn(response.error_message or "")
+    return protocol.POST_ACCEPTED
+
+
+def _call_record(
+    latency_s: float, prompt_tokens: int | None, completion_tokens: int | None, retries: int, *, ok: bool
+) -> dict[str, Any]:
+    return {
+        "ok": ok,
+        "latency_s": latency_s,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "retries": retries,
+    }
+
+
+def _outcome(
+    task_id: str,
+    end: str,
+    result: str | None,
+    error: str | None,
+    history: list[dict[str, str]],
+    calls: list[dict[str, Any]],
+) -> TaskOutcome:
+    def total(key: str) -> int | None:
+        reported = [call[key] for call in calls if call[key] is not None]
+        return sum(reported) if reported else None
+
+    return TaskOutcome(
+        task_id=task_id,
+        status=end,
+        result=result,
+        history=history,
+        num_turns=sum(1 for turn in history if turn["role"] == "agent"),
+        prompt_tokens=total("prompt_tokens"),
+        completion_tokens=total("completion_tokens"),
+        model_latency_s=sum(call["latency_s"] for call in calls),
+        model_calls=len(calls),
+        retries=sum(call["retries"] for call in calls),
+        error=error,
+        calls=calls,
+    )

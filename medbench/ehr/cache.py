@@ -1,0 +1,38 @@
+"""Build the synthetic EHR's SQLite database once per (generator, seed, scale, seating) and reuse it.
+
+Several pytest-xdist workers may ask for the same database at once: a file lock makes one of
+them build while the others wait, and `build_database` renames the finished file into place,
+so nobody ever opens a half-written database. The file name carries everything that changes
+its content (generator version, store schema version, scale, seed, seating digest), so a
+stale cache is never reused: a new version simply builds a new file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from filelock import FileLock
+
+from medbench.ehr.population import GENERATOR_VERSION, build_population
+from medbench.ehr.seating import Seating
+from medbench.fhir.store import SCHEMA_VERSION, build_database
+from medbench.tasks.official import cache_root
+
+
+def database_path(seed: int = 0, scale: str = "small", seating: Seating | None = None, cache_dir: Path | str | None = None) -> Path:
+    """Where the database for these inputs lives (whether or not it is built yet)."""
+    suffix = f"-{seating.digest[:16]}" if seating is not None else ""
+    name = f"ehr-{GENERATOR_VERSION}.db{SCHEMA_VERSION}-{scale}-{seed}{suffix}.sqlite"
+    return cache_root(cache_dir) / "ehr" / name
+
+
+def ensure_database(seed: int = 0, scale: str = "small", seating: Seating | None = None, cache_dir: Path | str | None = None) -> Path:
+    """Path of the built database for these inputs, building it first if it is not cached."""
+    path = database_path(seed, scale, seating, cache_dir)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if not path.is_file():
+            build_database(path, build_population(seed=seed, scale=scale, seating=seating).iter_resources())
+    return path

@@ -1,0 +1,41 @@
+"""`python -m medbench.fhir serve --port 8080 --scale full`: run the embedded FHIR server standalone,
+e.g. to point another harness (or a browser) at the synthetic EHR as if it were the Docker image."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from medbench.ehr.cache import ensure_database
+from medbench.fhir.server import FhirServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m medbench.fhir", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the synthetic EHR over HTTP until Ctrl-C")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    serve.add_argument("--scale", default="small", choices=["small", "medium", "full"], help="EHR scale (default small)")
+    serve.add_argument("--seed", type=int, default=0, help="EHR seed (default 0)")
+    serve.add_argument("--cache-dir", type=Path, default=None, help="medbench cache root (default $MEDBENCH_CACHE_DIR or the user cache)")
+    serve.add_argument("--db", type=Path, default=None, help="serve this built SQLite file instead of the cached EHR")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    db_path = args.db
+    if db_path is None:
+        started = time.perf_counter()
+        db_path = ensure_database(seed=args.seed, scale=args.scale, cache_dir=args.cache_dir)
+        logging.info("EHR database %s ready in %.1f s", db_path, time.perf_counter() - started)
+    server = FhirServer(db_path, host=args.host, port=args.port).start()
+    logging.info("FHIR server at %s (Ctrl-C to stop)", server.base_url)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

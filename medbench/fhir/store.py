@@ -1,0 +1,404 @@
+"""SQLite storage for the embedded FHIR server: bulk build, indexed search, isolated writes.
+
+Layout (one file, built once and then only read):
+- `res(seq, type, id, patient, json)`: resources in insertion order (`seq`), compact JSON,
+  `patient` = the MRN the resource belongs to (its own id for a Patient);
+- `tok`, `str`, `dt`: search index rows (token, string, date) per parameter id, carrying the
+  patient so patient-scoped searches touch only that patient's rows;
+- `params(id, key)`: parameter ids ('Observation.code' ...); `meta`: schema version, counts.
+
+A running `FhirStore` opens the base file read-only (`immutable=1`, so several xdist workers can
+share one cached file) and attaches a private temporary database with the same tables for
+POSTed resources; every search runs on both and merges, so writes are searchable and
+`reset_writes()` drops them without touching the base file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import queue
+import secrets
+import sqlite3
+import string
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from medbench.fhir.dates import now_instant
+from medbench.fhir.errors import FhirError
+from medbench.fhir.search import ANY_SYSTEM, DateClause, Query, StringClause, TokenClause
+from medbench.fhir.searchparams import index_rows, param_keys, patient_of
+
+SCHEMA_VERSION = "1"
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS {s}.res (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL,
+    patient TEXT, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.tok (seq INTEGER NOT NULL, param INTEGER NOT NULL, patient TEXT,
+    system TEXT, code TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.str (seq INTEGER NOT NULL, param INTEGER NOT NULL, patient TEXT,
+    norm TEXT NOT NULL, exact TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.dt (seq INTEGER NOT NULL, param INTEGER NOT NULL, patient TEXT,
+    low INTEGER NOT NULL, high INTEGER NOT NULL);
+"""
+_INDEXES = """
+CREATE UNIQUE INDEX IF NOT EXISTS {s}.res_type_id ON res (type, id);
+CREATE INDEX IF NOT EXISTS {s}.res_type_patient ON res (type, patient, seq);
+CREATE INDEX IF NOT EXISTS {s}.tok_code_patient ON tok (param, code, patient, seq);
+CREATE INDEX IF NOT EXISTS {s}.str_norm ON str (param, norm, seq);
+CREATE INDEX IF NOT EXISTS {s}.dt_patient_low ON dt (param, patient, low, high, seq);
+"""
+_BATCH = 20_000
+_SQL_VARS = 900
+_SOURCE_CHARS = string.ascii_letters + string.digits
+
+
+def build_database(path: Path | str, resources: Iterable[dict[str, Any]]) -> int:
+    """Write `resources` (insertion order kept) into a new SQLite file at `path`; returns the count.
+
+    Bulk and atomic: rows go in with executemany inside one transaction with journaling and
+    syncing off, indexes are created afterwards, and the file is renamed into place only when
+    complete, so a reader never sees a half-built database.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        count = _build(tmp, resources)
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count
+
+
+def _build(path: Path, resources: Iterable[dict[str, Any]]) -> int:
+    # SQLite inserts run on a writer thread (sqlite3 releases the GIL while stepping), so they
+    # overlap with generating, serialising and indexing the next batch on this thread.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE", "cache_size=-200000", "temp_store=MEMORY"):
+            conn.execute(f"PRAGMA {pragma}")
+        conn.execute("BEGIN")
+        _run_script(conn, _TABLES.format(s="main"))
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("CREATE TABLE params (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE)")
+        param_ids = {key: i for i, key in enumerate(param_keys(), start=1)}
+        conn.executemany("INSERT INTO params VALUES (?, ?)", [(i, k) for k, i in param_ids.items()])
+        count, max_numeric_id = 0, 0
+        pending: deque[Future[None]] = deque()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fhir-build") as writer:
+            for batch in _batches(resources, _BATCH):
+                rows, batch_max_id = _batch_rows(batch, count, param_ids)
+                count += len(batch)
+                max_numeric_id = max(max_numeric_id, batch_max_id)
+                pending.append(writer.submit(_insert, conn, rows))
+                if len(pending) > 2:
+                    pending.popleft().result()
+            for future in pending:
+                future.result()
+        try:
+            _run_script(conn, _INDEXES.format(s="main"))
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"duplicate resource type/id in the input ({exc})") from None
+        meta = {"schema_version": SCHEMA_VERSION, "count": str(count), "max_numeric_id": str(max_numeric_id)}
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+        conn.execute("PRAGMA analysis_limit=1000")
+        conn.execute("ANALYZE")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return count
+
+
+_Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+def _batch_rows(batch: list[dict[str, Any]], first_seq: int, param_ids: dict[str, int]) -> tuple[_Rows, int]:
+    """Rows of the res/tok/str/dt tables for one batch, and the batch's largest numeric id."""
+    res_rows: list[tuple[Any, ...]] = []
+    tok_rows: list[tuple[Any, ...]] = []
+    str_rows: list[tuple[Any, ...]] = []
+    dt_rows: list[tuple[Any, ...]] = []
+    max_numeric_id = 0
+    for seq, resource in enumerate(batch, start=first_seq + 1):
+        rid = resource.get("id")
+        rtype = resource.get("resourceType")
+        if not rid or not rtype:
+            raise ValueError(f"resource #{seq} lacks resourceType or id: {str(resource)[:200]}")
+        if rid.isdigit():
+            max_numeric_id = max(max_numeric_id, int(rid))
+        patient = patient_of(resource)
+        res_rows.append((seq, rtype, rid, patient, json.dumps(resource, separators=(",", ":"), ensure_ascii=False)))
+        rows = index_rows(resource)
+        tok_rows.extend((seq, param_ids[k], patient, system, code) for k, system, code in rows.tokens)
+        str_rows.extend((seq, param_ids[k], patient, norm, exact) for k, norm, exact in rows.strings)
+        dt_rows.extend((seq, param_ids[k], patient, low, high) for k, low, high in rows.dates)
+    return (res_rows, tok_rows, str_rows, dt_rows), max_numeric_id
+
+
+def _insert(conn: sqlite3.Connection, rows: _Rows) -> None:
+    res_rows, tok_rows, str_rows, dt_rows = rows
+    conn.executemany("INSERT INTO res VALUES (?, ?, ?, ?, ?)", res_rows)
+    conn.executemany("INSERT INTO tok VALUES (?, ?, ?, ?, ?)", tok_rows)
+    conn.executemany("INSERT INTO str VALUES (?, ?, ?, ?, ?)", str_rows)
+    conn.executemany("INSERT INTO dt VALUES (?, ?, ?, ?, ?)", dt_rows)
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run DDL statement by statement (executescript would commit the open transaction)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _batches(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+class FhirStore:
+    """Read access to a built database plus a private, resettable writes layer.
+
+    Thread-safe: readers take pooled connections; writes are serialised by a lock.
+    """
+
+    def __init__(self, db_path: Path | str) -> None:
+        self.db_path = Path(db_path)
+        if not self.db_path.is_file():
+            raise FileNotFoundError(f"FHIR database {self.db_path} does not exist; build it with medbench.ehr.cache.ensure_database")
+        self._base_uri = self.db_path.resolve().as_uri() + "?mode=ro&immutable=1"
+        fd, writes_name = tempfile.mkstemp(prefix="medbench-fhir-writes-", suffix=".sqlite")
+        os.close(fd)
+        self._writes_path = Path(writes_name)
+        self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._write_lock = threading.Lock()
+        self._writer = self._connect()
+        self._writer.execute("PRAGMA w.journal_mode=WAL")
+        _run_script(self._writer, _TABLES.format(s="w") + _INDEXES.format(s="w"))
+        meta = dict(self._writer.execute("SELECT key, value FROM main.meta"))
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.db_path} has schema version {meta.get('schema_version')}, this medbench needs {SCHEMA_VERSION}; "
+                "delete the file (or the medbench cache's ehr/ folder) so it is rebuilt"
+            )
+        self.param_ids: dict[str, int] = dict(self._writer.execute("SELECT key, id FROM main.params"))
+        base_max_seq = self._writer.execute("SELECT COALESCE(MAX(seq), 0) FROM main.res").fetchone()[0]
+        self._seqs = itertools.count(base_max_seq + 1)
+        self._ids = itertools.count(int(meta.get("max_numeric_id", "0")) + 1)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._base_uri, uri=True, check_same_thread=False, isolation_level=None)
+        conn.execute("ATTACH DATABASE ? AS w", (str(self._writes_path),))
+        return conn
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._pool.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            self._pool.put(conn)
+
+    def close(self) -> None:
+        """Close every connection and delete the writes file."""
+        while True:
+            try:
+                self._pool.get_nowait().close()
+            except queue.Empty:
+                break
+        self._writer.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(self._writes_path) + suffix).unlink(missing_ok=True)
+
+    def read(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:
+        """The resource with this type and id (base or written), or None."""
+        with self._reader() as conn:
+            for schema in ("main", "w"):
+                row = conn.execute(f"SELECT json FROM {schema}.res WHERE type = ? AND id = ?", (resource_type, resource_id)).fetchone()
+                if row:
+                    return json.loads(row[0])
+        return None
+
+    def search(self, query: Query) -> list[int]:
+        """Sequence numbers of every match: insertion order, or `query.sort` order.
+
+        Each clause is one index range scan; their results are intersected here, which keeps a
+        broad clause (all of a patient's vital signs) from costing a probe per row."""
+        seqs: list[int] = []
+        sort_values: list[dict[int, Any]] = [{} for _ in query.sort]
+        with self._reader() as conn:
+            for schema in ("main", "w"):
+                found: set[int] | None = None
+                for sql, args in self._statements(schema, query):
+                    rows = {row[0] for row in conn.execute(sql, args)}
+                    found = rows if found is None else found & rows
+                    if not found:
+                        break
+                matched = sorted(found or ())
+                seqs.extend(matched)
+                for position, (key, descending) in enumerate(query.sort):
+                    if matched:
+                        sort_values[position].update(self._sort_values(conn, schema, query, key, descending, matched))
+        for position in reversed(range(len(query.sort))):
+            values = sort_values[position]
+            present = [s for s in seqs if values.get(s) is not None]
+            present.sort(key=values.__getitem__, reverse=query.sort[position][1])
+            seqs = present + [s for s in seqs if values.get(s) is None]
+        return seqs
+
+    def _sort_values(
+        self, conn: sqlite3.Connection, schema: str, query: Query, key: str, descending: bool, seqs: list[int]
+    ) -> dict[int, Any]:
+        """Sort value per matched seq: the id, or the earliest start (latest end when
+        descending) of the date parameter; resources without one sort last."""
+        if key == "_id":
+            found: dict[int, Any] = {}
+            for start in range(0, len(seqs), _SQL_VARS):
+                chunk = seqs[start:start + _SQL_VARS]
+                found.update(conn.execute(f"SELECT seq, id FROM {schema}.res WHERE seq IN ({','.join('?' * len(chunk))})", chunk))
+            return found
+        sql = f"SELECT seq, {'high' if descending else 'low'} FROM {schema}.dt WHERE param = ?"
+        args: list[Any] = [self._param_id(key)]
+        if query.patients is not None:
+            sql += f" AND patient IN ({','.join('?' * len(query.patients))})"
+            args.extend(sorted(query.patients))
+        sql += " AND seq IN (SELECT value FROM json_each(?))"
+        args.append(json.dumps(seqs))
+        pick = max if descending else min
+        values: dict[int, Any] = {}
+        for seq, value in conn.execute(sql, args):
+            values[seq] = pick(values[seq], value) if seq in values else value
+        return values
+
+    def query_plan(self, query: Query) -> list[str]:
+        """SQLite's plan for `query` on the base data, so tests and the benchmark can show
+        which indexes a search uses."""
+        with self._reader() as conn:
+            return [row[3] for sql, args in self._statements("main", query) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args)]
+
+    def fetch(self, seqs: list[int]) -> list[dict[str, Any]]:
+        """Resources for `seqs`, in that order (seqs dropped by a reset are skipped)."""
+        found: dict[int, str] = {}
+        with self._reader() as conn:
+            for start in range(0, len(seqs), _SQL_VARS):
+                chunk = seqs[start:start + _SQL_VARS]
+                marks = ",".join("?" * len(chunk))
+                for schema in ("main", "w"):
+                    found.update(conn.execute(f"SELECT seq, json FROM {schema}.res WHERE seq IN ({marks})", chunk))
+        return [json.loads(found[s]) for s in seqs if s in found]
+
+    def create(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """Store a POSTed resource in the writes layer with a new numeric id and version 1 meta."""
+        with self._write_lock:
+            seq, new_id = next(self._seqs), str(next(self._ids))
+            meta = {"versionId": "1", "lastUpdated": now_instant(), "source": "#" + "".join(secrets.choice(_SOURCE_CHARS) for _ in range(16))}
+            rest = {k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")}
+            stored = {"resourceType": resource["resourceType"], "id": new_id, "meta": meta, **rest}
+            patient = patient_of(stored)
+            rows = index_rows(stored)
+            ids = self.param_ids
+            with self._writer:
+                self._writer.execute("BEGIN")
+                self._writer.execute(
+                    "INSERT INTO w.res VALUES (?, ?, ?, ?, ?)",
+                    (seq, stored["resourceType"], new_id, patient, json.dumps(stored, separators=(",", ":"), ensure_ascii=False)),
+                )
+                self._writer.executemany("INSERT INTO w.tok VALUES (?, ?, ?, ?, ?)", [(seq, ids[k], patient, s, c) for k, s, c in rows.tokens])
+                self._writer.executemany("INSERT INTO w.str VALUES (?, ?, ?, ?, ?)", [(seq, ids[k], patient, n, e) for k, n, e in rows.strings])
+                self._writer.executemany("INSERT INTO w.dt VALUES (?, ?, ?, ?, ?)", [(seq, ids[k], patient, lo, hi) for k, lo, hi in rows.dates])
+        return stored
+
+    def reset_writes(self) -> None:
+        """Forget every POSTed resource; the base data is untouched."""
+        with self._write_lock, self._writer:
+            self._writer.execute("BEGIN")
+            for table in ("res", "tok", "str", "dt"):
+                self._writer.execute(f"DELETE FROM w.{table}")
+
+    def _statements(self, schema: str, query: Query) -> list[tuple[str, list[Any]]]:
+        """One SELECT of seqs per clause within one schema; a match is in all of them.
+
+        Index rows are keyed by 'Type.param', so clause rows already imply the resource type;
+        the res table is read only for patient-only or id searches."""
+        patients = sorted(query.patients) if query.patients is not None else None
+        patient_filter = f" AND patient IN ({','.join('?' * len(patients))})" if patients is not None else ""
+        statements: list[tuple[str, list[Any]]] = []
+        if not query.clauses or query.ids is not None:
+            sql, args = f"SELECT seq FROM {schema}.res WHERE type = ?{patient_filter}", [query.resource_type, *(patients or [])]
+            if query.ids is not None:
+                ids = sorted(query.ids)
+                sql += f" AND id IN ({','.join('?' * len(ids))})"
+                args.extend(ids)
+            statements.append((sql, args))
+        for clause in query.clauses:
+            table, condition, cond_args = self._clause(clause)
+            sql = f"SELECT seq FROM {schema}.{table} WHERE param = ?{patient_filter} AND ({condition})"
+            statements.append((sql, [self._param_id(clause.key), *(patients or []), *cond_args]))
+        return statements
+
+    def _param_id(self, key: str) -> int:
+        if key not in self.param_ids:
+            raise FhirError(400, f"search parameter {key} is not indexed in {self.db_path.name}; rebuild the database")
+        return self.param_ids[key]
+
+    @staticmethod
+    def _clause(clause: TokenClause | StringClause | DateClause) -> tuple[str, str, list[Any]]:
+        """(index table, SQL condition, arguments) for one search clause."""
+        if isinstance(clause, TokenClause):
+            parts, args = [], []
+            for system, code in clause.alternatives:
+                terms = []
+                if code is not None:
+                    terms.append("code = ?")
+                    args.append(code)
+                if system is None:
+                    terms.append("system IS NULL")
+                elif system is not ANY_SYSTEM:
+                    terms.append("system = ?")
+                    args.append(system)
+                parts.append("(" + " AND ".join(terms or ["1"]) + ")")
+            return "tok", " OR ".join(parts), args
+        if isinstance(clause, StringClause):
+            if clause.mode == "exact":
+                return "str", " OR ".join("exact = ?" for _ in clause.values), list(clause.values)
+            if clause.mode == "contains":
+                pattern = [f"%{_like_escape(v)}%" for v in clause.values]
+                return "str", " OR ".join("norm LIKE ? ESCAPE '\\'" for _ in clause.values), pattern
+            args = [bound for v in clause.values for bound in (v, v + "\U0010ffff")]
+            return "str", " OR ".join("(norm >= ? AND norm < ?)" for _ in clause.values), args
+        return "dt", *_date_condition(clause)
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _date_condition(clause: DateClause) -> tuple[str, list[Any]]:
+    """FHIR R4 prefix semantics on ranges: resource [low, high] against search [lo, hi]."""
+    lo, hi = clause.low, clause.high
+    conditions = {
+        "eq": ("low >= ? AND high <= ?", [lo, hi]),
+        "ne": ("NOT (low >= ? AND high <= ?)", [lo, hi]),
+        "gt": ("high > ?", [hi]),
+        "lt": ("low < ?", [lo]),
+        "ge": ("high >= ?", [lo]),
+        "le": ("low <= ?", [hi]),
+        "sa": ("low > ?", [hi]),
+        "eb": ("high < ?", [lo]),
+        "ap": ("low <= ? AND high >= ?", [hi, lo]),
+    }
+    return conditions[clause.prefix]

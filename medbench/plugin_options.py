@@ -1,0 +1,241 @@
+"""The `medbench` option group and the settings a benchmark session runs with.
+
+Every option reads, in order: the command line, an environment variable, a pytest.ini key,
+the default (the help text names all four). Settings are validated once here so that a bad
+value is a usage error naming the option, before any server starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from medbench.results.gates import Gate, GateSpecError, parse_task_gate, parse_threshold
+
+DEFAULT_DISPLAY_URL = "http://localhost:8080/fhir/"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+# `full` is the realistic EHR (500 patients, ~700k resources, response sizes like the official
+# server), so the default run measures what users quote; `small` is for fast unit tests.
+DEFAULT_EHR_SCALE = "full"
+EHR_SCALES = ("small", "medium", "full")
+
+
+@dataclass(frozen=True)
+class _Option:
+    flag: str
+    help: str
+    default: Any = None
+    env: str | None = None
+    kind: Callable[[str], Any] = str
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+    in_ini: bool = True
+
+    @property
+    def dest(self) -> str:
+        return "medbench_" + self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def ini(self) -> str:
+        return self.dest
+
+
+OPTIONS: tuple[_Option, ...] = (
+    _Option("--model", "model name sent to the endpoint; `reference` starts the built-in rule-based model", "reference", "MEDBENCH_MODEL", metavar="NAME"),
+    _Option("--base-url", f"OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (else $OPENAI_BASE_URL, else {OPENAI_BASE_URL}; ignored for --model=reference)", None, "MEDBENCH_BASE_URL", metavar="URL"),
+    _Option("--api-key", "API key (prefer --api-key-env; never written to results)", None, metavar="KEY", in_ini=False),
+    _Option("--api-key-env", "environment variable holding the API key", "OPENAI_API_KEY", "MEDBENCH_API_KEY_ENV", metavar="VAR"),
+    _Option("--temperature", "sampling temperature sent to the model (default: endpoint default, as upstream)", None, "MEDBENCH_TEMPERATURE", float, metavar="T"),
+    _Option("--max-tokens", "max completion tokens per model call (default: endpoint default)", None, "MEDBENCH_MAX_TOKENS", int, metavar="N"),
+    _Option("--tasks", "task set: `generated`, `official`, or a path to a task JSON file in the upstream format", "generated", "MEDBENCH_TASKS", metavar="SPEC"),
+    _Option("--task-seed", "seed of the generated task set", 0, "MEDBENCH_TASK_SEED", int, metavar="N"),
+    _Option("--write-tasks", "also write the selected task set to this path (upstream task-file format)", None, metavar="PATH"),
+    _Option("--official-dir", "folder holding the official assets (else $MEDBENCH_OFFICIAL_DIR, the cache, or a download)", None, metavar="DIR"),
+    _Option("--fhir-url", "external FHIR R4 base URL (default: the embedded server with the synthetic EHR)", None, "MEDBENCH_FHIR_URL", metavar="URL"),
+    _Option("--fhir-display-url", f"FHIR base URL the model sees (default {DEFAULT_DISPLAY_URL} embedded, --fhir-url external)", None, "MEDBENCH_FHIR_DISPLAY_URL", metavar="URL"),
+    _Option("--ehr-seed", "seed of the synthetic EHR (embedded server)", 0, "MEDBENCH_EHR_SEED", int, metavar="N"),
+    _Option("--ehr-scale", "synthetic EHR size: small (fast tests), medium, full (realistic)", DEFAULT_EHR_SCALE, "MEDBENCH_EHR_SCALE", str, EHR_SCALES),
+    _Option("--max-rounds", "model turns per task before limit_reached", 8, "MEDBENCH_MAX_ROUNDS", int, metavar="N"),
+    _Option("--protocol", "agent protocol: text (official GET/POST/FINISH) or tools (not implemented yet)", "text", "MEDBENCH_PROTOCOL", str, ("text", "tools")),
+    _Option("--grader", "grader mode: official (upstream decisions, quirks included) or corrected", "official", "MEDBENCH_GRADER", str, ("official", "corrected")),
+    _Option("--post-mode", "POST handling: official (acknowledged, not sent) or execute (sent, isolated per task)", "official", "MEDBENCH_POST_MODE", str, ("official", "execute")),
+    _Option("--results-dir", "folder for <model-slug>/runs.jsonl, transcripts.jsonl, summary.json", "results", "MEDBENCH_RESULTS_DIR", metavar="DIR"),
+    _Option("--run-name", "extra folder level under the model slug, to keep several runs of one model", None, "MEDBENCH_RUN_NAME", metavar="NAME"),
+    _Option("--repeats", "attempts per task (adds pass@k and pass^k to the summary)", 1, "MEDBENCH_REPEATS", int, metavar="K"),
+    _Option("--min-accuracy", "gate: exit 0 only if overall accuracy >= this (0.9 or 90%%)", None, "MEDBENCH_MIN_ACCURACY", metavar="X"),
+    _Option("--report", "after the session, write the reports of the results folder into this folder", None, metavar="DIR"),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the `medbench` group and its ini keys."""
+    group = parser.getgroup("medbench", "medbench benchmark (MedAgentBench agent runs)")
+    for option in OPTIONS:
+        fallbacks = [f"env {option.env}"] if option.env else []
+        if option.in_ini:
+            fallbacks.append(f"ini {option.ini}")
+        default = f"default: {option.default}" if option.default is not None else "default: none"
+        group.addoption(option.flag, dest=option.dest, default=None, choices=option.choices, metavar=option.metavar,
+                        help=f"{option.help} ({'; '.join(fallbacks + [default])})")
+        if option.in_ini:
+            parser.addini(option.ini, f"medbench {option.flag}", default=None)
+    group.addoption("--extra-header", dest="medbench_extra_header", action="append", default=[], metavar="K=V",
+                    help="extra HTTP header for the model endpoint, repeatable (values never written to results)")
+    group.addoption("--strip-think", dest="medbench_strip_think", action="store_true", default=False,
+                    help="remove <think>...</think> from model answers before parsing (not in official mode)")
+    group.addoption("--resume", dest="medbench_resume", action="store_true", default=False,
+                    help="continue the run in the results folder: skip recorded task attempts (same modes and task set only)")
+    group.addoption("--min-task-accuracy", dest="medbench_min_task_accuracy", action="append", default=[],
+                    metavar="taskN=X", help="gate per category, repeatable, e.g. task5=0.8")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a benchmark session needs to know, validated."""
+
+    model: str
+    base_url: str
+    api_key: str | None = field(repr=False)
+    extra_headers: dict[str, str] = field(repr=False)
+    temperature: float | None
+    max_tokens: int | None
+    tasks: str
+    task_seed: int
+    write_tasks: Path | None
+    official_dir: Path | None
+    fhir_url: str | None
+    fhir_display_url: str
+    ehr_seed: int
+    ehr_scale: str
+    max_rounds: int
+    protocol: str
+    grader: str
+    post_mode: str
+    strip_think: bool
+    results_dir: Path
+    run_name: str | None
+    resume: bool
+    repeats: int
+    gates: tuple[Gate, ...]
+    report: Path | None
+
+    @property
+    def is_reference(self) -> bool:
+        return self.model == "reference"
+
+    @property
+    def run_folder(self) -> Path:
+        """`<results-dir>/<model-slug>[/<run-name>]`."""
+        folder = self.results_dir / slug(self.model)
+        return folder / slug(self.run_name) if self.run_name else folder
+
+    def identity(self, task_set_name: str, task_set_sha256: str) -> dict[str, Any]:
+        """What makes two sessions one run: resuming with any of these changed is refused."""
+        if self.fhir_url:
+            environment: dict[str, Any] = {"kind": "external", "fhir_url": self.fhir_url}
+        else:
+            environment = {"kind": "embedded", "ehr_seed": self.ehr_seed, "ehr_scale": self.ehr_scale}
+        return {
+            "model": self.model, "run_name": self.run_name,
+            "task_set": task_set_name, "task_set_sha256": task_set_sha256,
+            "environment": environment, "fhir_display_url": self.fhir_display_url,
+            "protocol": self.protocol, "grader": self.grader, "post_mode": self.post_mode,
+            "max_rounds": self.max_rounds, "strip_think": self.strip_think, "repeats": self.repeats,
+            "temperature": self.temperature, "max_tokens": self.max_tokens,
+        }
+
+    def endpoint(self) -> dict[str, Any]:
+        """Where the model was reached, without secrets (header names only, no query string)."""
+        base = "built-in reference server" if self.is_reference else _without_query(self.base_url)
+        return {"base_url": base, "extra_header_names": sorted(self.extra_headers)}
+
+
+def settings_from_config(config: pytest.Config) -> Settings:
+    """Read and validate the options; a bad value raises pytest.UsageError naming the option."""
+    values = {option.flag: _resolve(config, option) for option in OPTIONS}
+    if values["--protocol"] == "tools":
+        raise pytest.UsageError("--protocol=tools is not implemented yet; use --protocol=text (the official protocol)")
+    for flag in ("--max-rounds", "--repeats"):
+        if values[flag] < 1:
+            raise pytest.UsageError(f"{flag} must be at least 1, got {values[flag]}")
+    try:
+        gates = [Gate(None, parse_threshold(values["--min-accuracy"]))] if values["--min-accuracy"] else []
+        gates += [parse_task_gate(text) for text in config.getoption("medbench_min_task_accuracy")]
+    except GateSpecError as error:
+        raise pytest.UsageError(str(error)) from None
+    fhir_url = _with_slash(values["--fhir-url"])
+    api_key = values["--api-key"] or os.environ.get(values["--api-key-env"]) or None
+    return Settings(
+        model=values["--model"], base_url=values["--base-url"] or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
+        api_key=api_key,
+        extra_headers=parse_headers(config.getoption("medbench_extra_header")),
+        temperature=values["--temperature"], max_tokens=values["--max-tokens"],
+        tasks=values["--tasks"], task_seed=values["--task-seed"],
+        write_tasks=_path(values["--write-tasks"]), official_dir=_path(values["--official-dir"]),
+        fhir_url=fhir_url,
+        fhir_display_url=_with_slash(values["--fhir-display-url"]) or fhir_url or DEFAULT_DISPLAY_URL,
+        ehr_seed=values["--ehr-seed"], ehr_scale=values["--ehr-scale"],
+        max_rounds=values["--max-rounds"], protocol=values["--protocol"], grader=values["--grader"],
+        post_mode=values["--post-mode"], strip_think=bool(config.getoption("medbench_strip_think")),
+        results_dir=Path(values["--results-dir"]), run_name=values["--run-name"],
+        resume=bool(config.getoption("medbench_resume")), repeats=values["--repeats"],
+        gates=tuple(gates), report=_path(values["--report"]),
+    )
+
+
+def parse_headers(items: list[str]) -> dict[str, str]:
+    """`["X-Team=a", "X-Trace=b"]` -> dict; the value may itself contain `=`."""
+    headers: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise pytest.UsageError(f"--extra-header expects NAME=VALUE, got {name.strip() or item!r}")
+        headers[name.strip()] = value
+    return headers
+
+
+def slug(name: str) -> str:
+    """A filesystem-safe folder name: `anthropic/claude-x` -> `anthropic_claude-x`."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    return cleaned or "model"
+
+
+def _resolve(config: pytest.Config, option: _Option) -> Any:
+    raw: Any = config.getoption(option.dest)
+    source = option.flag
+    if raw is None and option.env and os.environ.get(option.env):
+        raw, source = os.environ[option.env], f"${option.env}"
+    if raw is None and option.in_ini and config.getini(option.ini):
+        raw, source = config.getini(option.ini), f"ini {option.ini}"
+    if raw is None:
+        return option.default
+    try:
+        value = option.kind(raw)
+    except ValueError:
+        raise pytest.UsageError(f"{source}: {raw!r} is not a valid {option.kind.__name__} for {option.flag}") from None
+    if option.choices and value not in option.choices:
+        raise pytest.UsageError(f"{source}: {raw!r} is not one of {', '.join(option.choices)} for {option.flag}")
+    return value
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _with_slash(url: str | None) -> str | None:
+    if not url:
+        return None
+    return url if url.endswith("/") else url + "/"
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

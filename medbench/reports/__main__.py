@@ -1,0 +1,7 @@
+"""`python -m medbench.reports {csv,plots,analyze,report} RESULTS_DIR ...`"""
+
+import sys
+
+from medbench.reports.cli import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+"""Task sets: one interface over the generated set, the official set and any task file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medbench.tasks.generated import GENERATOR_VERSION, branch_counts, generate_task_set
+from medbench.tasks.model import Presentation, Task, TaskSet
+from medbench.tasks.official import OfficialAssetsError, fetch_official, load_official, official_presentation
+from medbench.tasks.task_file import TaskFileError, load_task_file, write_task_file
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "OfficialAssetsError",
+    "Presentation",
+    "Task",
+    "TaskFileError",
+    "TaskSet",
+    "branch_counts",
+    "fetch_official",
+    "generate_task_set",
+    "load_official",
+    "load_task_file",
+    "load_task_set",
+    "write_task_file",
+]
+
+
+def load_task_set(
+    spec: str = "generated",
+    *,
+    task_seed: int = 0,
+    ehr_seed: int = 0,
+    ehr_scale: str = "small",
+    official_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    file_flavour: str = "generated",
+) -> TaskSet:
+    """Resolve `--tasks`: "generated" (default), "official", or a path to a task file.
+
+    Generated tasks are drawn from the synthetic EHR built from (ehr_seed, ehr_scale), the same
+    one the environment serves. A task file is shown with our prompt unless `file_flavour` is
+    "official".
+    """
+    if spec == "generated":
+        # Imported here: medbench.ehr imports medbench.tasks.model, so a top-level import would be circular.
+        from medbench.ehr.population import build_population
+
+        return generate_task_set(task_seed, build_population(seed=ehr_seed, scale=ehr_scale))
+    if spec == "official":
+        return load_official(official_dir=official_dir, cache_dir=cache_dir)
+    path = Path(spec)
+    if not path.exists():
+        raise TaskFileError(f"--tasks={spec!r}: expected 'generated', 'official' or the path of a task file; no such file")
+    if file_flavour == "official":
+        return load_task_file(path, official_presentation(official_dir=official_dir, cache_dir=cache_dir))
+    if file_flavour != "generated":
+        raise ValueError(f"unknown task file flavour {file_flavour!r}; use 'generated' or 'official'")
+    return load_task_file(path)

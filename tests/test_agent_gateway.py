@@ -1,0 +1,247 @@
+"""The FHIR gateway: the model sees the display base, requests reach the real server, texts match upstream."""
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from medbench.agent.gateway import FhirGateway
+
+DISPLAY = "http://localhost:8080/fhir/"
+BUNDLE_TEMPLATE = (
+    '{{\n  "resourceType": "Bundle",\n  "link": [ {{\n    "url": "http://{host}/fhir/Patient?name=Zoë"\n  }} ]\n}}'
+)
+
+
+class FakeFhir(BaseHTTPRequestHandler):
+    """Stand-in FHIR server: answers by path, records what it received, sends HAPI's empty reason phrases."""
+
+    seen: list[dict] = []
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, code, body: bytes, content_type="application/fhir+json;charset=UTF-8", reason=""):
+        self.send_response(code, reason)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self.seen.append({"method": "GET", "path": self.path, "host": self.headers["Host"]})
+        path = self.path.split("?")[0].split("&")[0]
+        if path == "/fhir/bad":
+            self._answer(400, b'{"resourceType": "OperationOutcome"}')
+        elif path == "/fhir/boom":
+            self._answer(500, b"")
+        elif path == "/fhir/missing":
+            self._answer(404, b"", reason="Not Found")
+        elif path == "/fhir/latin":
+            self._answer(200, "café".encode("latin-1"), content_type="text/plain; charset=ISO-8859-1")
+        elif path == "/fhir/nocharset":
+            self._answer(200, "Zoë".encode(), content_type="application/fhir+json")
+        else:
+            self._answer(200, BUNDLE_TEMPLATE.format(host=self.headers["Host"]).encode())
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append(
+            {
+                "method": "POST",
+                "path": self.path,
+                "host": self.headers["Host"],
+                "body": body,
+                "type": self.headers["Content-Type"],
+            }
+        )
+        if json.loads(body).get("resourceType") != "Observation":
+            self._answer(400, b'{"resourceType": "OperationOutcome"}')
+        else:
+            self._answer(201, body)
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeFhir)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/fhir/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def gateway(server):
+    FakeFhir.seen.clear()
+    with FhirGateway(server) as gw:
+        yield gw
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_display_url_reaches_real_server_with_display_host_header(gateway):
+    response = gateway.get(f"{DISPLAY}Patient?name=Zo%C3%AB&_format=json")
+    assert response.ok and response.status == 200
+    assert FakeFhir.seen == [
+        {"method": "GET", "path": "/fhir/Patient?name=Zo%C3%AB&_format=json", "host": "localhost:8080"}
+    ]
+
+
+def test_body_is_returned_exactly_as_sent_so_links_show_display_host(gateway):
+    response = gateway.get(f"{DISPLAY}Patient?_format=json")
+    assert response.text == BUNDLE_TEMPLATE.format(host="localhost:8080")
+    assert response.error_message is None
+
+
+def test_paging_link_without_trailing_slash_is_mapped(gateway):
+    assert gateway.get("http://localhost:8080/fhir?_getpages=abc&_getpagesoffset=20").ok
+    assert FakeFhir.seen[-1]["path"] == "/fhir?_getpages=abc&_getpagesoffset=20"
+
+
+def test_client_error_text_has_empty_reason_and_display_url(gateway):
+    response = gateway.get(f"{DISPLAY}bad?date=a,b&_format=json")
+    assert not response.ok and response.status == 400
+    assert response.error_message == "400 Client Error:  for url: http://localhost:8080/fhir/bad?date=a,b&_format=json"
+
+
+def test_server_error_text_says_server_error(gateway):
+    assert gateway.get(f"{DISPLAY}boom&_format=json").error_message == (
+        "500 Server Error:  for url: http://localhost:8080/fhir/boom&_format=json"
+    )
+
+
+def test_reason_phrase_is_shown_when_the_server_sends_one(gateway):
+    assert (
+        gateway.get(f"{DISPLAY}missing").error_message
+        == "404 Client Error: Not Found for url: http://localhost:8080/fhir/missing"
+    )
+
+
+def test_error_text_equals_what_plain_requests_says_for_the_same_url(gateway, server):
+    """Spaces and newlines are quoted by requests; the display URL in the error is the quoted one."""
+    suffix = "bad?name=Lisa Watkins\nmore&_format=json"
+    with pytest.raises(requests.HTTPError) as plain:
+        requests.get(server + suffix, timeout=10).raise_for_status()
+    expected = str(plain.value).replace(server, DISPLAY)
+    assert gateway.get(DISPLAY + suffix).error_message == expected
+    assert "Lisa%20Watkins%0Amore" in expected
+
+
+def test_body_is_decoded_with_the_declared_charset(gateway):
+    assert gateway.get(f"{DISPLAY}latin").text == "café"
+
+
+def test_body_without_charset_is_decoded_as_utf8(gateway):
+    assert gateway.get(f"{DISPLAY}nocharset").text == "Zoë"
+
+
+def test_connection_error_names_display_host_not_real_port():
+    port = closed_port()
+    with FhirGateway(f"http://127.0.0.1:{port}/fhir/") as gw:
+        response = gw.get(f"{DISPLAY}Patient?identifier=S1&_format=json")
+    assert not response.ok and response.status is None
+    assert "host='localhost', port=8080" in response.error_message
+    assert "url: /fhir/Patient?identifier=S1&_format=json" in response.error_message
+    assert f"port={port}" not in response.error_message and "127.0.0.1" not in response.error_message
+
+
+def test_url_without_scheme_gives_requests_invalid_url_text(gateway):
+    assert gateway.get("Patient?identifier=S1&_format=json").error_message == (
+        "Invalid URL 'Patient?identifier=S1&_format=json': No scheme supplied. "
+        "Perhaps you meant https://Patient?identifier=S1&_format=json?"
+    )
+    assert FakeFhir.seen == []
+
+
+def test_other_hosts_are_not_rewritten():
+    port = closed_port()
+    with FhirGateway(f"http://127.0.0.1:{port}/fhir/") as gw:
+        assert gw.to_real("http://example.org/fhir/Patient") == "http://example.org/fhir/Patient"
+        assert gw.to_real(f"{DISPLAY}Patient") == f"http://127.0.0.1:{port}/fhir/Patient"
+        assert gw.to_real("http://localhost:8080/fhirX/Patient") == f"http://127.0.0.1:{port}/fhirX/Patient"
+
+
+def test_identity_gateway_shows_real_url_and_real_host(server):
+    FakeFhir.seen.clear()
+    with FhirGateway(server, display_base=server) as gw:
+        response = gw.get(f"{server}bad&_format=json")
+    assert response.error_message == f"400 Client Error:  for url: {server}bad&_format=json"
+    assert FakeFhir.seen[0]["host"] == server.split("/")[2]
+
+
+def test_display_base_without_trailing_slash_is_normalised(server):
+    with FhirGateway(server, display_base="http://LOCALHOST:8080/fhir") as gw:
+        assert gw.display_base == DISPLAY
+        assert gw.get(f"{DISPLAY}Patient").ok
+
+
+def test_post_sends_json_payload_to_real_server(gateway):
+    payload = {"resourceType": "Observation", "valueString": "118/77 mmHg", "note": "Zoë"}
+    response = gateway.post(f"{DISPLAY}Observation", payload)
+    assert response.ok and response.status == 201
+    sent = FakeFhir.seen[-1]
+    assert sent["path"] == "/fhir/Observation" and sent["host"] == "localhost:8080"
+    assert json.loads(sent["body"]) == payload
+    assert sent["type"].startswith("application/fhir+json")
+
+
+def test_refused_post_gives_upstream_style_error_text(gateway):
+    response = gateway.post(f"{DISPLAY}Observation", {"resourceType": "Patient"})
+    assert response.status == 400
+    assert response.error_message == "400 Client Error:  for url: http://localhost:8080/fhir/Observation"
+
+
+# --- against the embedded FHIR server --------------------------------------------------------
+
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "S0568791",
+    "meta": {"versionId": "1", "lastUpdated": "2023-11-01T00:00:00+00:00"},
+    "identifier": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "value": "S0568791"}],
+    "name": [{"family": "Watkins", "given": ["Lisa"]}],
+    "birthDate": "1996-10-10",
+    "gender": "female",
+}
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory):
+    from medbench.fhir import FhirServer, build_database
+
+    database = tmp_path_factory.mktemp("ehr") / "tiny.sqlite"
+    build_database(database, [PATIENT])
+    with FhirServer(database) as fhir:
+        yield fhir
+
+
+def test_embedded_server_links_show_the_display_base(embedded):
+    with FhirGateway(embedded.base_url) as gw:
+        response = gw.get(f"{DISPLAY}Patient?identifier=S0568791&_format=json")
+    bundle = json.loads(response.text)
+    assert response.ok and bundle["entry"][0]["fullUrl"] == f"{DISPLAY}Patient/S0568791"
+    assert all(link["url"].startswith("http://localhost:8080/fhir") for link in bundle["link"])
+    assert embedded.base_url.split("/")[2] not in response.text
+
+
+def test_embedded_server_error_reads_like_upstream(embedded):
+    with FhirGateway(embedded.base_url) as gw:
+        response = gw.get(f"{DISPLAY}Nonsense?x=1&_format=json")
+    assert response.error_message == "404 Client Error:  for url: http://localhost:8080/fhir/Nonsense?x=1&_format=json"
+
+
+def test_embedded_server_stores_a_post_and_refuses_a_mistyped_one(embedded):
+    observation = {"resourceType": "Observation", "status": "final", "subject": {"reference": "Patient/S0568791"}}
+    with FhirGateway(embedded.base_url) as gw:
+        created = gw.post(f"{DISPLAY}Observation", observation)
+        refused = gw.post(f"{DISPLAY}Observation", {"resourceType": "Patient"})
+    embedded.reset_writes()
+    assert created.ok and created.status == 201 and json.loads(created.text)["status"] == "final"
+    assert refused.error_message == "400 Client Error:  for url: http://localhost:8080/fhir/Observation"

@@ -1,0 +1,337 @@
+"""The agent loop, run against a scripted model and a real local HTTP server standing in for FHIR."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import vcr
+
+from medbench.agent import status
+from medbench.agent.gateway import FhirGateway
+from medbench.agent.loop import LoopConfig, run_task
+from medbench.agent.prompt import build_prompt
+from medbench.agent.protocol import POST_ACCEPTED, POST_INVALID, get_error_turn, get_ok_turn, post_error_turn
+from medbench.models.client import ContextLimitError, ModelCallError, ModelReply, OpenAIChatModel
+from medbench.tasks.model import Task, TaskSet
+
+BASE = "http://localhost:8080/fhir/"
+PATIENT_BODY = (
+    '{\n  "resourceType": "Bundle",\n  "total": 1,\n  "link": [ {\n    "url": "http://%s/fhir/Patient"\n  } ]\n}'
+)
+TASK = Task(id="task1_1", category=1, instruction="What is the MRN of Zoë?", context="now is 2023-11-13")
+TASK_SET = TaskSet(
+    name="tiny",
+    tasks=(TASK,),
+    prompt_template="Use {api_base} as base.\n{functions}\nContext: {context}\nQuestion: {question}",
+    functions=[{"name": "GET {api_base}/Patient"}],
+)
+OBSERVATION = {"resourceType": "Observation", "valueString": "118/77 mmHg"}
+
+
+class FakeFhir(BaseHTTPRequestHandler):
+    """Stand-in FHIR server: Patient searches answer a bundle, `/fhir/bad` a 400, POSTs of Patient are refused."""
+
+    seen: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, code, body: bytes):
+        self.send_response(code, "")
+        self.send_header("Content-Type", "application/fhir+json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self.seen.append(("GET", self.path))
+        if self.path.startswith("/fhir/bad"):
+            self._answer(400, b"{}")
+        else:
+            self._answer(200, (PATIENT_BODY % self.headers["Host"]).encode())
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.seen.append(("POST", self.path, body))
+        self._answer(400 if body.get("resourceType") == "Patient" else 201, json.dumps(body).encode())
+
+
+@pytest.fixture(scope="module")
+def fhir_base():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeFhir)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/fhir/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def gateway(fhir_base):
+    FakeFhir.seen = []
+    with FhirGateway(fhir_base) as gw:
+        yield gw
+
+
+class ScriptedModel:
+    """Answers from a list; an exception in the list is raised instead. Records what it was sent."""
+
+    def __init__(self, *steps, retries=0, usage=True):
+        self.steps = list(steps)
+        self.received = []
+        self.retries = retries
+        self.usage = usage
+
+    def complete(self, messages):
+        self.received.append([dict(m) for m in messages])
+        step = self.steps.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        tokens = (100, 5) if self.usage else (None, None)
+        return ModelReply(
+            content=step, prompt_tokens=tokens[0], completion_tokens=tokens[1], latency_s=0.5, retries=self.retries
+        )
+
+
+class ExplodingGateway:
+    def get(self, url):
+        raise RuntimeError("gateway broke")
+
+
+def run(model, gateway, **config):
+    return run_task(TASK, TASK_SET, model, gateway, LoopConfig(**config))
+
+
+def agent_turns(outcome):
+    return [t["content"] for t in outcome.history if t["role"] == "agent"]
+
+
+# --- completed and the user turns ------------------------------------------------------------
+
+
+def test_get_then_finish_completes_with_raw_result_and_full_transcript(gateway):
+    model = ScriptedModel(f"GET {BASE}Patient?name=Zoë", 'FINISH(["S1"])')
+    outcome = run(model, gateway)
+    body = PATIENT_BODY % "localhost:8080"
+    assert (outcome.status, outcome.result, outcome.error) == (status.COMPLETED, '["S1"]', None)
+    assert outcome.history == [
+        {"role": "user", "content": build_prompt(TASK_SET, TASK, BASE)},
+        {"role": "agent", "content": f"GET {BASE}Patient?name=Zoë"},
+        {"role": "user", "content": get_ok_turn(body)},
+        {"role": "agent", "content": 'FINISH(["S1"])'},
+    ]
+    assert FakeFhir.seen == [("GET", "/fhir/Patient?name=Zo%C3%AB&_format=json")]
+
+
+def test_whole_transcript_is_sent_every_round_with_agent_turns_as_assistant(gateway):
+    model = ScriptedModel(f"GET {BASE}Patient", "FINISH([])")
+    run(model, gateway)
+    first, second = model.received
+    assert first == [{"role": "user", "content": build_prompt(TASK_SET, TASK, BASE)}]
+    assert [m["role"] for m in second] == ["user", "assistant", "user"]
+    assert second[1]["content"] == f"GET {BASE}Patient"
+
+
+def test_failed_get_gives_upstream_error_turn_with_display_url(gateway):
+    outcome = run(ScriptedModel(f"GET {BASE}bad?date=a,b", "FINISH([-1])"), gateway)
+    assert outcome.history[2]["content"] == get_error_turn(
+        "400 Client Error:  for url: http://localhost:8080/fhir/bad?date=a,b&_format=json"
+    )
+    assert outcome.status == status.COMPLETED
+
+
+def test_official_post_is_acknowledged_but_never_sent(gateway):
+    outcome = run(ScriptedModel(f"POST {BASE}Observation\n{json.dumps(OBSERVATION)}", "FINISH([])"), gateway)
+    assert outcome.history[2]["content"] == POST_ACCEPTED
+    assert FakeFhir.seen == []
+
+
+def test_post_with_unparsable_payload_gives_invalid_post_turn_and_continues(gateway):
+    outcome = run(ScriptedModel(f"POST {BASE}Observation\n{{not json}}", "FINISH([])"), gateway)
+    assert outcome.history[2]["content"] == POST_INVALID
+    assert outcome.status == status.COMPLETED
+
+
+def test_fenced_post_is_accepted_but_transcript_keeps_the_raw_fenced_answer(gateway):
+    raw = f"```\nPOST {BASE}Observation\n{json.dumps(OBSERVATION)}\n```"
+    outcome = run(ScriptedModel(raw, "FINISH([])"), gateway)
+    assert outcome.history[1]["content"] == raw
+    assert outcome.history[2]["content"] == POST_ACCEPTED
+
+
+def test_execute_mode_sends_the_post_and_acknowledges_success(gateway):
+    outcome = run(
+        ScriptedModel(f"POST {BASE}Observation\n{json.dumps(OBSERVATION)}", "FINISH([])"), gateway, post_mode="execute"
+    )
+    assert FakeFhir.seen == [("POST", "/fhir/Observation", OBSERVATION)]
+    assert outcome.history[2]["content"] == POST_ACCEPTED
+
+
+def test_execute_mode_turns_a_refused_post_into_an_error_turn(gateway):
+    refused = {"resourceType": "Patient"}
+    outcome = run(
+        ScriptedModel(f"POST {BASE}Observation\n{json.dumps(refused)}", "FINISH([])"), gateway, post_mode="execute"
+    )
+    assert outcome.history[2]["content"] == post_error_turn(
+        "400 Client Error:  for url: http://localhost:8080/fhir/Observation"
+    )
+
+
+def test_execute_mode_does_not_send_an_invalid_post(gateway):
+    outcome = run(ScriptedModel(f"POST {BASE}Observation\nnope", "FINISH([])"), gateway, post_mode="execute")
+    assert FakeFhir.seen == [] and outcome.history[2]["content"] == POST_INVALID
+
+
+# --- other statuses --------------------------------------------------------------------------
+
+
+def test_answer_with_prose_ends_the_task_as_invalid_action(gateway):
+    outcome = run(ScriptedModel("I think the MRN is S1."), gateway)
+    assert outcome.status == status.INVALID_ACTION
+    assert outcome.result is None
+    assert agent_turns(outcome) == ["I think the MRN is S1."]
+    assert "does not start with GET, POST or FINISH(" in outcome.error
+
+
+def test_empty_answer_is_recorded_as_an_empty_turn_and_is_invalid(gateway):
+    outcome = run(ScriptedModel(""), gateway)
+    assert outcome.status == status.INVALID_ACTION
+    assert outcome.history[-1] == {"role": "agent", "content": ""}
+    assert outcome.num_turns == 1
+
+
+def test_running_out_of_rounds_is_limit_reached_after_exactly_max_rounds_calls(gateway):
+    model = ScriptedModel(*[f"GET {BASE}Patient"] * 8)
+    outcome = run(model, gateway)
+    assert outcome.status == status.LIMIT_REACHED
+    assert (outcome.model_calls, outcome.num_turns, len(outcome.history)) == (8, 8, 17)
+    assert outcome.history[-1]["role"] == "user"
+
+
+def test_max_rounds_is_configurable(gateway):
+    outcome = run(ScriptedModel(*[f"GET {BASE}Patient"] * 3), gateway, max_rounds=3)
+    assert outcome.status == status.LIMIT_REACHED and outcome.model_calls == 3
+
+
+def test_context_overflow_is_context_limit_with_transcript_so_far(gateway):
+    model = ScriptedModel(f"GET {BASE}Patient", ContextLimitError("maximum context length is 8192 tokens"))
+    outcome = run(model, gateway)
+    assert outcome.status == status.CONTEXT_LIMIT
+    assert len(outcome.history) == 3 and "maximum context length" in outcome.error
+
+
+def test_model_failure_after_retries_is_error_and_its_retries_count(gateway):
+    model = ScriptedModel(f"GET {BASE}Patient", ModelCallError("HTTP 503: busy", retries=6, latency_s=2.0), retries=1)
+    outcome = run(model, gateway)
+    assert outcome.status == status.ERROR and "HTTP 503: busy" in outcome.error
+    assert outcome.retries == 7 and outcome.model_calls == 2
+    assert outcome.calls[-1] == {
+        "ok": False,
+        "latency_s": 2.0,
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "retries": 6,
+    }
+
+
+def test_unexpected_exception_in_model_is_error_not_raised(gateway):
+    outcome = run(ScriptedModel(KeyError("choices")), gateway)
+    assert outcome.status == status.ERROR and outcome.error == "KeyError: 'choices'"
+    assert len(outcome.history) == 1
+
+
+def test_unexpected_exception_in_gateway_is_error_not_raised():
+    outcome = run(ScriptedModel(f"GET {BASE}Patient"), ExplodingGateway())
+    assert outcome.status == status.ERROR and "gateway broke" in outcome.error
+    assert outcome.history[-1]["role"] == "agent"
+
+
+def test_broken_prompt_template_is_error_not_raised(gateway):
+    broken = TaskSet(name="broken", tasks=(TASK,), prompt_template="{unknown}", functions=[])
+    outcome = run_task(TASK, broken, ScriptedModel(), gateway, LoopConfig())
+    assert outcome.status == status.ERROR and outcome.history == []
+
+
+def test_replay_cassette_mismatch_through_the_real_client_has_its_own_status(gateway, tmp_path):
+    """vcrpy raises inside the SDK's transport; the SDK does not wrap it and the client does not retry it."""
+    model = OpenAIChatModel("m", "http://127.0.0.1:9/v1", max_retries=3)
+    with vcr.VCR(record_mode="none").use_cassette(str(tmp_path / "empty.yaml")):
+        outcome = run(model, gateway)
+    assert outcome.status == status.CASSETTE_MISMATCH
+    assert outcome.model_calls == 1 and outcome.retries == 0
+    assert "/v1/chat/completions" in outcome.error
+
+
+# --- think stripping -------------------------------------------------------------------------
+
+
+def test_strip_think_on_removes_reasoning_before_parsing_and_recording(gateway):
+    outcome = run(ScriptedModel('<think>the MRN is S1</think>\nFINISH(["S1"])'), gateway, strip_think=True)
+    assert outcome.status == status.COMPLETED and outcome.result == '["S1"]'
+    assert agent_turns(outcome) == ['FINISH(["S1"])']
+
+
+def test_think_text_is_an_invalid_action_when_strip_think_is_off(gateway):
+    outcome = run(ScriptedModel('<think>the MRN is S1</think>\nFINISH(["S1"])'), gateway)
+    assert outcome.status == status.INVALID_ACTION
+
+
+# --- accounting ------------------------------------------------------------------------------
+
+
+def test_tokens_latency_and_retries_are_totalled_per_task(gateway):
+    outcome = run(ScriptedModel(f"GET {BASE}Patient", "FINISH([])", retries=2), gateway)
+    assert (outcome.prompt_tokens, outcome.completion_tokens) == (200, 10)
+    assert (outcome.model_calls, outcome.retries, outcome.model_latency_s) == (2, 4, 1.0)
+    assert outcome.calls[0] == {
+        "ok": True,
+        "latency_s": 0.5,
+        "prompt_tokens": 100,
+        "completion_tokens": 5,
+        "retries": 2,
+    }
+
+
+def test_tokens_are_none_when_the_endpoint_never_reports_usage(gateway):
+    outcome = run(ScriptedModel("FINISH([])", usage=False), gateway)
+    assert (outcome.prompt_tokens, outcome.completion_tokens) == (None, None)
+
+
+def test_prompt_shows_the_configured_display_base(gateway):
+    model = ScriptedModel("FINISH([])")
+    run(model, gateway, api_base="http://fhir.example.org/r4/")
+    assert model.received[0][0]["content"].startswith("Use http://fhir.example.org/r4/ as base.")
+
+
+def test_unknown_post_mode_is_rejected_when_configuring():
+    with pytest.raises(ValueError, match="post_mode"):
+        LoopConfig(post_mode="send")
+
+
+# --- the loop with the real client -----------------------------------------------------------
+
+
+class OverflowEndpoint(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        data = json.dumps({"error": {"message": "prompt is too long", "code": "context_length_exceeded"}}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_real_client_context_overflow_becomes_context_limit_status(gateway):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), OverflowEndpoint)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        model = OpenAIChatModel("m", f"http://127.0.0.1:{httpd.server_address[1]}/v1", max_retries=0)
+        outcome = run(model, gateway)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert outcome.status == status.CONTEXT_LIMIT and outcome.model_calls == 1

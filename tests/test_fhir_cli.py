@@ -1,0 +1,39 @@
+"""`python -m medbench.fhir serve` runs the server as a standalone process."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+from fhir_sample import sample_resources
+
+from medbench.fhir import build_database
+
+
+def test_serve_command_answers_searches_until_interrupted(tmp_path: Path) -> None:
+    db = tmp_path / "sample.sqlite"
+    build_database(db, sample_resources())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "medbench.fhir", "serve", "--db", str(db), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        announced = next(line for line in process.stderr if "FHIR server at " in line)
+        base = announced.split("FHIR server at ", 1)[1].split()[0]
+        assert base.startswith("http://127.0.0.1:") and base.endswith("/fhir/")
+        body = requests.get(base + "Patient?identifier=S0000001&_format=json", timeout=10).json()
+        assert body["total"] == 1
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+
+
+def test_serve_help_lists_the_options() -> None:
+    result = subprocess.run([sys.executable, "-m", "medbench.fhir", "serve", "--help"], capture_output=True, text=True, check=True)
+    for option in ("--port", "--scale", "--seed", "--cache-dir", "--db", "--host"):
+        assert option in result.stdout

@@ -1,0 +1,285 @@
+"""OpenAIChatModel over the real openai SDK and real HTTP, against a scripted local endpoint."""
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from medbench.models import client as client_module
+from medbench.models.client import (
+    PLACEHOLDER_API_KEY,
+    ContextLimitError,
+    ModelCallError,
+    OpenAIChatModel,
+    looks_like_context_limit,
+)
+
+MESSAGES = [{"role": "user", "content": "What is the MRN?"}]
+SECRET = "sk-test-SECRET-0123456789"
+
+
+def completion(content="FINISH([1])", usage=True):
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+    }
+    if usage:
+        body["usage"] = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
+    return (200, body, {})
+
+
+def error(status, message, code=None, headers=None):
+    return (status, {"error": {"message": message, "type": "invalid_request_error", "code": code}}, headers or {})
+
+
+RATE_LIMIT_TPM = error(
+    429,
+    "Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000.",
+    code="rate_limit_exceeded",
+)
+
+
+class Endpoint(BaseHTTPRequestHandler):
+    """Answers chat completions from a script; ("sleep", s) answers late so the client times out."""
+
+    script: list = []
+    seen: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.seen.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+        step = self.script.pop(0) if self.script else completion()
+        if step[0] == "sleep":
+            time.sleep(step[1])
+            step = completion()
+        status, payload, headers = step
+        if status == 401:
+            payload = {"error": {"message": f"bad key {self.headers['Authorization']}"}}
+        data = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def endpoint(base_url):
+    Endpoint.script = []
+    Endpoint.seen = []
+    return Endpoint
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """Backoff delays the client asked for, without waiting for them."""
+    delays = []
+    monkeypatch.setattr(client_module.time, "sleep", delays.append)
+    return delays
+
+
+def make(base_url, **kwargs):
+    kwargs.setdefault("max_retries", 3)
+    kwargs.setdefault("backoff_initial_s", 0.01)
+    return OpenAIChatModel("test-model", base_url, **kwargs)
+
+
+# --- requests and replies --------------------------------------------------------------------
+
+
+def test_reply_carries_content_usage_and_no_retries(base_url, endpoint):
+    reply = make(base_url, api_key=SECRET).complete(MESSAGES)
+    assert (reply.content, reply.prompt_tokens, reply.completion_tokens, reply.retries) == ("FINISH([1])", 11, 3, 0)
+    assert reply.latency_s > 0
+    assert endpoint.seen[0]["path"] == "/v1/chat/completions"
+    assert endpoint.seen[0]["body"] == {"model": "test-model", "messages": MESSAGES}
+
+
+def test_temperature_and_max_tokens_are_sent_only_when_given(base_url, endpoint):
+    make(base_url, temperature=0.0, max_tokens=256).complete(MESSAGES)
+    assert endpoint.seen[0]["body"]["temperature"] == 0.0
+    assert endpoint.seen[0]["body"]["max_tokens"] == 256
+
+
+def test_missing_usage_gives_none_tokens_and_null_content_gives_empty_answer(base_url, endpoint):
+    endpoint.script = [completion(content=None, usage=False)]
+    reply = make(base_url).complete(MESSAGES)
+    assert (reply.content, reply.prompt_tokens, reply.completion_tokens) == ("", None, None)
+
+
+def test_extra_headers_and_explicit_key_are_sent(base_url, endpoint):
+    make(base_url, api_key=SECRET, extra_headers={"X-Team": "med"}).complete(MESSAGES)
+    headers = endpoint.seen[0]["headers"]
+    assert headers["x-team"] == "med"
+    assert headers["authorization"] == f"Bearer {SECRET}"
+
+
+def test_key_falls_back_to_openai_api_key_env(base_url, endpoint, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    make(base_url).complete(MESSAGES)
+    assert endpoint.seen[0]["headers"]["authorization"] == "Bearer sk-from-env"
+
+
+def test_keyless_endpoint_gets_a_placeholder_key(base_url, endpoint, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    make(base_url).complete(MESSAGES)
+    assert endpoint.seen[0]["headers"]["authorization"] == f"Bearer {PLACEHOLDER_API_KEY}"
+
+
+def test_endpoint_without_choices_is_a_call_error(base_url, endpoint):
+    endpoint.script = [(200, {"error": "overloaded"}, {})]
+    with pytest.raises(ModelCallError, match="without choices"):
+        make(base_url).complete(MESSAGES)
+
+
+# --- retries ---------------------------------------------------------------------------------
+
+
+def test_429_then_200_is_retried_and_counted(base_url, endpoint):
+    endpoint.script = [RATE_LIMIT_TPM, completion("GET x")]
+    reply = make(base_url).complete(MESSAGES)
+    assert (reply.content, reply.retries, len(endpoint.seen)) == ("GET x", 1, 2)
+
+
+def test_tokens_per_min_429_is_never_a_context_limit(base_url, endpoint):
+    endpoint.script = [RATE_LIMIT_TPM] * 3
+    with pytest.raises(ModelCallError) as failure:
+        make(base_url, max_retries=2).complete(MESSAGES)
+    assert not isinstance(failure.value, ContextLimitError)
+    assert failure.value.retries == 2 and len(endpoint.seen) == 3
+    assert "HTTP 429" in str(failure.value)
+
+
+def test_exhausted_quota_429_fails_at_once(base_url, endpoint):
+    endpoint.script = [error(429, "You exceeded your current quota", code="insufficient_quota")]
+    with pytest.raises(ModelCallError, match="current quota") as failure:
+        make(base_url).complete(MESSAGES)
+    assert failure.value.retries == 0 and len(endpoint.seen) == 1
+
+
+def test_server_errors_are_retried_until_success(base_url, endpoint):
+    endpoint.script = [error(500, "oops"), error(502, "bad gateway"), error(503, "busy")]
+    assert make(base_url).complete(MESSAGES).retries == 3
+
+
+def test_persistent_server_errors_give_up_after_max_retries(base_url, endpoint):
+    endpoint.script = [error(500, "oops")] * 10
+    with pytest.raises(ModelCallError, match="after 3 retries") as failure:
+        make(base_url, max_retries=3).complete(MESSAGES)
+    assert failure.value.retries == 3 and len(endpoint.seen) == 4
+
+
+def test_timeouts_are_retried_then_reported(base_url, endpoint):
+    endpoint.script = [("sleep", 1.0), ("sleep", 1.0)]
+    with pytest.raises(ModelCallError, match="APITimeoutError") as failure:
+        make(base_url, timeout=0.2, max_retries=1).complete(MESSAGES)
+    assert failure.value.retries == 1
+
+
+def test_connection_refused_is_retried_then_reported():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ModelCallError, match="APIConnectionError") as failure:
+        make(f"http://127.0.0.1:{port}/v1", max_retries=2).complete(MESSAGES)
+    assert failure.value.retries == 2
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped(base_url, endpoint, sleeps):
+    endpoint.script = [error(500, "oops")] * 5
+    make(base_url, max_retries=5, backoff_initial_s=1.0, backoff_max_s=4.0).complete(MESSAGES)
+    assert len(sleeps) == 5
+    for delay, ceiling in zip(sleeps, [1, 2, 4, 4, 4], strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+
+
+def test_retry_after_header_is_honoured_up_to_the_cap(base_url, endpoint, sleeps):
+    endpoint.script = [
+        error(429, "slow down", headers={"Retry-After": "7"}),
+        error(429, "x", headers={"Retry-After": "999"}),
+    ]
+    make(base_url, backoff_initial_s=0.01, backoff_max_s=30.0).complete(MESSAGES)
+    assert sleeps[0] == 7.0 and sleeps[1] == 30.0
+
+
+# --- context limit and other refusals --------------------------------------------------------
+
+
+def test_context_length_exceeded_code_is_a_context_limit_without_retry(base_url, endpoint):
+    endpoint.script = [error(400, "Input is too large.", code="context_length_exceeded")]
+    with pytest.raises(ContextLimitError):
+        make(base_url).complete(MESSAGES)
+    assert len(endpoint.seen) == 1
+
+
+def test_context_words_in_a_400_without_code_are_a_context_limit(base_url, endpoint):
+    endpoint.script = [error(400, "This model's maximum context length is 4096 tokens. However, you requested 5000.")]
+    with pytest.raises(ContextLimitError, match="maximum context length"):
+        make(base_url).complete(MESSAGES)
+
+
+def test_other_client_errors_fail_at_once(base_url, endpoint):
+    endpoint.script = [error(404, "The model `nope` does not exist", code="model_not_found")]
+    with pytest.raises(ModelCallError, match="HTTP 404") as failure:
+        make(base_url).complete(MESSAGES)
+    assert not isinstance(failure.value, ContextLimitError)
+    assert failure.value.retries == 0 and len(endpoint.seen) == 1
+
+
+def test_api_key_never_appears_in_errors_or_repr(base_url, endpoint):
+    endpoint.script = [(401, {}, {})]
+    model = make(base_url, api_key=SECRET)
+    with pytest.raises(ModelCallError) as failure:
+        model.complete(MESSAGES)
+    assert "bad key Bearer ***" in str(failure.value)
+    assert SECRET not in str(failure.value) and SECRET not in repr(model)
+
+
+# --- the upstream word rule ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This model's maximum context length is 8192 tokens",
+        "prompt is too long: 210000 tokens > 200000 maximum",
+        "Input tokens exceed the configured limit",
+        "CONTEXT WINDOW OVERFLOW: reduce the prompt",
+    ],
+)
+def test_word_rule_matches_context_overflow_messages(text):
+    assert looks_like_context_limit(text)
+
+
+@pytest.mark.parametrize("text", ["Invalid API key", "model not found", "tokens are fine", "exceeded quota"])
+def test_word_rule_needs_one_word_of_each_group(text):
+    assert not looks_like_context_limit(text)
+
+
+def test_word_rule_alone_would_misread_a_tokens_per_min_rate_limit():
+    """Why the rule is applied only to non-retryable errors (PROTOCOL.md's known upstream flaw)."""
+    assert looks_like_context_limit(RATE_LIMIT_TPM[1]["error"]["message"])

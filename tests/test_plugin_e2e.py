@@ -1,0 +1,66 @@
+"""The benchmark end to end: real reference model server, real embedded FHIR server, real graders.
+
+Small EHR and a handful of tasks per test, so these stay quick; the full 300-task run is the
+main job (`pytest tests_bench --model=reference -n 2`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFICIAL_DIR = ROOT.parent / "shared" / "medagentbench"
+SELECTION = [f"test_medagentbench.py::test_task[{task_id}]"
+             for task_id in ("task1_1", "task2_1", "task3_1", "task5_1", "task9_1", "task10_1")]
+
+
+@pytest.fixture
+def bench(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest('pytest_plugins = ["medbench.plugin"]\n')
+    pytester.makepyfile(test_medagentbench=(ROOT / "tests_bench" / "test_medagentbench.py").read_text())
+    return pytester
+
+
+def summary_of(pytester: pytest.Pytester) -> dict:
+    return json.loads((pytester.path / "results" / "reference" / "summary.json").read_text())
+
+
+def test_reference_model_passes_generated_tasks_on_the_embedded_server_with_xdist(bench: pytest.Pytester) -> None:
+    result = bench.runpytest_subprocess("--model=reference", "--ehr-scale=small", "--results-dir=results",
+                                        "-n", "2", "--min-accuracy=1.0", *SELECTION)
+    result.assert_outcomes(passed=6)
+    summary = summary_of(bench)
+    assert summary["total"] == 6 and summary["correct"] == 6
+    assert summary["task_set"]["name"].startswith("generated") and summary["task_set"]["task_count"] == 300
+    assert summary["environment"]["kind"] == "embedded"
+    assert summary["environment"]["fingerprint"].startswith("embedded:")
+    transcripts = (bench.path / "results" / "reference" / "transcripts.jsonl").read_text().splitlines()
+    assert all("http://localhost:8080/fhir/" in json.loads(line)["history"][0]["content"] for line in transcripts)
+
+
+def test_official_tasks_run_on_the_seated_synthetic_ehr(bench: pytest.Pytester) -> None:
+    result = bench.runpytest_subprocess("--model=reference", "--ehr-scale=small", "--results-dir=results",
+                                        "--tasks=official", f"--official-dir={OFFICIAL_DIR}", *SELECTION)
+    result.assert_outcomes(passed=6)
+    assert not summary_of(bench)["task_set"]["name"].startswith("generated")
+
+
+def test_an_external_fhir_url_is_checked_and_used(bench: pytest.Pytester) -> None:
+    from medbench.ehr.cache import ensure_database
+    from medbench.ehr.seating import Seating
+    from medbench.fhir import FhirServer
+    from medbench.tasks import load_task_set
+
+    task_set = load_task_set("generated", ehr_scale="small")
+    with FhirServer(ensure_database(0, "small", Seating.from_tasks(task_set.tasks))) as server:
+        result = bench.runpytest_subprocess("--model=reference", "--ehr-scale=small", "--results-dir=results",
+                                            f"--fhir-url={server.base_url}", *SELECTION[1:3])
+    result.assert_outcomes(passed=2)
+    environment = summary_of(bench)["environment"]
+    assert environment["kind"] == "external" and environment["fhir_url"] == server.base_url
+    assert environment["fingerprint"].startswith("external:")

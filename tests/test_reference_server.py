@@ -1,0 +1,100 @@
+"""The reference model's OpenAI-compatible endpoint, driven by the real openai SDK and raw HTTP."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+import pytest
+import requests
+
+from medbench.models.reference_server import ReferenceServer
+
+TASK = (
+    "Use http://localhost:8080/fhir/ as the api_base.\n"
+    "Context: It's 2023-11-13T10:15:00+00:00 now.\n"
+    "Question: What's the age of the patient with MRN of S2874099?"
+)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ReferenceServer() as running:
+        yield running
+
+
+@pytest.fixture()
+def client(server):
+    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+
+
+def test_base_url_is_a_loopback_v1_url(server):
+    assert server.base_url.startswith("http://127.0.0.1:") and server.base_url.endswith("/v1")
+
+
+def test_chat_completion_through_the_openai_sdk_returns_the_agents_action(client):
+    reply = client.chat.completions.create(model="reference", messages=[{"role": "user", "content": TASK}])
+    assert reply.choices[0].message.role == "assistant"
+    assert reply.choices[0].message.content == "GET http://localhost:8080/fhir/Patient?identifier=S2874099"
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.object == "chat.completion" and reply.model == "reference" and reply.id
+    assert reply.usage is not None and reply.usage.prompt_tokens > reply.usage.completion_tokens > 0
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+
+def test_models_endpoint_lists_reference(client):
+    assert [m.id for m in client.models.list()] == ["reference"]
+
+
+def test_no_api_key_is_needed(server):
+    response = requests.post(f"{server.base_url}/chat/completions", json={"model": "reference", "messages": [{"role": "user", "content": TASK}]})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[]", "JSON object"),
+        (json.dumps({"model": "reference"}).encode(), "'messages'"),
+        (json.dumps({"messages": [{"content": "hi"}]}).encode(), "messages[0]"),
+        (json.dumps({"messages": [{"role": "user", "content": TASK}], "stream": True}).encode(), "stream"),
+    ],
+)
+def test_malformed_requests_get_400_with_an_openai_style_error(server, body, fragment):
+    response = requests.post(f"{server.base_url}/chat/completions", data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert fragment in error["message"] and error["type"] == "invalid_request_error"
+
+
+def test_a_conversation_the_agent_cannot_act_on_is_a_422_naming_the_reason(client):
+    with pytest.raises(openai.UnprocessableEntityError, match="task not recognised"):
+        client.chat.completions.create(
+            model="reference",
+            messages=[{"role": "user", "content": "Use http://localhost:8080/fhir/ as the api_base.\nContext: \nQuestion: Hello"}],
+        )
+
+
+def test_unknown_routes_are_404(server):
+    assert requests.get(f"{server.base_url}/nothing").status_code == 404
+    assert requests.post(f"{server.base_url}/completions", json={}).status_code == 404
+
+
+def test_concurrent_clients_are_served():
+    with ReferenceServer() as running:
+        sdk = openai.OpenAI(base_url=running.base_url, api_key="x", max_retries=0)
+
+        def ask(_: int) -> str:
+            reply = sdk.chat.completions.create(model="reference", messages=[{"role": "user", "content": TASK}])
+            return reply.choices[0].message.content or ""
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = set(pool.map(ask, range(8)))
+    assert answers == {"GET http://localhost:8080/fhir/Patient?identifier=S2874099"}
+
+
+def test_base_url_before_start_explains_how_to_start():
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = ReferenceServer().base_url

@@ -1,0 +1,121 @@
+"""Cassette format, matching, filtering and record-mode rules (medbench.replay), with real vcrpy objects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from vcr.request import Request
+
+from medbench import replay
+
+
+def interaction(request_body: str | None, response_body: str, status: int = 200) -> dict:
+    return {
+        "request": {"method": "POST", "uri": "http://127.0.0.1:5000/v1/chat/completions", "body": request_body,
+                    "headers": {"Content-Type": ["application/json"]}},
+        "response": {"status": {"code": status, "message": "OK"}, "headers": {"Content-Type": ["application/json"]},
+                     "body": {"string": response_body}},
+    }
+
+
+def round_trip(body: str) -> str:
+    cassette = {"version": 1, "interactions": [interaction(None, body)]}
+    text = replay.ReviewableJsonSerializer.serialize(cassette)
+    return replay.ReviewableJsonSerializer.deserialize(text)["interactions"][0]["response"]["body"]["string"]
+
+
+def test_pretty_printed_fhir_bodies_replay_byte_for_byte_and_are_stored_as_lines() -> None:
+    body = '{\n  "resourceType": "Bundle",\n  "id": "b1",\n  "total": 0\n}'
+    stored = json.loads(replay.ReviewableJsonSerializer.serialize({"version": 1, "interactions": [interaction(None, body)]}))
+    assert stored["interactions"][0]["response"]["body"]["string"] == {"lines": body.split("\n")}
+    assert round_trip(body) == body
+
+
+def test_compact_json_is_stored_parsed_only_when_it_serializes_back_to_the_same_bytes() -> None:
+    compact = '{"id":"x","value":1.5,"name":"Müller"}'
+    spaced = '{"id": "x", "value": 1.50}'
+    assert round_trip(compact) == compact
+    assert round_trip(spaced) == spaced
+    stored = json.loads(replay.ReviewableJsonSerializer.serialize(
+        {"version": 1, "interactions": [interaction(None, compact), interaction(None, spaced)]}))
+    assert stored["interactions"][0]["response"]["body"]["string"] == {"json": {"id": "x", "value": 1.5, "name": "Müller"}}
+    assert stored["interactions"][1]["response"]["body"]["string"] == {"lines": [spaced]}
+
+
+def test_request_bodies_match_as_parsed_json_so_key_order_and_spacing_do_not_matter() -> None:
+    recorded = Request("POST", "http://127.0.0.1:1/v1/chat/completions", '{"model":"m","messages":[{"role":"user","content":"hi"}]}', {})
+    same = Request("POST", "http://127.0.0.1:2/v1/chat/completions", b'{"messages": [{"content": "hi", "role": "user"}], "model": "m"}', {})
+    replay.match_json_body(recorded, same)
+
+
+def test_a_changed_prompt_does_not_match_the_recorded_request() -> None:
+    recorded = Request("POST", "http://h/v1/chat/completions", '{"model":"m","messages":[{"role":"user","content":"hi"}]}', {})
+    changed = Request("POST", "http://h/v1/chat/completions", '{"model":"m","messages":[{"role":"user","content":"hello"}]}', {})
+    with pytest.raises(AssertionError, match="request bodies differ"):
+        replay.match_json_body(recorded, changed)
+
+
+def test_matching_never_uses_host_or_port() -> None:
+    assert replay.vcr_config()["match_on"] == ("method", "path", "query", replay.BODY_MATCHER_NAME)
+    assert "record_mode" not in replay.vcr_config()
+
+
+def test_only_content_type_and_accept_request_headers_are_written() -> None:
+    request = Request("POST", "http://h/v1/chat/completions", "{}", {
+        "Authorization": "Bearer sk-secret", "api-key": "k", "X-Api-Key": "k", "Cookie": "c=1",
+        "X-Secret": "extra-header-value", "Content-Type": "application/json", "Accept": "application/json"})
+    kept = replay.keep_safe_request_headers(request)
+    assert sorted(name.lower() for name in kept.headers) == ["accept", "content-type"]
+
+
+def test_response_headers_are_scrubbed_to_content_type_and_location() -> None:
+    response = {"status": {"code": 201, "message": "Created"}, "body": {"string": ""}, "headers": {
+        "Set-Cookie": ["s=1"], "openai-organization": ["org-x"], "openai-project": ["proj"],
+        "Content-Type": ["application/fhir+json"], "Location": ["Observation/1"]}}
+    assert replay.keep_replayable_response(response)["headers"] == {
+        "Content-Type": ["application/fhir+json"], "Location": ["Observation/1"]}
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 503])
+def test_responses_the_client_retries_are_not_recorded(status: int) -> None:
+    response = {"status": {"code": status, "message": ""}, "headers": {}, "body": {"string": ""}}
+    assert replay.keep_replayable_response(response) is None
+
+
+@pytest.mark.parametrize("status", [400, 404])
+def test_other_client_errors_are_part_of_the_conversation_and_are_recorded(status: int) -> None:
+    response = {"status": {"code": status, "message": ""}, "headers": {}, "body": {"string": "{}"}}
+    assert replay.keep_replayable_response(response) is not None
+
+
+def test_existing_cassettes_mean_replay_when_no_record_mode_is_given(tmp_path: Path) -> None:
+    assert replay.choose_record_mode(None, False, tmp_path) is None
+    (tmp_path / replay.MANIFEST_NAME).write_text("{}")
+    assert replay.choose_record_mode(None, False, tmp_path) is None, "a manifest alone is no recording"
+    (tmp_path / "task1_1.json").write_text("{}")
+    assert replay.choose_record_mode(None, False, tmp_path) == "none"
+    assert replay.choose_record_mode("rewrite", False, tmp_path) == "rewrite"
+    assert replay.choose_record_mode("once", True, tmp_path) is None
+
+
+def test_cassettes_recorded_for_another_task_set_are_refused_with_the_ways_out(tmp_path: Path) -> None:
+    identity = {"task_set": "generated-v1-seed0", "task_set_sha256": "aaa", "grader": "official"}
+    replay.write_manifest(tmp_path, replay.build_manifest(identity, {"name": "generated-v1-seed0"}))
+    replay.check_manifest(tmp_path, "none", identity)
+    other = dict(identity, task_set="official", task_set_sha256="bbb")
+    with pytest.raises(replay.ReplayError) as refused:
+        replay.check_manifest(tmp_path, "none", other)
+    message = str(refused.value)
+    assert "task_set_sha256: 'aaa' -> 'bbb'" in message
+    assert "--disable-recording" in message and "--run-name" in message
+    with pytest.raises(replay.ReplayError):
+        replay.check_manifest(tmp_path, "once", other)
+    replay.check_manifest(tmp_path, "rewrite", other)
+
+
+def test_cassette_paths_follow_the_results_layout() -> None:
+    root = Path("cassettes")
+    assert replay.cassette_dir(root, "gpt-4o") == root / "gpt-4o"
+    assert replay.cassette_dir(root, "gpt-4o", "nightly") == root / "gpt-4o" / "nightly"

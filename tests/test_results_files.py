@@ -1,0 +1,117 @@
+"""The results folder: locked appends, torn lines, archive, and starting or resuming runs."""
+
+import json
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from medbench.results.records import run_record, transcript_record
+from medbench.results.resume import ResumeRefused, open_run
+from medbench.results.writer import RunFolder
+
+IDENTITY = {"model": "reference", "task_set": "generated", "task_set_sha256": "ab" * 32, "grader": "official"}
+
+
+def outcome(task_id: str, result: str | None = '["S1"]') -> SimpleNamespace:
+    return SimpleNamespace(task_id=task_id, status="completed", result=result, num_turns=1,
+                           history=[{"role": "user", "content": "prompt"}, {"role": "agent", "content": f"FINISH({result})"}],
+                           prompt_tokens=5, completion_tokens=None, model_latency_s=0.25, model_calls=1, retries=0, error=None)
+
+
+def lines_for(task_id: str, correct: bool = True, session: str = "s1") -> tuple[dict, dict]:
+    done = outcome(task_id)
+    run = run_record(index=0, category=1, attempt=1, session=session, outcome=done,
+                     verdict=SimpleNamespace(correct=correct, reason=None if correct else "wrong MRN"),
+                     elapsed_s=0.3, environment_fingerprint="fake")
+    return run, transcript_record(run, done)
+
+
+def test_run_record_keeps_upstream_fields_and_parses_the_finish_answer() -> None:
+    run, transcript = lines_for("task1_1", correct=False)
+    assert run["result"] == ["S1"] and run["result_raw"] == '["S1"]'
+    assert run["reason"] == "wrong MRN" and run["completion_tokens"] is None
+    assert transcript["transcript_id"] == run["transcript_id"] == "s1:task1_1:1"
+    json.dumps(run)
+    json.dumps(transcript)
+
+
+def test_unparsable_finish_answer_is_kept_as_text() -> None:
+    run = run_record(index=0, category=1, attempt=1, session="s", outcome=outcome("task1_1", "S1, S2"),
+                     verdict=SimpleNamespace(correct=False, reason="not JSON"), elapsed_s=0, environment_fingerprint="f")
+    assert run["result"] == "S1, S2"
+
+
+def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+
+    def write(worker: int) -> None:
+        for n in range(25):
+            folder.append(*lines_for(f"task1_{worker * 100 + n}"))
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({r["task_id"] for r in folder.records()}) == 100
+
+
+def test_a_torn_last_line_is_skipped_and_the_next_append_starts_a_new_line(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+    folder.append(*lines_for("task1_1"))
+    with folder.runs_path.open("a") as handle:
+        handle.write('{"task_id": "task1_2", "sta')
+    with pytest.warns(UserWarning, match="torn line"):
+        assert [r["task_id"] for r in folder.records()] == ["task1_1"]
+    folder.append(*lines_for("task1_3"))
+    with pytest.warns(UserWarning, match="torn line"):
+        assert [r["task_id"] for r in folder.records()] == ["task1_1", "task1_3"]
+
+
+def test_a_new_run_archives_the_old_files(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+    open_run(folder, identity=IDENTITY, details={}, session="s1", resume=False)
+    folder.append(*lines_for("task1_1"))
+    assert open_run(folder, identity=IDENTITY, details={}, session="s2", resume=False) == set()
+    assert folder.records() == []
+    assert len(list((folder.path / "archive").glob("*/runs.jsonl"))) == 1
+    assert folder.read_manifest()["sessions"] == ["s2"]
+
+
+def test_resume_returns_the_recorded_attempts_and_joins_the_run(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+    open_run(folder, identity=IDENTITY, details={}, session="s1", resume=False)
+    folder.append(*lines_for("task1_1"))
+    assert open_run(folder, identity=IDENTITY, details={}, session="s2", resume=True) == {("task1_1", 1)}
+    assert open_run(folder, identity=IDENTITY, details={}, session="s2", resume=True) == {("task1_1", 1)}
+    assert folder.read_manifest()["sessions"] == ["s1", "s2"]
+
+
+def test_workers_of_a_fresh_session_join_without_archiving_again(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+    open_run(folder, identity=IDENTITY, details={}, session="s1", resume=False)
+    folder.append(*lines_for("task1_1"))
+    assert open_run(folder, identity=IDENTITY, details={}, session="s1", resume=False) == set()
+    assert len(folder.records()) == 1
+
+
+def test_resume_with_other_settings_is_refused_naming_them(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+    open_run(folder, identity=IDENTITY, details={}, session="s1", resume=False)
+    with pytest.raises(ResumeRefused, match="grader: 'official' -> 'corrected'"):
+        open_run(folder, identity={**IDENTITY, "grader": "corrected"}, details={}, session="s2", resume=True)
+
+
+def test_resume_of_files_without_a_manifest_is_refused(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+    folder.append(*lines_for("task1_1"))
+    with pytest.raises(ResumeRefused, match="has no run.json"):
+        open_run(folder, identity=IDENTITY, details={}, session="s2", resume=True)
+
+
+def test_resume_with_nothing_recorded_starts_a_run(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+    assert open_run(folder, identity=IDENTITY, details={}, session="s1", resume=True) == set()
+    assert folder.read_manifest()["identity"] == IDENTITY

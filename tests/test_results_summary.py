@@ -1,0 +1,81 @@
+"""summary.json from records: upstream fields first, then statistics and provenance."""
+
+from typing import Any
+
+from medbench.results.summary import build_summary, summary_table
+
+MANIFEST: dict[str, Any] = {
+    "harness_version": "0.1.0",
+    "created": "2026-11-25T08:00:00+00:00",
+    "identity": {"model": "acme/m1", "task_set": "generated", "task_set_sha256": "ab" * 32,
+                 "protocol": "text", "grader": "official", "post_mode": "official", "max_rounds": 8,
+                 "strip_think": False, "repeats": 1, "fhir_display_url": "http://localhost:8080/fhir/", "environment": {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "small"}},
+    "details": {"task_count": 4},
+    "sessions": ["s1", "s2"],
+    "session_elapsed": {"s1": 10.0, "s2": 5.5},
+}
+
+
+def record(task_id: str, correct: bool, status: str = "completed", attempt: int = 1, **extra: Any) -> dict[str, Any]:
+    return {"task_id": task_id, "correct": correct, "status": status, "attempt": attempt,
+            "category": task_id.split("_")[0], "prompt_tokens": 10, "completion_tokens": 2,
+            "latency_s": 0.5, "environment_fingerprint": "embedded:ehr.sqlite", **extra}
+
+
+def test_summary_has_the_upstream_fields_with_accuracy_as_percentage() -> None:
+    rows = [record("task1_1", True), record("task1_2", False), record("task10_1", True),
+            record("task2_1", False, status="agent_invalid_action")]
+    summary = build_summary(MANIFEST, rows)
+    assert list(summary)[:11] == ["model", "total", "completed", "correct", "invalid_action", "limit_reached",
+                                  "context_limit", "error", "task_breakdown", "elapsed_seconds", "accuracy"]
+    assert summary["model"] == "acme/m1"
+    assert (summary["total"], summary["completed"], summary["correct"], summary["invalid_action"]) == (4, 3, 2, 1)
+    assert summary["accuracy"] == 50.0
+    assert summary["elapsed_seconds"] == 15.5
+
+
+def test_task_breakdown_orders_task10_after_task2() -> None:
+    summary = build_summary(MANIFEST, [record("task10_1", True), record("task2_1", False), record("task1_1", True)])
+    assert list(summary["task_breakdown"]) == ["task1", "task2", "task10"]
+    assert summary["task_breakdown"]["task2"] == {"total": 1, "correct": 0, "accuracy": 0.0,
+                                                  "accuracy_ci95": [0.0, 79.35]}
+
+
+def test_the_last_record_of_an_attempt_wins() -> None:
+    summary = build_summary(MANIFEST, [record("task1_1", False), record("task1_1", True)])
+    assert (summary["total"], summary["correct"]) == (1, 1)
+
+
+def test_errored_attempts_count_in_the_total_and_as_infrastructure_failures() -> None:
+    summary = build_summary(MANIFEST, [record("task1_1", True), record("task1_2", False, status="error")])
+    assert summary["total"] == 2 and summary["error"] == 1 and summary["accuracy"] == 50.0
+    assert summary["infrastructure_failures"] == 1
+
+
+def test_summary_names_task_set_modes_environment_and_completeness() -> None:
+    summary = build_summary(MANIFEST, [record("task1_1", True)])
+    assert summary["task_set"] == {"name": "generated", "sha256": "ab" * 32, "task_count": 4}
+    assert summary["modes"]["grader"] == "official" and summary["modes"]["max_rounds"] == 8
+    assert summary["environment"] == {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "small",
+                                      "display_url": "http://localhost:8080/fhir/", "fingerprint": "embedded:ehr.sqlite"}
+    assert summary["expected_total"] == 4 and summary["complete"] is False
+    assert summary["tokens"] == {"prompt": 10, "completion": 2, "total": 12}
+
+
+def test_unknown_token_counts_do_not_break_the_totals() -> None:
+    summary = build_summary(MANIFEST, [record("task1_1", True, prompt_tokens=None, completion_tokens=None)])
+    assert summary["tokens"]["total"] == 0
+
+
+def test_table_has_a_row_per_category_and_an_overall_row() -> None:
+    table = summary_table(build_summary(MANIFEST, [record("task1_1", True), record("task2_1", False)]))
+    lines = table.splitlines()
+    assert lines[0].split()[:4] == ["category", "total", "correct", "accuracy"]
+    assert [line.split()[0] for line in lines[2:]] == ["task1", "task2", "all"]
+
+
+def test_a_killed_session_counts_the_span_of_its_records_as_elapsed_time() -> None:
+    manifest = {**MANIFEST, "sessions": ["s1", "killed"], "session_elapsed": {"s1": 10.0}}
+    rows = [record("task1_1", True, session="killed", finished_at="2026-11-25T08:00:00+00:00"),
+            record("task1_2", True, session="killed", finished_at="2026-11-25T08:00:42+00:00")]
+    assert build_summary(manifest, rows)["elapsed_seconds"] == 52.0
