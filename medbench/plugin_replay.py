@@ -10,9 +10,10 @@ Loaded after `medbench.plugin` (top-level conftest.py), whose settings and run i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -21,7 +22,13 @@ from medbench import replay
 from medbench.agent.status import CASSETTE_MISMATCH
 from medbench.plugin import BENCH, MARKER
 from medbench.plugin_options import Settings, slug
-from medbench.plugin_run import BenchRun, Environment, SetupError, open_environment, open_model
+from medbench.plugin_run import (
+    BenchRun,
+    Environment,
+    SetupError,
+    open_environment,
+    open_model,
+)
 
 DEFAULT_CASSETTES_DIR = "cassettes"
 # Where a replay "sends" requests: VCR answers them; a host under .invalid can never resolve.
@@ -62,11 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = config.stash[BENCH].settings
     root = Path(config.getoption("medbench_cassettes_dir") or config.rootpath / DEFAULT_CASSETTES_DIR)
     folder = replay.cassette_dir(root, slug(settings.model), slug(settings.run_name) if settings.run_name else None)
-    try:
-        mode = replay.choose_record_mode(config.getoption("--record-mode"),
-                                         bool(config.getoption("--disable-recording")), folder)
-    except replay.ReplayError as error:
-        raise pytest.UsageError(str(error)) from None
+    mode = replay.choose_record_mode(config.getoption("--record-mode"),
+                                     bool(config.getoption("--disable-recording")), folder)
     config.stash[PLAN] = ReplayPlan(folder, mode)
 
 
@@ -92,7 +96,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if not hasattr(config, "workerinput"):
             # pytest runs pytest_collection_finish even after this error; without benchmark items
             # there, medbench.plugin leaves the results folder (and the previous run) alone.
-            items[:] = [item for item in items if item not in bench_items]
+            items[:] = [item for item in items if not item.get_closest_marker(MARKER)]
             raise pytest.UsageError(str(error)) from None
         # A usage error inside an xdist worker crashes the session; fail each test with the reason instead.
         config.stash[REFUSAL] = str(error)
@@ -151,7 +155,7 @@ def medbench_replay_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     if cassette is None:
         yield
         return
-    path = Path(cassette._path)
+    path = Path(cassette.path)
     if not path.exists():
         pytest.fail(f"no cassette {path} to replay: record it with --record-mode=once "
                     "(or run live with --disable-recording)", pytrace=False)

@@ -28,16 +28,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from medbench.models.client import RETRYABLE_STATUSES
+
 # Named after the file suffix: pytest-recording derives the cassette suffix from the serializer
 # name (and deletes `<name>.<serializer>` on --record-mode=rewrite), so this gives `<task_id>.json`.
 SERIALIZER_NAME = "json"
 CASSETTE_SUFFIX = ".json"
 BODY_MATCHER_NAME = "json_body"
 MANIFEST_NAME = "manifest.json"
+# Files next to the cassettes that are not cassettes: the manifest, and the recorded run's
+# summary and verdicts that scripts/check_replay.py compares a replay with.
+NOT_CASSETTES = frozenset({MANIFEST_NAME, "summary.json", "verdicts.json"})
 MANIFEST_FORMAT = 1
-RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
-# The statuses medbench.models.client retries: a recorded one would be replayed instead of the retry.
-UNRECORDED_STATUSES = frozenset({408, 409, 429})
+# What the model client retries (plus 5xx): a recorded one would be replayed instead of the retry.
+UNRECORDED_STATUSES = RETRYABLE_STATUSES
 
 KEPT_REQUEST_HEADERS = frozenset({"content-type", "accept"})
 KEPT_RESPONSE_HEADERS = frozenset({"content-type", "location"})
@@ -60,8 +64,8 @@ def cassette_dir(root: Path, model_slug: str, run_name_slug: str | None = None) 
 
 
 def has_cassettes(folder: Path) -> bool:
-    """True when the folder holds at least one cassette (the manifest does not count)."""
-    return folder.is_dir() and any(p.name != MANIFEST_NAME for p in folder.glob(f"*{CASSETTE_SUFFIX}"))
+    """True when the folder holds at least one cassette (the manifest and summaries do not count)."""
+    return folder.is_dir() and any(p.name not in NOT_CASSETTES for p in folder.glob(f"*{CASSETTE_SUFFIX}"))
 
 
 def choose_record_mode(requested: str | None, disabled: bool, folder: Path) -> str | None:
@@ -73,8 +77,6 @@ def choose_record_mode(requested: str | None, disabled: bool, folder: Path) -> s
     if disabled:
         return None
     if requested is not None:
-        if requested not in RECORD_MODES:
-            raise ReplayError(f"--record-mode={requested} is not one of {', '.join(RECORD_MODES)}")
         return requested
     return "none" if has_cassettes(folder) else None
 
@@ -316,19 +318,6 @@ def check_manifest(folder: Path, mode: str, identity: dict[str, Any]) -> None:
             "Replay with the recorded settings; or run live without cassettes (--disable-recording); "
             "or record a separate set (--run-name=NAME --record-mode=once); "
             "or replace them (--record-mode=rewrite, after deleting the folder).")
-
-
-def is_cassette_mismatch(error: BaseException | None) -> bool:
-    """True when the error (or anything in its cause chain) is VCR refusing an unrecorded request."""
-    from vcr.errors import CannotOverwriteExistingCassetteException
-
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, CannotOverwriteExistingCassetteException):
-            return True
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return False
 
 
 def unplayed_interactions(cassette: Any) -> int:

@@ -4,6 +4,7 @@ Data: tests/fhir_sample.py (its docstring lists the facts used here)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -238,6 +239,13 @@ def test_count_smaller_than_matches_pages_by_that_size(server: FhirServer) -> No
     assert "_getpagesoffset=10&_count=10" in body["link"][1]["url"]
 
 
+def test_count_zero_answers_only_the_total(server: FhirServer) -> None:
+    body = get(server, "Observation?patient=S0000001&code=K&_count=0").json()
+    assert body["total"] == 25
+    assert "entry" not in body
+    assert [link["relation"] for link in body["link"]] == ["self"]
+
+
 def test_unparsable_count_is_ignored_like_hapi(server: FhirServer) -> None:
     """HAPI's RestfulServerUtils.tryToExtractNamedParameter swallows a NumberFormatException."""
     body = get(server, "Observation?patient=S0000001&code=K&_count=lots").json()
@@ -325,3 +333,29 @@ def test_format_json_is_accepted_and_other_formats_are_refused(server: FhirServe
     assert get(server, "Patient?_format=application/fhir%2Bjson").status_code == 200
     assert get(server, "Patient?_format=xml").status_code == 400
 
+
+
+def test_concurrent_clients_get_the_same_answers_as_a_single_client(server: FhirServer) -> None:
+    urls = [
+        "Observation?patient=S0000001&code=MG",
+        "Patient?family=watkins",
+        "Observation?patient=S0000001&code=K&_count=5000",
+        "Observation?patient=S0000001&category=vital-signs&date=ge2023-11-12",
+    ]
+    expected = {url: ids(server, url) for url in urls}
+    failures: list[str] = []
+
+    def client(offset: int) -> None:
+        session = requests.Session()
+        for step in range(20):
+            url = urls[(offset + step) % len(urls)]
+            found = [e["resource"]["id"] for e in session.get(server.base_url + url, timeout=10).json().get("entry", [])]
+            if found != expected[url]:
+                failures.append(url)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

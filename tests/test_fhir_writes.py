@@ -4,6 +4,7 @@ another server or the shared base database file."""
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +134,9 @@ def test_other_methods_are_refused_without_a_500(server: FhirServer) -> None:
     response = requests.delete(server.base_url + "Observation/1001", timeout=10)
     assert response.status_code == 405
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_post_with_a_broken_content_length_is_400(server: FhirServer) -> None:
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(b"POST /fhir/Observation HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n{}")
+        assert sock.makefile("rb").readline() == b"HTTP/1.1 400 \r\n"

@@ -295,19 +295,21 @@ def test_a_new_run_archives_the_previous_one_instead_of_mixing(bench: pytest.Pyt
     assert json.loads((folder / "summary.json").read_text())["total"] == 1
 
 
-def test_report_option_hands_the_results_dir_to_the_reports_module(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    import medbench.reports
-
-    calls: list[tuple[Path, Path]] = []
-
-    def write_session_report(results_dir: Path, out_dir: Path) -> list[Path]:
-        calls.append((results_dir, out_dir))
-        return [out_dir / "leaderboard.csv"]
-
-    monkeypatch.setattr(medbench.reports, "write_session_report", write_session_report, raising=False)
+def test_report_option_writes_the_cross_model_report_of_the_results_dir(bench: pytest.Pytester) -> None:
     result = run_bench(bench, "--report=out")
     result.stdout.fnmatch_lines(["report: out/leaderboard.csv"])
-    assert calls == [(Path("results"), Path("out"))]
+    assert (bench.path / "out" / "report.html").stat().st_size > 0
+    assert (bench.path / "out" / "plots" / "leaderboard.png").stat().st_size > 0
+
+
+def test_report_option_prints_why_it_skipped_and_keeps_the_exit_status(bench: pytest.Pytester) -> None:
+    assert run_bench(bench).ret == 0
+    other = bench.path / "results" / "other-model"
+    other.mkdir()
+    (other / "runs.jsonl").write_text("not json\n")
+    result = run_bench(bench, "--report=out")
+    result.stdout.fnmatch_lines(["--report skipped: *"])
+    assert result.ret == 0
 
 
 # --- xdist ---------------------------------------------------------------------------------

@@ -119,3 +119,44 @@ def test_cassette_paths_follow_the_results_layout() -> None:
     root = Path("cassettes")
     assert replay.cassette_dir(root, "gpt-4o") == root / "gpt-4o"
     assert replay.cassette_dir(root, "gpt-4o", "nightly") == root / "gpt-4o" / "nightly"
+
+
+def test_a_grader_reread_of_the_same_bundle_is_stored_as_a_patch_and_replays_byte_for_byte() -> None:
+    lines = ["{", '  "resourceType": "Bundle",', '  "id": "first-id",', '  "meta": {', '    "lastUpdated": "T1"', "  },"]
+    lines += [f'  "entry{n}": {n},' for n in range(40)] + ["}"]
+    agent_read, grader_read = "\n".join(lines), "\n".join(lines).replace("first-id", "second-id").replace("T1", "T2")
+    cassette = {"version": 1, "interactions": [interaction(None, agent_read), interaction(None, grader_read)]}
+    text = replay.ReviewableJsonSerializer.serialize(cassette)
+    stored = json.loads(text)["interactions"][1]["response"]["body"]["string"]
+    assert stored == {"lines_of": 0, "changed": {"2": '  "id": "second-id",', "4": '    "lastUpdated": "T2"'}}
+    bodies = [i["response"]["body"]["string"] for i in replay.ReviewableJsonSerializer.deserialize(text)["interactions"]]
+    assert bodies == [agent_read, grader_read]
+    assert '\n"  \\"entry3\\": 3,",\n' in text, "body lines are written flush left, one per line"
+
+
+def test_long_texts_in_model_requests_are_stored_as_digests_that_still_match_exactly() -> None:
+    bundle = "x" * (replay.LONG_TEXT_CHARS + 1)
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": bundle}]})
+    cassette = {"version": 1, "interactions": [interaction(body, "{}")]}
+    text = replay.ReviewableJsonSerializer.serialize(cassette)
+    assert bundle not in text
+    stored = replay.ReviewableJsonSerializer.deserialize(text)["interactions"][0]["request"]["body"]
+    recorded = Request("POST", "http://h/v1/chat/completions", stored, {})
+    replay.match_json_body(recorded, Request("POST", "http://h/v1/chat/completions", body, {}))
+    edited = body.replace("xxx", "xyx", 1)
+    with pytest.raises(AssertionError):
+        replay.match_json_body(recorded, Request("POST", "http://h/v1/chat/completions", edited, {}))
+
+
+def test_unplayed_interactions_counts_what_a_replay_never_asked_for(tmp_path: Path) -> None:
+    from vcr import matchers
+    from vcr.cassette import Cassette
+
+    cassette = Cassette(str(tmp_path / "c.json"), match_on=(matchers.method, matchers.path, matchers.query))
+    requests = [Request("GET", f"http://h/fhir/Patient?identifier=S{n}", None, {}) for n in range(3)]
+    for request in requests:
+        cassette.append(request, {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}})
+    assert replay.unplayed_interactions(cassette) == 3
+    cassette.play_response(requests[0])
+    cassette.play_response(requests[2])
+    assert replay.unplayed_interactions(cassette) == 1

@@ -11,9 +11,10 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
+from typing import ClassVar
 
 import pytest
 
@@ -33,7 +34,7 @@ def make_project(folder: Path) -> Path:
 def run_bench(project: Path, *args: str, tasks: tuple[str, ...] = TASKS) -> subprocess.CompletedProcess[str]:
     selection = [f"test_medagentbench.py::test_task[{task}]" for task in tasks]
     return subprocess.run([sys.executable, "-m", "pytest", *SMALL, *args, *selection], cwd=project,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def outcomes(project: Path, model: str = "reference") -> dict[str, tuple[str, bool, str]]:
@@ -112,11 +113,21 @@ def test_a_request_the_replay_never_makes_is_reported_as_divergence(project: Pat
 
 
 def test_cassettes_of_another_task_set_are_refused_before_any_task_runs(project: Path) -> None:
-    result = run_bench(project, "--model=reference", "--task-seed=7")
+    official = ROOT.parent / "shared" / "medagentbench"
+    if not official.is_dir():
+        pytest.skip(f"official assets not found at {official}")
+    result = run_bench(project, "--model=reference", "--tasks=official", f"--official-dir={official}")
     assert result.returncode == 4
     assert "recorded with other settings" in result.stderr and "task_set_sha256" in result.stderr
     assert "--disable-recording" in result.stderr
     assert not (project / "results").exists()
+
+
+def test_under_xdist_refused_cassettes_fail_every_task_with_the_reason(project: Path) -> None:
+    result = run_bench(project, "--model=reference", "--task-seed=7", "-n", "2")
+    assert result.returncode == 1
+    assert result.stdout.count("recorded with other settings") >= len(TASKS)
+    assert "INTERNALERROR" not in result.stdout + result.stderr
 
 
 def test_disable_recording_runs_live_and_leaves_the_cassettes_alone(project: Path) -> None:
@@ -145,7 +156,7 @@ def test_replay_mode_without_a_cassette_names_the_command_that_records_it(tmp_pa
 class _HeaderLoggingModel(BaseHTTPRequestHandler):
     """The reference model behind an endpoint that remembers the headers it was sent."""
 
-    seen: list[dict[str, str]] = []
+    seen: ClassVar[list[dict[str, str]]] = []
 
     def do_POST(self) -> None:
         from medbench.models.reference_server import chat_completion

@@ -12,6 +12,8 @@ from pathlib import Path
 from medbench.ehr.cache import ensure_database
 from medbench.fhir.server import FhirServer
 
+log = logging.getLogger("medbench.fhir")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m medbench.fhir", description=__doc__)
@@ -30,9 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     if db_path is None:
         started = time.perf_counter()
         db_path = ensure_database(seed=args.seed, scale=args.scale, cache_dir=args.cache_dir)
-        logging.info("EHR database %s ready in %.1f s", db_path, time.perf_counter() - started)
+        log.info("EHR database %s ready in %.1f s", db_path, time.perf_counter() - started)
     server = FhirServer(db_path, host=args.host, port=args.port).start()
-    logging.info("FHIR server at %s (Ctrl-C to stop)", server.base_url)
+    log.info("FHIR server at %s (Ctrl-C to stop)", server.base_url)
     server.serve_forever()
     return 0
 

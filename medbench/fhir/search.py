@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 
 from medbench.fhir.dates import parse_range
 from medbench.fhir.errors import FhirError
-from medbench.fhir.searchparams import CONTROL_PARAMS, DATE, REFERENCE, STRING, TOKEN, lookup, normalize
+from medbench.fhir.searchparams import (
+    CONTROL_PARAMS,
+    DATE,
+    REFERENCE,
+    STRING,
+    TOKEN,
+    lookup,
+    normalize,
+)
 
 DEFAULT_PAGE_SIZE = 20
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -66,7 +74,6 @@ class Query:
     sort: list[tuple[str, bool]] = field(default_factory=list)
     count: int = DEFAULT_PAGE_SIZE
     total_mode: str | None = None
-    pretty: bool = True
 
 
 def parse_query(resource_type: str, params: list[tuple[str, str]]) -> Query:
@@ -100,6 +107,7 @@ def parse_query(resource_type: str, params: list[tuple[str, str]]) -> Query:
 
 
 def _apply_control(query: Query, name: str, value: str) -> None:
+    """Paging, sorting and format options (`_pretty` is the HTTP layer's business)."""
     if name == "_count":
         try:
             count = int(value)
@@ -112,8 +120,6 @@ def _apply_control(query: Query, name: str, value: str) -> None:
     elif name == "_format":
         if value and value.split(";")[0].strip() not in JSON_FORMATS:
             raise FhirError(400, f'Unsupported _format "{value}": this embedded server answers JSON only (_format=json)')
-    elif name == "_pretty":
-        query.pretty = value != "false"
     elif name == "_total":
         if value not in ("", "none", "estimate", "accurate"):
             raise FhirError(400, f'Invalid _total value "{value}": expected none, estimate or accurate')

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
-from medbench.fhir.bundle import operation_outcome, page_link, render, searchset, self_link
+from medbench.fhir.bundle import (
+    operation_outcome,
+    page_link,
+    render,
+    searchset,
+    self_link,
+)
 from medbench.fhir.capability import capability_statement
 from medbench.fhir.errors import FhirError
 from medbench.fhir.search import parse_query
@@ -27,6 +33,8 @@ from medbench.fhir.searchparams import REGISTRY
 from medbench.fhir.store import FhirStore
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from medbench.ehr.seating import Seating
 
 log = logging.getLogger(__name__)
@@ -73,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _FhirHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
     def do_GET(self) -> None:
@@ -95,10 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         params = parse_qsl(query, keep_blank_values=True)
         pretty = dict(params).get("_pretty") != "false"
-        body = None
-        if method in ("POST", "PUT", "PATCH"):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
+            body = self._read_body() if method in ("POST", "PUT", "PATCH") else None
             status, payload, headers = self._route(method, path, query, params, body)
         except FhirError as exc:
             status, payload, headers = exc.status, operation_outcome(exc.message), {}
@@ -107,8 +113,15 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, headers = 500, operation_outcome(f"Internal error: {exc!r}"), {}
         self._send(status, render(payload, pretty), headers)
 
+    def _read_body(self) -> bytes:
+        length = self.headers.get("Content-Length", "0").strip()
+        if not length.isdigit():
+            self.close_connection = True  # the unread body would corrupt the next request
+            raise FhirError(400, f"Invalid Content-Length header {length!r}: send the request body with its length")
+        return self.rfile.read(int(length))
+
     def _base(self) -> str:
-        host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
+        host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
         return f"http://{host}/fhir"
 
     def _route(
@@ -146,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_query(resource_type, params)
         seqs = store.search(query)
         links = [("self", self_link(base, resource_type, params))]
-        has_next = len(seqs) > query.count
+        has_next = 0 < query.count < len(seqs)
         if has_next:
             search_id = self.server.paged.add(_PagedSearch(seqs, query.count, query.total_mode))
             links.append(("next", page_link(base, search_id, query.count, query.count, _format(params))))
@@ -158,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
         search_id = values["_getpages"]
         search = self.server.paged.get(search_id)
         offset = _int_or(values.get("_getpagesoffset"), 0)
-        count = _int_or(values.get("_count"), search.count)
+        count = _int_or(values.get("_count"), search.count) or search.count
         fmt = _format(params)
         links = [("self", f"{base}?{query}")]
         has_next = offset + count < len(search.seqs)
@@ -242,7 +255,7 @@ class FhirServer:
         self._httpd: _FhirHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> FhirServer:
+    def start(self) -> Self:
         """Open the database and serve in a background thread; port 0 picks a free port."""
         if self._httpd is not None:
             return self
@@ -295,7 +308,7 @@ class FhirServer:
         """Drop every resource POSTed so far (one task's writes never reach the next)."""
         self.store.reset_writes()
 
-    def __enter__(self) -> FhirServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

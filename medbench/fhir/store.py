@@ -27,16 +27,22 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 from medbench.fhir.dates import now_instant
 from medbench.fhir.errors import FhirError
-from medbench.fhir.search import ANY_SYSTEM, DateClause, Query, StringClause, TokenClause
+from medbench.fhir.search import (
+    ANY_SYSTEM,
+    DateClause,
+    Query,
+    StringClause,
+    TokenClause,
+)
 from medbench.fhir.searchparams import index_rows, param_keys, patient_of
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS {s}.res (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL,
@@ -56,7 +62,6 @@ CREATE INDEX IF NOT EXISTS {s}.str_norm ON str (param, norm, seq);
 CREATE INDEX IF NOT EXISTS {s}.dt_patient_low ON dt (param, patient, low, high, seq);
 """
 _BATCH = 20_000
-_SQL_VARS = 900
 _SOURCE_CHARS = string.ascii_letters + string.digits
 
 
@@ -146,12 +151,9 @@ def _batch_rows(batch: list[dict[str, Any]], first_seq: int, param_ids: dict[str
     return (res_rows, tok_rows, str_rows, dt_rows), max_numeric_id
 
 
-def _insert(conn: sqlite3.Connection, rows: _Rows) -> None:
-    res_rows, tok_rows, str_rows, dt_rows = rows
-    conn.executemany("INSERT INTO res VALUES (?, ?, ?, ?, ?)", res_rows)
-    conn.executemany("INSERT INTO tok VALUES (?, ?, ?, ?, ?)", tok_rows)
-    conn.executemany("INSERT INTO str VALUES (?, ?, ?, ?, ?)", str_rows)
-    conn.executemany("INSERT INTO dt VALUES (?, ?, ?, ?, ?)", dt_rows)
+def _insert(conn: sqlite3.Connection, rows: _Rows, schema: str = "main") -> None:
+    for table, table_rows in zip(("res", "tok", "str", "dt"), rows):
+        conn.executemany(f"INSERT INTO {schema}.{table} VALUES (?, ?, ?, ?, ?)", table_rows)
 
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -178,6 +180,15 @@ class FhirStore:
         if not self.db_path.is_file():
             raise FileNotFoundError(f"FHIR database {self.db_path} does not exist; build it with medbench.ehr.cache.ensure_database")
         self._base_uri = self.db_path.resolve().as_uri() + "?mode=ro&immutable=1"
+        with closing(sqlite3.connect(self._base_uri, uri=True)) as base:
+            meta = dict(base.execute("SELECT key, value FROM meta"))
+            self.param_ids: dict[str, int] = dict(base.execute("SELECT key, id FROM params"))
+            base_max_seq = base.execute("SELECT COALESCE(MAX(seq), 0) FROM res").fetchone()[0]
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.db_path} has schema version {meta.get('schema_version')}, this medbench needs {SCHEMA_VERSION}; "
+                "delete the file (or the medbench cache's ehr/ folder) so it is rebuilt"
+            )
         fd, writes_name = tempfile.mkstemp(prefix="medbench-fhir-writes-", suffix=".sqlite")
         os.close(fd)
         self._writes_path = Path(writes_name)
@@ -186,14 +197,6 @@ class FhirStore:
         self._writer = self._connect()
         self._writer.execute("PRAGMA w.journal_mode=WAL")
         _run_script(self._writer, _TABLES.format(s="w") + _INDEXES.format(s="w"))
-        meta = dict(self._writer.execute("SELECT key, value FROM main.meta"))
-        if meta.get("schema_version") != SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self.db_path} has schema version {meta.get('schema_version')}, this medbench needs {SCHEMA_VERSION}; "
-                "delete the file (or the medbench cache's ehr/ folder) so it is rebuilt"
-            )
-        self.param_ids: dict[str, int] = dict(self._writer.execute("SELECT key, id FROM main.params"))
-        base_max_seq = self._writer.execute("SELECT COALESCE(MAX(seq), 0) FROM main.res").fetchone()[0]
         self._seqs = itertools.count(base_max_seq + 1)
         self._ids = itertools.count(int(meta.get("max_numeric_id", "0")) + 1)
 
@@ -266,11 +269,7 @@ class FhirStore:
         """Sort value per matched seq: the id, or the earliest start (latest end when
         descending) of the date parameter; resources without one sort last."""
         if key == "_id":
-            found: dict[int, Any] = {}
-            for start in range(0, len(seqs), _SQL_VARS):
-                chunk = seqs[start:start + _SQL_VARS]
-                found.update(conn.execute(f"SELECT seq, id FROM {schema}.res WHERE seq IN ({','.join('?' * len(chunk))})", chunk))
-            return found
+            return dict(conn.execute(f"SELECT seq, id FROM {schema}.res WHERE seq IN (SELECT value FROM json_each(?))", (json.dumps(seqs),)))
         sql = f"SELECT seq, {'high' if descending else 'low'} FROM {schema}.dt WHERE param = ?"
         args: list[Any] = [self._param_id(key)]
         if query.patients is not None:
@@ -293,12 +292,10 @@ class FhirStore:
     def fetch(self, seqs: list[int]) -> list[dict[str, Any]]:
         """Resources for `seqs`, in that order (seqs dropped by a reset are skipped)."""
         found: dict[int, str] = {}
+        wanted = json.dumps(seqs)
         with self._reader() as conn:
-            for start in range(0, len(seqs), _SQL_VARS):
-                chunk = seqs[start:start + _SQL_VARS]
-                marks = ",".join("?" * len(chunk))
-                for schema in ("main", "w"):
-                    found.update(conn.execute(f"SELECT seq, json FROM {schema}.res WHERE seq IN ({marks})", chunk))
+            for schema in ("main", "w"):
+                found.update(conn.execute(f"SELECT seq, json FROM {schema}.res WHERE seq IN (SELECT value FROM json_each(?))", (wanted,)))
         return [json.loads(found[s]) for s in seqs if s in found]
 
     def create(self, resource: dict[str, Any]) -> dict[str, Any]:
@@ -308,18 +305,10 @@ class FhirStore:
             meta = {"versionId": "1", "lastUpdated": now_instant(), "source": "#" + "".join(secrets.choice(_SOURCE_CHARS) for _ in range(16))}
             rest = {k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")}
             stored = {"resourceType": resource["resourceType"], "id": new_id, "meta": meta, **rest}
-            patient = patient_of(stored)
-            rows = index_rows(stored)
-            ids = self.param_ids
+            rows, _ = _batch_rows([stored], seq - 1, self.param_ids)
             with self._writer:
                 self._writer.execute("BEGIN")
-                self._writer.execute(
-                    "INSERT INTO w.res VALUES (?, ?, ?, ?, ?)",
-                    (seq, stored["resourceType"], new_id, patient, json.dumps(stored, separators=(",", ":"), ensure_ascii=False)),
-                )
-                self._writer.executemany("INSERT INTO w.tok VALUES (?, ?, ?, ?, ?)", [(seq, ids[k], patient, s, c) for k, s, c in rows.tokens])
-                self._writer.executemany("INSERT INTO w.str VALUES (?, ?, ?, ?, ?)", [(seq, ids[k], patient, n, e) for k, n, e in rows.strings])
-                self._writer.executemany("INSERT INTO w.dt VALUES (?, ?, ?, ?, ?)", [(seq, ids[k], patient, lo, hi) for k, lo, hi in rows.dates])
+                _insert(self._writer, rows, schema="w")
         return stored
 
     def reset_writes(self) -> None:

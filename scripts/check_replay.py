@@ -1,0 +1,111 @@
+"""Replay the shipped cassettes and check the verdicts equal the recorded run's (the CI replay job).
+
+    python scripts/check_replay.py                 # replay cassettes/reference, compare, exit 0/1
+    python scripts/check_replay.py -n 2            # the same under xdist
+    python scripts/check_replay.py --save results  # after recording: store results/reference's
+                                                   # summary.json and verdicts.json next to the cassettes
+
+A replay runs `pytest tests_bench --model=MODEL --record-mode=none` into a scratch results
+folder, so it never touches the network or the user's results. Compared: every task's status
+and verdict, and the summary's counts, per-category breakdown and accuracy (not timings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPARED_SUMMARY_FIELDS = ("model", "total", "completed", "correct", "invalid_action", "limit_reached",
+                           "context_limit", "error", "task_breakdown", "accuracy", "status_counts")
+
+
+def verdicts(run_folder: Path) -> dict[str, dict[str, Any]]:
+    """`{"task5_3#1": {"status": ..., "correct": ...}}` from runs.jsonl (the last line per attempt wins)."""
+    found: dict[str, dict[str, Any]] = {}
+    for line in (run_folder / "runs.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        found[f"{record['task_id']}#{record.get('attempt', 1)}"] = {"status": record["status"], "correct": record["correct"]}
+    return dict(sorted(found.items()))
+
+
+def comparable(summary: dict[str, Any]) -> dict[str, Any]:
+    return {key: summary.get(key) for key in COMPARED_SUMMARY_FIELDS}
+
+
+def differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    return [f"{key}: recorded {expected.get(key)!r}, replayed {actual.get(key)!r}"
+            for key in sorted(set(expected) | set(actual)) if expected.get(key) != actual.get(key)]
+
+
+def guard_errors(report: Path) -> list[str]:
+    """Tests that errored (a missing, unplayed or diverged cassette) even where the verdict matched."""
+    tests = json.loads(report.read_text(encoding="utf-8")).get("tests", [])
+    return [f"{test['nodeid']}: {test[stage].get('longrepr', '')[:300]}" for test in tests
+            for stage in ("setup", "teardown") if test.get(stage, {}).get("outcome") == "failed"]
+
+
+def save(results_dir: Path, model_slug: str, cassettes: Path) -> None:
+    run_folder, target = results_dir / model_slug, cassettes / model_slug
+    summary = json.loads((run_folder / "summary.json").read_text(encoding="utf-8"))
+    (target / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    rows = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in verdicts(run_folder).items()]
+    (target / "verdicts.json").write_text("{\n" + ",\n".join(rows) + "\n}\n", encoding="utf-8")
+    print(f"saved {target / 'summary.json'} and {target / 'verdicts.json'} ({summary['total']} attempts)")
+
+
+def check(model: str, model_slug: str, cassettes: Path, workers: int | None) -> int:
+    expected_folder = cassettes / model_slug
+    with tempfile.TemporaryDirectory(prefix="medbench-replay-") as scratch:
+        report = Path(scratch) / "report.json"
+        command = [sys.executable, "-m", "pytest", "tests_bench", f"--model={model}", "--record-mode=none",
+                   f"--cassettes-dir={cassettes}", f"--results-dir={scratch}", "-q", "-p", "no:cacheprovider",
+                   "--json-report", f"--json-report-file={report}"]
+        if workers:
+            command += ["-n", str(workers)]
+        completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        print(completed.stdout[-1500:], end="")
+        run_folder = Path(scratch) / model_slug
+        if not (run_folder / "summary.json").exists():
+            print(completed.stderr[-3000:], file=sys.stderr)
+            print(f"replay wrote no summary (pytest exited {completed.returncode})", file=sys.stderr)
+            return 1
+        problems = differences(json.loads((expected_folder / "verdicts.json").read_text(encoding="utf-8")),
+                               verdicts(run_folder))
+        problems += guard_errors(report)
+        problems += differences(comparable(json.loads((expected_folder / "summary.json").read_text(encoding="utf-8"))),
+                                comparable(json.loads((run_folder / "summary.json").read_text(encoding="utf-8"))))
+    if problems:
+        print(f"replay of {expected_folder} differs from the recorded run:", file=sys.stderr)
+        for line in problems[:50]:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(f"replay of {expected_folder} matches the recorded run (statuses, verdicts, summary counts)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="reference")
+    parser.add_argument("--cassettes-dir", type=Path, default=ROOT / "cassettes")
+    parser.add_argument("-n", dest="workers", type=int, default=None, help="xdist workers for the replay")
+    parser.add_argument("--save", type=Path, metavar="RESULTS_DIR",
+                        help="store the recorded run's summary and verdicts next to the cassettes instead of checking")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from medbench.plugin_options import slug
+
+    cassettes = args.cassettes_dir.resolve()
+    if args.save:
+        save(args.save, slug(args.model), cassettes)
+        return 0
+    return check(args.model, slug(args.model), cassettes, args.workers)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
