@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from medbench.models.reference_server import BUILTIN_MODELS
 from medbench.results.gates import Gate, GateSpecError, parse_task_gate, parse_threshold
 
 DEFAULT_DISPLAY_URL = "http://localhost:8080/fhir/"
@@ -48,8 +49,8 @@ class _Option:
 
 
 OPTIONS: tuple[_Option, ...] = (
-    _Option("--model", "model name sent to the endpoint; `reference` starts the built-in rule-based model", "reference", "MEDBENCH_MODEL", metavar="NAME"),
-    _Option("--base-url", f"OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (else $OPENAI_BASE_URL, else {OPENAI_BASE_URL}; ignored for --model=reference)", None, "MEDBENCH_BASE_URL", metavar="URL"),
+    _Option("--model", "model name sent to the endpoint; `reference` (rule-based) and `do-nothing` (baseline) start a built-in local endpoint", "reference", "MEDBENCH_MODEL", metavar="NAME"),
+    _Option("--base-url", f"OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (else $OPENAI_BASE_URL, else {OPENAI_BASE_URL}; ignored for the built-in models)", None, "MEDBENCH_BASE_URL", metavar="URL"),
     _Option("--api-key", "API key (prefer --api-key-env; never written to results)", None, metavar="KEY", in_ini=False),
     _Option("--api-key-env", "environment variable holding the API key", "OPENAI_API_KEY", "MEDBENCH_API_KEY_ENV", metavar="VAR"),
     _Option("--temperature", "sampling temperature sent to the model (default: endpoint default, as upstream)", None, "MEDBENCH_TEMPERATURE", float, metavar="T"),
@@ -127,8 +128,9 @@ class Settings:
     report: Path | None
 
     @property
-    def is_reference(self) -> bool:
-        return self.model == "reference"
+    def is_builtin(self) -> bool:
+        """`reference` or `do-nothing`: served by the local built-in endpoint, no key, no network."""
+        return self.model in BUILTIN_MODELS
 
     @property
     def run_folder(self) -> Path:
@@ -153,7 +155,7 @@ class Settings:
 
     def endpoint(self) -> dict[str, Any]:
         """Where the model was reached, without secrets (header names only, no query string)."""
-        base = "built-in reference server" if self.is_reference else _without_query(self.base_url)
+        base = "built-in local endpoint" if self.is_builtin else _without_query(self.base_url)
         return {"base_url": base, "extra_header_names": sorted(self.extra_headers)}
 
 

@@ -196,9 +196,9 @@ def medbench_model(pytestconfig: pytest.Config, medbench_settings: Settings) -> 
     from medbench.models.client import OpenAIChatModel
 
     s = medbench_settings
-    base = "http://127.0.0.1/v1" if s.is_reference else (s.base_url or "https://api.openai.com/v1")
-    with OpenAIChatModel(s.model, _offline(base), api_key=None if s.is_reference else s.api_key,
-                         extra_headers=None if s.is_reference else (s.extra_headers or None),
+    base = "http://127.0.0.1/v1" if s.is_builtin else (s.base_url or "https://api.openai.com/v1")
+    with OpenAIChatModel(s.model, _offline(base), api_key=None if s.is_builtin else s.api_key,
+                         extra_headers=None if s.is_builtin else (s.extra_headers or None),
                          temperature=s.temperature, max_tokens=s.max_tokens) as model:
         yield model
 

@@ -173,10 +173,10 @@ def _external_environment(settings: Settings) -> Environment:
 
 @contextmanager
 def open_model(settings: Settings) -> Iterator[Any]:
-    """The model client: the built-in reference server (one per process) or the configured endpoint."""
+    """The model client: the built-in local endpoint (one per process) or the configured endpoint."""
     from medbench.models.client import OpenAIChatModel
 
-    if not settings.is_reference:
+    if not settings.is_builtin:
         yield OpenAIChatModel(settings.model, settings.base_url, api_key=settings.api_key,
                               extra_headers=settings.extra_headers or None,
                               temperature=settings.temperature, max_tokens=settings.max_tokens)
@@ -184,5 +184,5 @@ def open_model(settings: Settings) -> Iterator[Any]:
     from medbench.models.reference_server import ReferenceServer
 
     with ReferenceServer() as server:
-        yield OpenAIChatModel("reference", server.base_url, api_key="reference",
+        yield OpenAIChatModel(settings.model, server.base_url, api_key="reference",
                               temperature=settings.temperature, max_tokens=settings.max_tokens)

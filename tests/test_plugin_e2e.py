@@ -50,6 +50,15 @@ def test_official_tasks_run_on_the_seated_synthetic_ehr(bench: pytest.Pytester) 
     assert not summary_of(bench)["task_set"]["name"].startswith("generated")
 
 
+def test_do_nothing_baseline_is_graded_like_any_model(bench: pytest.Pytester) -> None:
+    result = bench.runpytest_subprocess("--model=do-nothing", "--ehr-scale=small", "--results-dir=results", *SELECTION)
+    summary = json.loads((bench.path / "results" / "do-nothing" / "summary.json").read_text())
+    assert summary["model"] == "do-nothing" and summary["total"] == 6 and summary["completed"] == 6
+    # Writing tasks (task3 records a blood pressure) need a POST, so doing nothing fails them.
+    assert summary["task_breakdown"]["task3"]["correct"] == 0
+    result.assert_outcomes(passed=summary["correct"], failed=6 - summary["correct"])
+
+
 def test_an_external_fhir_url_is_checked_and_used(bench: pytest.Pytester) -> None:
     from medbench.ehr.cache import ensure_database
     from medbench.ehr.seating import Seating

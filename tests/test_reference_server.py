@@ -43,8 +43,18 @@ def test_chat_completion_through_the_openai_sdk_returns_the_agents_action(client
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
 
 
-def test_models_endpoint_lists_reference(client):
-    assert [m.id for m in client.models.list()] == ["reference"]
+def test_models_endpoint_lists_the_built_in_models(client):
+    assert [m.id for m in client.models.list()] == ["reference", "do-nothing"]
+
+
+def test_do_nothing_baseline_finishes_at_once_with_an_empty_answer(client):
+    reply = client.chat.completions.create(model="do-nothing", messages=[{"role": "user", "content": TASK}])
+    assert reply.choices[0].message.content == "FINISH([])" and reply.model == "do-nothing"
+
+
+def test_an_unknown_model_is_a_404_naming_the_built_in_ones(client):
+    with pytest.raises(openai.NotFoundError, match="do-nothing"):
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": TASK}])
 
 
 def test_no_api_key_is_needed(server):

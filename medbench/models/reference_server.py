@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible endpoint serving the reference model.
+"""A local OpenAI-compatible endpoint serving the built-in models: `reference` and `do-nothing`.
 
 The harness talks to the reference model exactly as to any hosted model (openai SDK, HTTP,
 chat completions), so `--model=reference` exercises the same client, retry and accounting code
@@ -15,11 +15,25 @@ import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 
 from medbench.models.reference_agent import ReferenceAgentError, reference_reply
 
 MODEL_ID = "reference"
+
+
+def finish_without_acting(messages: list[dict[str, Any]]) -> str:
+    """The do-nothing baseline: every task answered at once with an empty result, no GET, no POST.
+
+    Published critiques show such an agent scores above zero on MedAgentBench (graders accept `[]`
+    where no order is needed), so it belongs beside every leaderboard."""
+    return "FINISH([])"
+
+
+BUILTIN_MODELS: dict[str, Callable[[list[dict[str, Any]]], str]] = {
+    MODEL_ID: reference_reply,
+    "do-nothing": finish_without_acting,
+}
 
 
 def rough_token_count(text: str) -> int:
@@ -54,8 +68,12 @@ def _messages_of(body: Any) -> list[dict[str, Any]]:
 def chat_completion(body: Any) -> dict[str, Any]:
     """The OpenAI chat.completion object answering a request body (raises _RequestError)."""
     messages = _messages_of(body)
+    name = str(body.get("model") or MODEL_ID)
+    if name not in BUILTIN_MODELS:
+        raise _RequestError(HTTPStatus.NOT_FOUND, f"model {name!r} is not built in; choose one of {sorted(BUILTIN_MODELS)}",
+                            "model_not_found")
     try:
-        content = reference_reply(messages)
+        content = BUILTIN_MODELS[name](messages)
     except ReferenceAgentError as exc:
         raise _RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), "reference_agent_error") from None
     prompt_tokens = sum(rough_token_count(json.dumps(m.get("content"))) for m in messages)
@@ -64,7 +82,7 @@ def chat_completion(body: Any) -> dict[str, Any]:
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": str(body.get("model") or MODEL_ID),
+        "model": name,
         "choices": [
             {
                 "index": 0,
@@ -103,8 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/") in ("/v1/models", "/models"):
-            model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "medbench"}
-            self._send(HTTPStatus.OK, {"object": "list", "data": [model]})
+            models = [{"id": name, "object": "model", "created": 0, "owned_by": "medbench"} for name in BUILTIN_MODELS]
+            self._send(HTTPStatus.OK, {"object": "list", "data": models})
         else:
             self._send_error(_RequestError(HTTPStatus.NOT_FOUND, f"no route GET {self.path}", "not_found_error"))
 
