@@ -1,4 +1,4 @@
-"""The corrected grader mode: each GRADING.md QUIRK fixed as docs/readme/grading.md states, nothing else changed."""
+"""The corrected grader mode: each GRADING.md QUIRK fixed as the README (Graders, `corrected`) states, nothing else changed."""
 
 import pytest
 from grading_fakes import (

@@ -154,7 +154,7 @@ def test_replay_mode_without_a_cassette_names_the_command_that_records_it(tmp_pa
 
 
 class _HeaderLoggingModel(BaseHTTPRequestHandler):
-    """The reference model behind an endpoint that remembers the headers it was sent."""
+    """The reference model behind a "remote" endpoint that remembers the headers it was sent."""
 
     seen: ClassVar[list[dict[str, str]]] = []
 
@@ -163,7 +163,7 @@ class _HeaderLoggingModel(BaseHTTPRequestHandler):
 
         type(self).seen.append({name.lower(): value for name, value in self.headers.items()})
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        payload = json.dumps(chat_completion(body)).encode()
+        payload = json.dumps(chat_completion({**body, "model": "reference"})).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Set-Cookie", "session=cookie-secret-42")

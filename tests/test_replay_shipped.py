@@ -2,7 +2,7 @@
 
 One task per category, so this stays quick; `python scripts/check_replay.py` replays all of them.
 When this fails after a prompt, agent, task-set or grader change, re-record the cassettes
-(docs/readme/replay.md, "Update cassettes").
+(README, "Update cassettes after a prompt or agent change").
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ def test_one_shipped_cassette_per_category_replays_to_the_recorded_status_and_ve
     result = subprocess.run([sys.executable, "-m", "pytest", "--model=reference", "--record-mode=none",
                              f"--results-dir={tmp_path}", "-q", "-p", "no:cacheprovider", *selection],
                             cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-    assert "medbench cassettes: replaying" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
     expected = json.loads((SHIPPED / "verdicts.json").read_text())
+    runs = tmp_path / "reference" / "runs.jsonl"
+    assert runs.exists(), result.stdout[-2000:] + result.stderr[-2000:]
     replayed = {}
-    for line in (tmp_path / "reference" / "runs.jsonl").read_text().splitlines():
+    for line in runs.read_text().splitlines():
         record = json.loads(line)
         replayed[f"{record['task_id']}#{record['attempt']}"] = {"status": record["status"], "correct": record["correct"]}
+        assert record["environment_fingerprint"] == "replay:reference", "served from the cassettes, no server"
     assert replayed == {f"{task}#1": expected[f"{task}#1"] for task in SAMPLE}
     assert " error" not in result.stdout.splitlines()[-1], result.stdout[-2000:]
