@@ -1,0 +1,1 @@
+"""Result files of a run (runs.jsonl, transcripts.jsonl, run.json, summary.json) and their statistics."""

@@ -1,0 +1,74 @@
+"""Starting, continuing and refusing runs in a results folder.
+
+A run is identified by what makes its verdicts comparable: model, task set (name and
+sha256), environment and every mode. A session either starts a new run (the previous files
+are archived, never mixed) or, with --resume, continues one with the same identity and skips
+the task attempts already recorded. The first process of a session to get here decides, under
+the folder lock; xdist workers of the same session then join that decision.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from medbench import __version__
+from medbench.results.records import RecordKey, record_key
+from medbench.results.writer import RunFolder
+
+
+class ResumeRefused(Exception):
+    """--resume would mix verdicts of different runs; the message says what differs and what to do."""
+
+
+def identity_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """`name: recorded -> current` for every identity field that changed."""
+    names = sorted(set(recorded) | set(current))
+    return [f"{name}: {recorded.get(name)!r} -> {current.get(name)!r}"
+            for name in names if recorded.get(name) != current.get(name)]
+
+
+def open_run(folder: RunFolder, *, identity: dict[str, Any], details: dict[str, Any],
+             session: str, resume: bool) -> set[RecordKey]:
+    """Start or continue the run in `folder` for this session; return the attempts to skip.
+
+    Raises ResumeRefused when --resume meets a run with another identity, or files that
+    carry no identity at all.
+    """
+    with folder.lock():
+        manifest = folder.read_manifest()
+        if manifest is not None and session in manifest.get("sessions", []):
+            return _recorded(folder) if manifest.get("resumed_by", {}).get(session) else set()
+        if resume and manifest is not None:
+            differences = identity_differences(manifest.get("identity", {}), identity)
+            if differences:
+                raise ResumeRefused(
+                    f"--resume refused: {folder.path} holds a run with other settings "
+                    f"({'; '.join(differences)}). Run without --resume to start a new run "
+                    "(the old files are archived), or resume with the same options.")
+            manifest["sessions"].append(session)
+            manifest.setdefault("resumed_by", {})[session] = _now()
+            folder.write_manifest(manifest)
+            return _recorded(folder)
+        if resume and folder.runs_path.exists():
+            raise ResumeRefused(
+                f"--resume refused: {folder.runs_path} has no {folder.manifest_path.name} saying which "
+                "model, task set and modes produced it. Run without --resume to start a new run "
+                "(the old files are archived).")
+        folder.archive()
+        folder.write_manifest({
+            "harness_version": __version__,
+            "created": _now(),
+            "identity": identity,
+            "details": details,
+            "sessions": [session],
+        })
+        return set()
+
+
+def _recorded(folder: RunFolder) -> set[RecordKey]:
+    return {record_key(record) for record in folder.records()}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,114 @@
+"""The results folder of one run: append-only JSONL files shared by concurrent xdist workers.
+
+Every append happens under one file lock per folder and ends with a flush and fsync, so a
+line is either whole or (after a hard kill mid-write) a torn tail that readers skip and the
+next writer terminates. The manifest (run.json) names the run and the sessions that wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from medbench.results.records import RUNS_FILE, TRANSCRIPTS_FILE
+
+MANIFEST_FILE = "run.json"
+SUMMARY_FILE = "summary.json"
+ARCHIVE_DIR = "archive"
+LOCK_FILE = ".lock"
+
+
+class RunFolder:
+    """`<results-dir>/<model-slug>/`: runs.jsonl, transcripts.jsonl, run.json, summary.json."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.runs_path = self.path / RUNS_FILE
+        self.transcripts_path = self.path / TRANSCRIPTS_FILE
+        self.manifest_path = self.path / MANIFEST_FILE
+        self.summary_path = self.path / SUMMARY_FILE
+
+    def lock(self) -> FileLock:
+        """The folder's lock: every writer of every xdist worker takes it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.path / LOCK_FILE))
+
+    def append(self, run: dict[str, Any], transcript: dict[str, Any]) -> None:
+        """Append one task's lines; the transcript first, so a runs line always has its transcript."""
+        with self.lock():
+            _append_line(self.transcripts_path, transcript)
+            _append_line(self.runs_path, run)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every whole line of runs.jsonl, in file order."""
+        return read_jsonl(self.runs_path)
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        if not self.manifest_path.exists():
+            return None
+        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json_atomic(self.manifest_path, manifest)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json_atomic(self.summary_path, summary)
+
+    def has_results(self) -> bool:
+        return any(p.exists() for p in (self.runs_path, self.transcripts_path, self.manifest_path, self.summary_path))
+
+    def archive(self) -> Path | None:
+        """Move the previous run's files to archive/<time>/, so a new run never mixes with it."""
+        existing = [p for p in (self.runs_path, self.transcripts_path, self.manifest_path, self.summary_path) if p.exists()]
+        if not existing:
+            return None
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        target = self.path / ARCHIVE_DIR / stamp
+        target.mkdir(parents=True)
+        for path in existing:
+            shutil.move(str(path), str(target / path.name))
+        return target
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Whole JSON lines of a file; a torn line (a writer killed mid-write) is skipped with a warning."""
+    if not path.exists():
+        return []
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                warnings.warn(f"{path}:{number}: skipping a torn line (an interrupted write)", stacklevel=2)
+    return rows
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON via a temporary file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _append_line(path: Path, row: dict[str, Any]) -> None:
+    data = json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n"
+    with path.open("a+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() > 0:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                data = b"\n" + data
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
