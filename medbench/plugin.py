@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -97,6 +98,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"already recorded in {bench.folder.path} (--resume)")
 
 
+@contextmanager
+def setup_errors_fail_tests() -> Iterator[None]:
+    """A SetupError names what to fix: show that one line on each test, not a traceback."""
+    try:
+        yield
+    except SetupError as error:
+        raise pytest.fail.Exception(str(error), pytrace=False) from None
+
+
 @pytest.fixture(scope="session")
 def medbench_settings(pytestconfig: pytest.Config) -> Settings:
     """The validated `medbench` options of this session."""
@@ -114,11 +124,8 @@ def medbench_run(pytestconfig: pytest.Config) -> BenchRun:
 @pytest.fixture(scope="session")
 def medbench_environment(medbench_run: BenchRun) -> Iterator[Environment]:
     """The FHIR environment, once per xdist worker: embedded server on a free port, or the external URL."""
-    try:
-        with open_environment(medbench_run.settings, medbench_run.task_set) as environment:
-            yield environment
-    except SetupError as error:
-        raise pytest.fail.Exception(str(error), pytrace=False) from None
+    with setup_errors_fail_tests(), open_environment(medbench_run.settings, medbench_run.task_set) as environment:
+        yield environment
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +140,7 @@ def medbench_gateway(medbench_environment: Environment) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def medbench_model(medbench_settings: Settings) -> Iterator[Any]:
     """The model client, once per xdist worker (the reference model gets its own local server)."""
-    with open_model(medbench_settings) as model:
+    with setup_errors_fail_tests(), open_model(medbench_settings) as model:
         yield model
 
 

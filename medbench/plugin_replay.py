@@ -20,12 +20,11 @@ import pytest
 
 from medbench import replay
 from medbench.agent.status import CASSETTE_MISMATCH
-from medbench.plugin import BENCH, MARKER
+from medbench.plugin import BENCH, MARKER, setup_errors_fail_tests
 from medbench.plugin_options import Settings, slug
 from medbench.plugin_run import (
     BenchRun,
     Environment,
-    SetupError,
     open_environment,
     open_model,
 )
@@ -179,18 +178,15 @@ def medbench_environment(pytestconfig: pytest.Config, medbench_run: BenchRun) ->
         yield Environment(f"http://{OFFLINE_HOST}/fhir/", settings.fhir_display_url,
                           f"replay:{pytestconfig.stash[PLAN].folder.name}", lambda: None)
         return
-    try:
-        with open_environment(settings, medbench_run.task_set) as environment:
-            yield environment
-    except SetupError as error:
-        pytest.fail(str(error), pytrace=False)
+    with setup_errors_fail_tests(), open_environment(settings, medbench_run.task_set) as environment:
+        yield environment
 
 
 @pytest.fixture(scope="session")
 def medbench_model(pytestconfig: pytest.Config, medbench_settings: Settings) -> Iterator[Any]:
     """Overrides medbench.plugin's fixture: a replay starts no reference server and never needs a key."""
     if not pytestconfig.stash[PLAN].replaying:
-        with open_model(medbench_settings) as model:
+        with setup_errors_fail_tests(), open_model(medbench_settings) as model:
             yield model
         return
     from medbench.models.client import OpenAIChatModel

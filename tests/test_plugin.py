@@ -445,3 +445,10 @@ def test_unreachable_external_fhir_url_is_named_in_the_error(bench: pytest.Pytes
     result = run_bench(bench, "--fhir-url=http://127.0.0.1:9/fhir", "-x")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*FHIR server at http://127.0.0.1:9/fhir/ is not reachable*"])
+
+
+def test_unreachable_model_endpoint_fails_every_test_at_once_naming_the_url(bench: pytest.Pytester) -> None:
+    bench.makeconftest(FAKES.split("@pytest.fixture(scope=\"session\")\ndef medbench_model")[0])
+    result = run_bench(bench, "--model=some-model", "--base-url=http://127.0.0.1:9/v1")
+    result.assert_outcomes(errors=4)
+    result.stdout.fnmatch_lines(["model endpoint http://127.0.0.1:9/v1 is not reachable (ConnectionError); check --base-url*"])
