@@ -9,7 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from medbench.tasks.official import ASSET_FILES, EXPECTED_SHA256, OfficialAssetsError, fetch_official
+from medbench.tasks.official import (
+    ASSET_FILES,
+    EXPECTED_SHA256,
+    OfficialAssetsError,
+    fetch_official,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

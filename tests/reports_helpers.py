@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 DATA = Path(__file__).parent / "data" / "reports"
 CATEGORIES = [f"task{i}" for i in range(1, 11)]

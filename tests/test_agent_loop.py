@@ -11,8 +11,19 @@ from medbench.agent import status
 from medbench.agent.gateway import FhirGateway
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.agent.prompt import build_prompt
-from medbench.agent.protocol import POST_ACCEPTED, POST_INVALID, get_error_turn, get_ok_turn, post_error_turn
-from medbench.models.client import ContextLimitError, ModelCallError, ModelReply, OpenAIChatModel
+from medbench.agent.protocol import (
+    POST_ACCEPTED,
+    POST_INVALID,
+    get_error_turn,
+    get_ok_turn,
+    post_error_turn,
+)
+from medbench.models.client import (
+    ContextLimitError,
+    ModelCallError,
+    ModelReply,
+    OpenAIChatModel,
+)
 from medbench.tasks.model import Task, TaskSet
 
 BASE = "http://localhost:8080/fhir/"

@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from medbench.clock import NOW, NOW_ISO
-from medbench.tasks import TaskSet, branch_counts, generate_task_set, load_task_file, load_task_set, write_task_file
+from medbench.tasks import (
+    TaskSet,
+    branch_counts,
+    generate_task_set,
+    load_task_file,
+    load_task_set,
+    write_task_file,
+)
 from medbench.tasks.generated import (
     YEAR_AGO,
     a1c_branch,

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from medbench.tasks import OfficialAssetsError, fetch_official, load_official, load_task_set
+from medbench.tasks import (
+    OfficialAssetsError,
+    fetch_official,
+    load_official,
+    load_task_set,
+)
 from medbench.tasks.official import EXPECTED_SHA256, PROMPT_MODULE, prompt_from_module
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"

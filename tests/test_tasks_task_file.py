@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from medbench.tasks import Task, TaskFileError, TaskSet, load_task_file, load_task_set, write_task_file
+from medbench.tasks import (
+    Task,
+    TaskFileError,
+    TaskSet,
+    load_task_file,
+    load_task_set,
+    write_task_file,
+)
 from medbench.tasks.task_file import category_of
 
 

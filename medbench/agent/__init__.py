@@ -3,7 +3,14 @@
 from medbench.agent.gateway import DEFAULT_DISPLAY_BASE, FhirGateway, GatewayResponse
 from medbench.agent.loop import LoopConfig, TaskOutcome, run_task
 from medbench.agent.prompt import build_prompt
-from medbench.agent.protocol import FinishAction, GetAction, InvalidAction, PostAction, parse_action, strip_think
+from medbench.agent.protocol import (
+    FinishAction,
+    GetAction,
+    InvalidAction,
+    PostAction,
+    parse_action,
+    strip_think,
+)
 
 __all__ = [
     "DEFAULT_DISPLAY_BASE",

@@ -1,6 +1,11 @@
 """The synthetic EHR: a seeded, MedAgentBench-shaped patient population (see docs/DESIGN.md)."""
 
-from medbench.ehr.population import GENERATOR_VERSION, PatientRecord, Population, build_population
+from medbench.ehr.population import (
+    GENERATOR_VERSION,
+    PatientRecord,
+    Population,
+    build_population,
+)
 from medbench.ehr.scales import SCALES
 from medbench.ehr.seating import Seating
 

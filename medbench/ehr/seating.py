@@ -20,9 +20,9 @@ from medbench.tasks.model import Task, canonical_sha256
 NOT_FOUND = "Patient not found"
 TASK1_PERSON = (
     # official: "... the patient with name Jane Doe and DOB of 1950-01-31?"
-    re.compile(r"\bname\s+(?P<name>[^\d?,(]+?)\s+and\s+(?:DOB|date of birth|birth ?date)\s+(?:of\s+|is\s+)?(?P<dob>\d{4}-\d{2}-\d{2})", re.I),
+    re.compile(r"\bname\s+(?P<name>[^\d?,(]+?)\s+and\s+(?:DOB|date of birth|birth ?date)\s+(?:of\s+|is\s+)?(?P<dob>\d{4}-\d{2}-\d{2})", re.IGNORECASE),
     # generated (fixtures/task_templates.json): "... the patient named Jane Doe, born 1950-01-31" or "(born ...)"
-    re.compile(r"\bnamed\s+(?P<name>[^\d?,(]+?)\s*[,(]\s*born\s+(?:on\s+)?(?P<dob>\d{4}-\d{2}-\d{2})", re.I),
+    re.compile(r"\bnamed\s+(?P<name>[^\d?,(]+?)\s*[,(]\s*born\s+(?:on\s+)?(?P<dob>\d{4}-\d{2}-\d{2})", re.IGNORECASE),
 )
 
 

@@ -12,10 +12,11 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 
 from medbench.models.reference_agent import ReferenceAgentError, reference_reply
 

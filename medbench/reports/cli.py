@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from medbench.reports import default_out_dir, write_reports
 from medbench.reports.analysis import Analysis, analyse, write_csvs, write_plots

@@ -7,10 +7,11 @@ Lookup order for the file: an explicit path, then `<results>/models.toml`, then 
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from medbench.reports.load import ReportError
 

@@ -8,7 +8,7 @@ medbench.results.stats, so summaries and reports compute them the same way.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:

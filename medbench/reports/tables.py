@@ -15,7 +15,13 @@ from itertools import combinations
 
 import pandas as pd
 
-from medbench.agent.status import COMPLETED, CONTEXT_LIMIT, ERROR, INVALID_ACTION, LIMIT_REACHED
+from medbench.agent.status import (
+    COMPLETED,
+    CONTEXT_LIMIT,
+    ERROR,
+    INVALID_ACTION,
+    LIMIT_REACHED,
+)
 from medbench.reports.load import ModelResults, ReportError, category_sort_key
 from medbench.reports.metadata import Catalog, ModelInfo
 from medbench.reports.stats import competition_ranks, mcnemar_exact

@@ -6,7 +6,12 @@ from pathlib import Path
 
 from medbench.tasks.generated import GENERATOR_VERSION, branch_counts, generate_task_set
 from medbench.tasks.model import Presentation, Task, TaskSet
-from medbench.tasks.official import OfficialAssetsError, fetch_official, load_official, official_presentation
+from medbench.tasks.official import (
+    OfficialAssetsError,
+    fetch_official,
+    load_official,
+    official_presentation,
+)
 from medbench.tasks.task_file import TaskFileError, load_task_file, write_task_file
 
 __all__ = [
