@@ -7,12 +7,12 @@ import re
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
-from fhir_sample import sample_resources
 
-from medbench.fhir import FhirServer, build_database
+from medbench.fhir import FhirServer
 from medbench.fhir.bundle import escape_param, render
 from medbench.fhir.searchparams import REGISTRY
 
@@ -86,10 +86,8 @@ HAPI_STYLE_PATIENT_BUNDLE = """{
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirServer]:
-    db = tmp_path_factory.mktemp("fhir") / "sample.sqlite"
-    build_database(db, sample_resources())
-    with FhirServer(db) as running:
+def server(sample_db: Path) -> Iterator[FhirServer]:
+    with FhirServer(sample_db) as running:
         yield running
 
 

@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
-from fhir_sample import sample_resources
 
-from medbench.fhir import FhirServer, build_database
+from medbench.fhir import FhirServer
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirServer]:
-    db = tmp_path_factory.mktemp("fhir") / "sample.sqlite"
-    build_database(db, sample_resources())
-    with FhirServer(db) as running:
+def server(sample_db: Path) -> Iterator[FhirServer]:
+    with FhirServer(sample_db) as running:
         yield running
 
 

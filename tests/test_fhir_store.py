@@ -15,16 +15,9 @@ from medbench.fhir import FhirStore, build_database
 from medbench.fhir.search import parse_query
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("fhir") / "sample.sqlite"
-    build_database(path, sample_resources())
-    return path
-
-
 @pytest.fixture
-def store(db: Path) -> Iterator[FhirStore]:
-    opened = FhirStore(db)
+def store(sample_db: Path) -> Iterator[FhirStore]:
+    opened = FhirStore(sample_db)
     yield opened
     opened.close()
 
@@ -55,8 +48,8 @@ def test_resource_without_id_is_rejected_naming_it(tmp_path: Path) -> None:
         build_database(tmp_path / "ehr.sqlite", [{"resourceType": "Patient"}])
 
 
-def test_resources_are_stored_as_compact_json_in_insertion_order(db: Path) -> None:
-    with sqlite3.connect(db) as conn:
+def test_resources_are_stored_as_compact_json_in_insertion_order(sample_db: Path) -> None:
+    with sqlite3.connect(sample_db) as conn:
         rows = conn.execute("SELECT json FROM res ORDER BY seq").fetchall()
     assert [r[0] for r in rows] == [json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in sample_resources()]
 
@@ -92,8 +85,8 @@ def test_missing_database_names_how_to_build_it(tmp_path: Path) -> None:
         FhirStore(tmp_path / "nope.sqlite")
 
 
-def test_store_close_removes_its_writes_file(db: Path) -> None:
-    opened = FhirStore(db)
+def test_store_close_removes_its_writes_file(sample_db: Path) -> None:
+    opened = FhirStore(sample_db)
     writes = opened._writes_path
     assert writes.exists()
     opened.close()

@@ -4,24 +4,22 @@ EHR and for the real synthetic population, and a standard FHIR client can search
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 from fhir.resources.R4B import get_fhir_model_class
-from fhir_sample import sample_resources
 from fhirclient import client as fhirclient
 from fhirclient.models.observation import Observation as ClientObservation
 from fhirclient.models.patient import Patient as ClientPatient
 
-from medbench.fhir import FhirServer, build_database, embedded_server
+from medbench.fhir import FhirServer, embedded_server
 from medbench.fhir.searchparams import REGISTRY
 
 
 @pytest.fixture(scope="module")
-def sample_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirServer]:
-    db = tmp_path_factory.mktemp("fhir") / "sample.sqlite"
-    build_database(db, sample_resources())
-    with FhirServer(db) as running:
+def sample_server(sample_db: Path) -> Iterator[FhirServer]:
+    with FhirServer(sample_db) as running:
         yield running
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from fhir_sample import sample_resources
 
-from medbench.fhir import FhirServer, build_database
+from medbench.fhir import FhirServer
 
 BP_POST = {
     "resourceType": "Observation",
@@ -25,16 +24,9 @@ BP_POST = {
 }
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("fhir") / "sample.sqlite"
-    build_database(path, sample_resources())
-    return path
-
-
 @pytest.fixture
-def server(db: Path) -> Iterator[FhirServer]:
-    with FhirServer(db) as running:
+def server(sample_db: Path) -> Iterator[FhirServer]:
+    with FhirServer(sample_db) as running:
         yield running
 
 
@@ -89,25 +81,25 @@ def test_reset_writes_forgets_every_post(server: FhirServer) -> None:
     assert requests.get(server.base_url + f"Observation/{created['id']}", timeout=10).status_code == 404
 
 
-def test_two_servers_on_one_file_do_not_share_writes(db: Path) -> None:
-    with FhirServer(db) as first, FhirServer(db) as second:
+def test_two_servers_on_one_file_do_not_share_writes(sample_db: Path) -> None:
+    with FhirServer(sample_db) as first, FhirServer(sample_db) as second:
         post(first, "Observation", BP_POST)
         assert len(vitals_of_patient_2(first)) == 1
         assert vitals_of_patient_2(second) == []
 
 
-def test_posts_never_modify_the_base_database_file(db: Path) -> None:
-    before = hashlib.sha256(db.read_bytes()).hexdigest()
-    with FhirServer(db) as running:
+def test_posts_never_modify_the_base_database_file(sample_db: Path) -> None:
+    before = hashlib.sha256(sample_db.read_bytes()).hexdigest()
+    with FhirServer(sample_db) as running:
         post(running, "Observation", BP_POST)
         post(running, "MedicationRequest", {"resourceType": "MedicationRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/S0000001"}})
-    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert hashlib.sha256(sample_db.read_bytes()).hexdigest() == before
 
 
-def test_a_restarted_server_starts_without_earlier_writes(db: Path) -> None:
-    with FhirServer(db) as running:
+def test_a_restarted_server_starts_without_earlier_writes(sample_db: Path) -> None:
+    with FhirServer(sample_db) as running:
         post(running, "Observation", BP_POST)
-    with FhirServer(db) as running:
+    with FhirServer(sample_db) as running:
         assert vitals_of_patient_2(running) == []
 
 

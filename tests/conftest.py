@@ -1,0 +1,18 @@
+"""Fixtures shared by the library's tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fhir_sample import sample_resources
+
+from medbench.fhir import build_database
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hand-made FHIR sample (tests/fhir_sample.py) built once per test process; servers open it read-only."""
+    path = tmp_path_factory.mktemp("fhir") / "sample.sqlite"
+    build_database(path, sample_resources())
+    return path
