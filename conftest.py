@@ -1,3 +1,3 @@
 """Loads the medbench pytest plugin for every test in this project; nothing else lives here."""
 
-pytest_plugins = ["medbench.plugin", "medbench.plugin_replay"]
+pytest_plugins = ["medbench.plugin"]

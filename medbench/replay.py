@@ -15,7 +15,7 @@ replay deterministic and safe:
 
 A folder of cassettes carries `manifest.json`: the run identity (task set hash, modes) it was
 recorded with, so a replay with other settings is refused instead of silently mismatching.
-This module is plain logic; the pytest wiring lives in `medbench.plugin_replay`.
+This module is plain logic; the pytest wiring lives in `medbench.plugin.replay` and per-attempt cassettes in `medbench.runner.cassettes`.
 """
 
 from __future__ import annotations

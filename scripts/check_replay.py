@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="store the recorded run's summary and verdicts next to the cassettes instead of checking")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from medbench.plugin_options import slug
+    from medbench.settings import slug
 
     cassettes = args.cassettes_dir.resolve()
     if args.save:

@@ -8,7 +8,7 @@ import pytest
 import vcr
 
 from medbench.agent import status
-from medbench.agent.gateway import FhirGateway
+from medbench.environment.gateway import FhirGateway
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.agent.prompt import build_prompt
 from medbench.agent.protocol import (

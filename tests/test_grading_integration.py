@@ -17,7 +17,7 @@ from grading_fakes import (
     transcript,
 )
 
-from medbench.agent.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
+from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.clock import NOW
 from medbench.ehr.population import PatientRecord, build_population
 from medbench.fhir import embedded_server

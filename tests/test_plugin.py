@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from medbench.models.client import ModelCallError, ModelReply
-from medbench.plugin_run import Environment
+from medbench.environment import Environment
 
 pytest_plugins = ["medbench.plugin"]
 
@@ -109,7 +109,7 @@ def write_tasks(pytester: pytest.Pytester, records: list[dict[str, Any]]) -> Non
 
 
 def run_bench(pytester: pytest.Pytester, *args: str, subprocess: bool = False) -> pytest.RunResult:
-    base = ("--tasks=tasks.json", "--results-dir=results", "-p", "no:cacheprovider")
+    base = ("--tasks=tasks.json", "--results-dir=results", "--ehr-scale=small", "-p", "no:cacheprovider")
     if subprocess:
         return pytester.runpytest_subprocess(*base, *args)
     return pytester.runpytest(*base, *args, no_reraise_ctrlc=True)
@@ -442,13 +442,16 @@ def test_without_gates_failed_tests_exit_one_as_in_plain_pytest(bench: pytest.Py
 def test_unreachable_external_fhir_url_is_named_in_the_error(bench: pytest.Pytester) -> None:
     bench.makeconftest(FAKES.split("@pytest.fixture(scope=\"session\")\ndef medbench_environment")[0]
                        + "@pytest.fixture(scope='session')\ndef medbench_model():\n    return ScriptedModel()\n")
-    result = run_bench(bench, "--fhir-url=http://127.0.0.1:9/fhir", "-x")
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result = run_bench(bench, "--fhir-url=http://127.0.0.1:9/fhir")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines(["*FHIR server at http://127.0.0.1:9/fhir/ is not reachable*"])
+    assert not run_folder(bench).exists()
 
 
-def test_unreachable_model_endpoint_fails_every_test_at_once_naming_the_url(bench: pytest.Pytester) -> None:
+def test_unreachable_model_endpoint_stops_the_session_naming_the_url(bench: pytest.Pytester) -> None:
     bench.makeconftest(FAKES.split("@pytest.fixture(scope=\"session\")\ndef medbench_model")[0])
     result = run_bench(bench, "--model=some-model", "--base-url=http://127.0.0.1:9/v1")
-    result.assert_outcomes(errors=4)
-    result.stdout.fnmatch_lines(["model endpoint http://127.0.0.1:9/v1 is not reachable (ConnectionError); check --base-url*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*model endpoint http://127.0.0.1:9/v1 is not reachable (ConnectionError); check --base-url*"])
+    assert result.stdout.str().count("is not reachable") == 1
+    assert not run_folder(bench, "some-model").exists()

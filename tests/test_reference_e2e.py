@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from medbench.agent.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
+from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.ehr.seating import Seating
 from medbench.fhir import FhirServer, embedded_server

@@ -25,7 +25,7 @@ SMALL = ("--ehr-scale=small", "--results-dir=results", "-p", "no:cacheprovider")
 
 def make_project(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "conftest.py").write_text('pytest_plugins = ["medbench.plugin", "medbench.plugin_replay"]\n')
+    (folder / "conftest.py").write_text('pytest_plugins = ["medbench.plugin"]\n')
     (folder / "pytest.ini").write_text("[pytest]\n")
     shutil.copy(ROOT / "tests_bench" / "test_medagentbench.py", folder / "test_medagentbench.py")
     return folder
@@ -205,3 +205,19 @@ def test_api_key_extra_headers_and_cookies_never_reach_cassettes_or_results(tmp_
     replayed = run_bench(project, "--model=remote-ref", f"--base-url={remote_model}", tasks=("task1_1", "task4_1"))
     assert replayed.returncode == 0, replayed.stdout[-3000:]
     assert len(sent) == calls, "a replay never calls the model endpoint"
+
+
+MANY = ("task1_1", "task2_1", "task3_1", "task4_1", "task5_1", "task6_1", "task7_1", "task8_1", "task9_1", "task10_1")
+
+
+def test_a_recording_made_with_attempts_in_flight_together_replays_to_the_same_verdicts(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "concurrent")
+    recording = run_bench(project, "--model=reference", "--record-mode=once", "--concurrency=8", tasks=MANY)
+    assert recording.returncode == 0, recording.stdout[-3000:]
+    live = outcomes(project)
+    assert sorted(path.stem for path in (project / "cassettes" / "reference").glob("task*.json")) == sorted(MANY)
+    replayed = run_bench(project, "--model=reference", "-n", "2", "--concurrency=4", tasks=MANY)
+    assert replayed.returncode == 0, replayed.stdout[-3000:]
+    assert "replaying" in replayed.stdout
+    assert {task: status[:2] for task, status in outcomes(project).items()} == \
+        {task: status[:2] for task, status in live.items()}

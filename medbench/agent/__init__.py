@@ -1,6 +1,5 @@
 """The agent loop: prompt, text protocol, FHIR gateway and statuses (see docs/DESIGN.md)."""
 
-from medbench.agent.gateway import DEFAULT_DISPLAY_BASE, FhirGateway, GatewayResponse
 from medbench.agent.loop import LoopConfig, TaskOutcome, run_task
 from medbench.agent.prompt import build_prompt
 from medbench.agent.protocol import (
@@ -13,10 +12,7 @@ from medbench.agent.protocol import (
 )
 
 __all__ = [
-    "DEFAULT_DISPLAY_BASE",
-    "FhirGateway",
     "FinishAction",
-    "GatewayResponse",
     "GetAction",
     "InvalidAction",
     "LoopConfig",

@@ -14,7 +14,7 @@ from typing import Any
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from medbench.agent import protocol, status
-from medbench.agent.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
+from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.agent.prompt import build_prompt
 from medbench.agent.protocol import FinishAction, GetAction, InvalidAction, PostAction
 from medbench.models.client import ChatModel, ContextLimitError, ModelError, ModelReply

@@ -9,7 +9,9 @@ stale cache is never reused: a new version simply builds a new file.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -26,13 +28,30 @@ def database_path(seed: int = 0, scale: str = "small", seating: Seating | None =
     return cache_root(cache_dir) / "ehr" / name
 
 
-def ensure_database(seed: int = 0, scale: str = "small", seating: Seating | None = None, cache_dir: Path | str | None = None) -> Path:
-    """Path of the built database for these inputs, building it first if it is not cached."""
+def ensure_database(seed: int = 0, scale: str = "small", seating: Seating | None = None, cache_dir: Path | str | None = None,
+                    progress: Callable[[int], None] | None = None) -> Path:
+    """Path of the built database for these inputs, building it first if it is not cached.
+
+    `progress` is called with the number of resources written so far while a build runs (a
+    full-scale build takes a minute; the caller shows it instead of staying silent)."""
     path = database_path(seed, scale, seating, cache_dir)
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if not path.is_file():
-            build_database(path, build_population(seed=seed, scale=scale, seating=seating).iter_resources())
+            resources = build_population(seed=seed, scale=scale, seating=seating).iter_resources()
+            build_database(path, _counted(resources, progress) if progress else resources)
     return path
+
+
+PROGRESS_EVERY = 10_000
+
+
+def _counted(resources: Iterable[dict[str, Any]], progress: Callable[[int], None]) -> Iterator[dict[str, Any]]:
+    count = 0
+    for count, resource in enumerate(resources, start=1):
+        if count % PROGRESS_EVERY == 0:
+            progress(count)
+        yield resource
+    progress(count)

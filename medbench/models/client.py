@@ -8,6 +8,7 @@ the benchmark scores it as its own status.
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import time
@@ -103,6 +104,12 @@ class OpenAIChatModel:
 
     def __repr__(self) -> str:
         return f"OpenAIChatModel(model={self.model!r}, base_url={self.base_url!r})"
+
+    def through(self, transport: Any) -> OpenAIChatModel:
+        """The same model whose HTTP traffic goes through `transport` (one attempt's cassette)."""
+        sibling = copy.copy(self)
+        sibling._client = self._client.copy(http_client=openai.DefaultHttpxClient(transport=transport))
+        return sibling
 
     def close(self) -> None:
         """Release the HTTP connection pool."""

@@ -66,10 +66,13 @@ def _messages_of(body: Any) -> list[dict[str, Any]]:
     return messages
 
 
-def chat_completion(body: Any) -> dict[str, Any]:
-    """The OpenAI chat.completion object answering a request body (raises _RequestError)."""
+def chat_completion(body: Any, serve_as: str | None = None) -> dict[str, Any]:
+    """The OpenAI chat.completion object answering a request body (raises _RequestError).
+
+    `serve_as` answers every requested model name with that built-in model (a standalone server
+    that other harnesses and proxies call by their own model names)."""
     messages = _messages_of(body)
-    name = str(body.get("model") or MODEL_ID)
+    name = serve_as or str(body.get("model") or MODEL_ID)
     if name not in BUILTIN_MODELS:
         raise _RequestError(HTTPStatus.NOT_FOUND, f"model {name!r} is not built in; choose one of {sorted(BUILTIN_MODELS)}",
                             "model_not_found")
@@ -138,8 +141,11 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._send_error(_RequestError(HTTPStatus.BAD_REQUEST, f"request body is not valid JSON: {exc}"))
             return
+        latency_s = getattr(self.server, "latency_s", 0.0)
+        if latency_s:
+            time.sleep(latency_s)  # a stand-in for a hosted model's think time (benchmarks of the harness)
         try:
-            self._send(HTTPStatus.OK, chat_completion(body))
+            self._send(HTTPStatus.OK, chat_completion(body, getattr(self.server, "serve_as", None)))
         except _RequestError as error:
             self._send_error(error)
 
@@ -151,9 +157,14 @@ class ReferenceServer:
     openai SDK takes, e.g. `http://127.0.0.1:54321/v1`. No API key is checked.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, serve_as: str | None = None,
+                 latency_s: float = 0.0) -> None:
+        if serve_as is not None and serve_as not in BUILTIN_MODELS:
+            raise ValueError(f"unknown built-in model {serve_as!r}; choose one of {sorted(BUILTIN_MODELS)}")
         self._host = host
         self._port = port
+        self.serve_as = serve_as
+        self.latency_s = latency_s
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -167,6 +178,8 @@ class ReferenceServer:
         if self._httpd is None:
             self._httpd = ThreadingHTTPServer((self._host, self._port), _Handler)
             self._httpd.daemon_threads = True
+            self._httpd.serve_as = self.serve_as  # type: ignore[attr-defined]
+            self._httpd.latency_s = self.latency_s  # type: ignore[attr-defined]
             self._thread = threading.Thread(target=self._httpd.serve_forever, name="medbench-reference", daemon=True)
             self._thread.start()
         return self

@@ -34,7 +34,8 @@ class GatewayResponse:
 class FhirGateway:
     """Sends the model's FHIR requests; give `display_base=real_base` for a server the model may see as is."""
 
-    def __init__(self, real_base: str, display_base: str = DEFAULT_DISPLAY_BASE, timeout: float = 60.0) -> None:
+    def __init__(self, real_base: str, display_base: str = DEFAULT_DISPLAY_BASE, timeout: float = 60.0,
+                 headers: dict[str, str] | None = None, adapter: Any = None) -> None:
         self.real_base = _normalized_base(real_base)
         self.display_base = _normalized_base(display_base)
         self.timeout = timeout
@@ -43,6 +44,12 @@ class FhirGateway:
         self._session = requests.Session()
         # Proxy variables must not capture loopback traffic to the embedded server.
         self._session.trust_env = self._real.hostname not in _LOOPBACK_HOSTS
+        if headers:
+            self._session.headers.update(headers)
+        if adapter is not None:
+            # A cassette adapter (replay, recording) answers or records every request of this gateway.
+            self._session.mount("http://", adapter)
+            self._session.mount("https://", adapter)
 
     @property
     def is_identity(self) -> bool:

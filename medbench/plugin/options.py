@@ -1,4 +1,4 @@
-"""The `medbench` option group and the settings a benchmark session runs with.
+"""The `medbench` pytest option group, read into `medbench.settings.Settings`.
 
 Every option reads, in order: the command line, an environment variable, a pytest.ini key,
 the default (the help text names all four). Settings are validated once here so that a bad
@@ -8,24 +8,24 @@ value is a usage error naming the option, before any server starts.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from medbench.models.reference_server import BUILTIN_MODELS
 from medbench.results.gates import Gate, GateSpecError, parse_task_gate, parse_threshold
-
-DEFAULT_DISPLAY_URL = "http://localhost:8080/fhir/"
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-# `full` is the realistic EHR (500 patients, ~700k resources, response sizes like the official
-# server), so the default run measures what users quote; `small` is for fast unit tests.
-DEFAULT_EHR_SCALE = "full"
-EHR_SCALES = ("small", "medium", "full")
+from medbench.settings import (
+    DEFAULT_DISPLAY_URL,
+    DEFAULT_EHR_SCALE,
+    EHR_SCALES,
+    GRADERS,
+    OPENAI_BASE_URL,
+    POST_MODES,
+    PROTOCOLS,
+    Settings,
+)
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,14 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("--ehr-seed", "seed of the synthetic EHR (embedded server)", 0, "MEDBENCH_EHR_SEED", int, metavar="N"),
     _Option("--ehr-scale", "synthetic EHR size: small (fast tests), medium, full (realistic)", DEFAULT_EHR_SCALE, "MEDBENCH_EHR_SCALE", str, EHR_SCALES),
     _Option("--max-rounds", "model turns per task before limit_reached", 8, "MEDBENCH_MAX_ROUNDS", int, metavar="N"),
-    _Option("--protocol", "agent protocol: text (official GET/POST/FINISH) or tools (not implemented yet)", "text", "MEDBENCH_PROTOCOL", str, ("text", "tools")),
-    _Option("--grader", "grader mode: official (upstream decisions, quirks included) or corrected", "official", "MEDBENCH_GRADER", str, ("official", "corrected")),
-    _Option("--post-mode", "POST handling: official (acknowledged, not sent) or execute (sent, isolated per task)", "official", "MEDBENCH_POST_MODE", str, ("official", "execute")),
+    _Option("--protocol", "agent protocol: text (official GET/POST/FINISH) or tools (not implemented yet)", "text", "MEDBENCH_PROTOCOL", str, PROTOCOLS),
+    _Option("--grader", "grader mode: official (upstream decisions, quirks included) or corrected", "official", "MEDBENCH_GRADER", str, GRADERS),
+    _Option("--post-mode", "POST handling: official (acknowledged, not sent) or execute (sent, isolated per task)", "official", "MEDBENCH_POST_MODE", str, POST_MODES),
     _Option("--results-dir", "folder for <model-slug>/runs.jsonl, transcripts.jsonl, summary.json", "results", "MEDBENCH_RESULTS_DIR", metavar="DIR"),
     _Option("--run-name", "extra folder level under the model slug, to keep several runs of one model", None, "MEDBENCH_RUN_NAME", metavar="NAME"),
     _Option("--repeats", "attempts per task (adds pass@k and pass^k to the summary)", 1, "MEDBENCH_REPEATS", int, metavar="K"),
     _Option("--min-accuracy", "gate: exit 0 only if overall accuracy >= this (0.9 or 90%%)", None, "MEDBENCH_MIN_ACCURACY", metavar="X"),
+    _Option("--concurrency", "task attempts kept in flight by each pytest process (xdist worker or plain run); 1 runs them one at a time", 1, "MEDBENCH_CONCURRENCY", int, metavar="N"),
     _Option("--report", "after the session, write the reports of the results folder into this folder", None, metavar="DIR"),
 )
 
@@ -97,74 +98,12 @@ def add_options(parser: pytest.Parser) -> None:
                     metavar="taskN=X", help="gate per category, repeatable, e.g. task5=0.8")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a benchmark session needs to know, validated."""
-
-    model: str
-    base_url: str
-    api_key: str | None = field(repr=False)
-    extra_headers: dict[str, str] = field(repr=False)
-    temperature: float | None
-    max_tokens: int | None
-    tasks: str
-    task_seed: int
-    write_tasks: Path | None
-    official_dir: Path | None
-    fhir_url: str | None
-    fhir_display_url: str
-    ehr_seed: int
-    ehr_scale: str
-    max_rounds: int
-    protocol: str
-    grader: str
-    post_mode: str
-    strip_think: bool
-    results_dir: Path
-    run_name: str | None
-    resume: bool
-    repeats: int
-    gates: tuple[Gate, ...]
-    report: Path | None
-
-    @property
-    def is_builtin(self) -> bool:
-        """`reference` or `do-nothing`: served by the local built-in endpoint, no key, no network."""
-        return self.model in BUILTIN_MODELS
-
-    @property
-    def run_folder(self) -> Path:
-        """`<results-dir>/<model-slug>[/<run-name>]`."""
-        folder = self.results_dir / slug(self.model)
-        return folder / slug(self.run_name) if self.run_name else folder
-
-    def identity(self, task_set_name: str, task_set_sha256: str) -> dict[str, Any]:
-        """What makes two sessions one run: resuming with any of these changed is refused."""
-        if self.fhir_url:
-            environment: dict[str, Any] = {"kind": "external", "fhir_url": self.fhir_url}
-        else:
-            environment = {"kind": "embedded", "ehr_seed": self.ehr_seed, "ehr_scale": self.ehr_scale}
-        return {
-            "model": self.model, "run_name": self.run_name,
-            "task_set": task_set_name, "task_set_sha256": task_set_sha256,
-            "environment": environment, "fhir_display_url": self.fhir_display_url,
-            "protocol": self.protocol, "grader": self.grader, "post_mode": self.post_mode,
-            "max_rounds": self.max_rounds, "strip_think": self.strip_think, "repeats": self.repeats,
-            "temperature": self.temperature, "max_tokens": self.max_tokens,
-        }
-
-    def endpoint(self) -> dict[str, Any]:
-        """Where the model was reached, without secrets (header names only, no query string)."""
-        base = "built-in local endpoint" if self.is_builtin else _without_query(self.base_url)
-        return {"base_url": base, "extra_header_names": sorted(self.extra_headers)}
-
-
 def settings_from_config(config: pytest.Config) -> Settings:
     """Read and validate the options; a bad value raises pytest.UsageError naming the option."""
     values = {option.flag: _resolve(config, option) for option in OPTIONS}
     if values["--protocol"] == "tools":
         raise pytest.UsageError("--protocol=tools is not implemented yet; use --protocol=text (the official protocol)")
-    for flag in ("--max-rounds", "--repeats"):
+    for flag in ("--max-rounds", "--repeats", "--concurrency"):
         if values[flag] < 1:
             raise pytest.UsageError(f"{flag} must be at least 1, got {values[flag]}")
     try:
@@ -188,7 +127,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
         post_mode=values["--post-mode"], strip_think=bool(config.getoption("medbench_strip_think")),
         results_dir=Path(values["--results-dir"]), run_name=values["--run-name"],
         resume=bool(config.getoption("medbench_resume")), repeats=values["--repeats"],
-        gates=tuple(gates), report=_path(values["--report"]),
+        gates=tuple(gates), report=_path(values["--report"]), concurrency=values["--concurrency"],
     )
 
 
@@ -201,12 +140,6 @@ def parse_headers(items: list[str]) -> dict[str, str]:
             raise pytest.UsageError(f"--extra-header expects NAME=VALUE, got {name.strip() or item!r}")
         headers[name.strip()] = value
     return headers
-
-
-def slug(name: str) -> str:
-    """A filesystem-safe folder name: `anthropic/claude-x` -> `anthropic_claude-x`."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
-    return cleaned or "model"
 
 
 def _resolve(config: pytest.Config, option: _Option) -> Any:
@@ -237,7 +170,3 @@ def _with_slash(url: str | None) -> str | None:
     return url if url.endswith("/") else url + "/"
 
 
-def _without_query(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from medbench.agent.gateway import FhirGateway
+from medbench.environment.gateway import FhirGateway
 
 DISPLAY = "http://localhost:8080/fhir/"
 BUNDLE_TEMPLATE = (

@@ -1,0 +1,469 @@
+"""The medbench pytest plugin: thin wiring over `medbench.runner` (options, tests, fixtures, reports, gates).
+
+One process owns the session -- the plain pytest process, or the xdist controller. It loads the
+task set once (workers receive it), and once benchmark tests are collected it starts the
+environment and the model endpoint once and opens the results folder; a setup failure stops the
+session with its one message. Workers join that session and keep up to `--concurrency` attempts
+in flight each (`medbench.runner.attempts.AttemptPool`), while pytest still reports one test per
+attempt. At the end the owner builds summary.json from the files and applies the gates.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from medbench import replay as cassette_format
+from medbench.plugin import replay, xdist
+from medbench.plugin.options import add_options, settings_from_config
+from medbench.results.gates import failed_gates
+from medbench.results.records import report_properties
+from medbench.results.summary import summary_table
+from medbench.runner import new_session_id, write_summary
+from medbench.runner.attempts import AttemptPool, AttemptRunner
+from medbench.runner.cassettes import CassettePlan
+from medbench.runner.session import BenchSession, Case, SessionHandoff, task_set_from_json, task_set_to_json
+from medbench.runner.watch import EndpointWatch
+from medbench.settings import Settings, SetupError
+from medbench.tasks.model import CATEGORIES
+
+MARKER = "medbench"
+MODELS_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "models.toml"
+SESSION_KEY = "medbench_session"
+TASK_SET_KEY = "medbench_task_set"
+HANDOFF_KEY = "medbench_handoff"
+
+STATE = pytest.StashKey["PluginState"]()
+RECORD = pytest.StashKey[dict[str, Any]]()
+
+
+class PluginState:
+    """What the plugin keeps for one pytest process."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        workerinput = xdist.worker_input(config)
+        self.is_worker = xdist.is_worker(config)
+        task_set = task_set_from_json(workerinput[TASK_SET_KEY]) if TASK_SET_KEY in workerinput else None
+        self.bench = BenchSession(settings, workerinput.get(SESSION_KEY) or new_session_id(), task_set)
+        self.plan = replay.cassette_plan(config, settings)
+        self.handoff_dir = Path(workerinput[HANDOFF_KEY]) if HANDOFF_KEY in workerinput else None
+        self.refusal: str | None = None
+        self.pool: AttemptPool | None = None
+        self.watch = EndpointWatch()
+        self.run_started: float | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.bench.settings
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+    replay.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{MARKER}: one attempt at one MedAgentBench task")
+    labels = _category_labels()
+    for category in CATEGORIES:
+        label = labels.get(f"task{category}", f"category {category}")
+        config.addinivalue_line("markers", f"task{category}: MedAgentBench task{category} tasks ({label})")
+    state = config.stash[STATE] = PluginState(config, settings_from_config(config))
+    if not state.is_worker:
+        config.pluginmanager.register(Controller(state), "medbench-controller")
+        if state.settings.resume:
+            _or_usage_error(state.bench.check_resume)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: every worker joins this session and receives the task set instead of regenerating it."""
+    state = node.config.stash[STATE]
+    if state.handoff_dir is None:
+        state.handoff_dir = Path(tempfile.mkdtemp(prefix="medbench-session-"))
+    node.workerinput[SESSION_KEY] = state.bench.session
+    node.workerinput[HANDOFF_KEY] = str(state.handoff_dir)
+    node.workerinput[TASK_SET_KEY] = task_set_to_json(_or_exit(lambda: state.bench.task_set))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With --concurrency > 1, workers get all their tests at once (see medbench.plugin.xdist)."""
+    if config.stash[STATE].settings.concurrency > 1:
+        return xdist.UpfrontScheduling(config, log)
+    return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "medbench_case" not in metafunc.fixturenames:
+        return
+    cases = _or_exit(metafunc.config.stash[STATE].bench.cases)
+    metafunc.parametrize("medbench_case", [
+        pytest.param(case, id=case.test_id, marks=[getattr(pytest.mark, MARKER), getattr(pytest.mark, f"task{case.category}")])
+        for case in cases
+    ], indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse cassettes recorded for other settings before any task runs."""
+    state = config.stash[STATE]
+    if state.plan is None or not any(item.get_closest_marker(MARKER) for item in items):
+        return
+    bench = state.bench
+    task_set = {"name": bench.task_set.name, "sha256": bench.task_set.sha256, "task_count": len(bench.task_set.tasks)}
+    try:
+        replay.check_and_mark(state.plan, bench.identity(), task_set)
+    except cassette_format.ReplayError as error:
+        if not state.is_worker:
+            # pytest runs pytest_collection_finish even after this error; without benchmark items
+            # there, the results folder (and the previous run) is left alone.
+            items[:] = [item for item in items if not item.get_closest_marker(MARKER)]
+            raise pytest.UsageError(str(error)) from None
+        state.refusal = str(error)  # a usage error inside a worker crashes xdist: fail each test instead
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """--resume in a plain run: know the recorded attempts before the first test (the folder opens later)."""
+    state = session.config.stash[STATE]
+    if not state.is_worker and any(item.get_closest_marker(MARKER) for item in session.items):
+        _announce(session.config, state)
+        state.bench.preview_recorded()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist controller: start the one environment and model endpoint before any test is sent to a worker."""
+    state = node.config.stash[STATE]
+    if state.bench.started or state.refusal or not _has_benchmark_ids(state, ids):
+        return
+    _announce(node.config, state)
+    _start(node.config, state)
+    assert state.handoff_dir is not None
+    (state.handoff_dir / "handoff.json").write_text(state.bench.handoff().to_text(), encoding="utf-8")
+
+
+def _announce(config: pytest.Config, state: PluginState) -> None:
+    """One line saying whether this benchmark session records, replays or runs live (only when it runs tasks)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(replay.describe(state.plan))
+
+
+def _has_benchmark_ids(state: PluginState, ids: list[str]) -> bool:
+    wanted = {f"[{case.test_id}]" for case in state.bench.cases()}
+    return any(nodeid[nodeid.rfind("["):] in wanted for nodeid in ids if "[" in nodeid)
+
+
+def _start(config: pytest.Config, state: PluginState) -> None:
+    """xdist controller: set the whole session up once; a failure ends it with its one message."""
+    bench = state.bench
+    _or_exit(lambda: bench.start(environment=_replay_environment(state), start_model=not _replaying(state),
+                                 progress=_BuildProgress(config, bench.settings)))
+    state.run_started = time.monotonic()
+
+
+def _replaying(state: PluginState) -> bool:
+    return state.plan is not None and state.plan.replaying
+
+
+def _replay_environment(state: PluginState) -> Any:
+    return replay.offline_environment(state.plan, state.settings) if state.plan is not None and _replaying(state) else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """--resume: skip recorded attempts before any attempt starts."""
+    case = _case_of(item)
+    if case is None:
+        return
+    state = item.config.stash[STATE]
+    if state.refusal is not None:
+        pytest.fail(state.refusal, pytrace=False)
+    _join(item.config, state)
+    if case.key in state.bench.recorded:
+        pytest.skip(f"already recorded in {state.bench.folder.path} (--resume)")
+
+
+def _join(config: pytest.Config, state: PluginState) -> None:
+    """An xdist worker joins the session its controller started (read once, at its first benchmark test)."""
+    if state.bench.started or not state.is_worker:
+        return
+    assert state.handoff_dir is not None
+    path = state.handoff_dir / "handoff.json"
+    if not path.exists():
+        pytest.fail("the controller did not start the medbench session (see its message above)", pytrace=False)
+    state.bench.join(SessionHandoff.from_text(path.read_text(encoding="utf-8")))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    if state.pool is not None:
+        state.pool.stop()
+    if not state.is_worker:
+        state.bench.close()
+        if state.handoff_dir is not None:
+            shutil.rmtree(state.handoff_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def medbench_settings(pytestconfig: pytest.Config) -> Settings:
+    """The validated `medbench` options of this session."""
+    return pytestconfig.stash[STATE].settings
+
+
+@pytest.fixture(scope="session")
+def medbench_run(pytestconfig: pytest.Config) -> BenchSession:
+    """This process's view of the run: task set, results folder, recorded attempts, environment."""
+    state = pytestconfig.stash[STATE]
+    if state.is_worker:
+        _join(pytestconfig, state)
+    return state.bench
+
+
+@pytest.fixture(scope="session")
+def medbench_cassettes(pytestconfig: pytest.Config) -> CassettePlan | None:
+    """The one live-or-replay decision: None runs live, else each attempt gets its own cassette."""
+    return pytestconfig.stash[STATE].plan
+
+
+@pytest.fixture(scope="session")
+def medbench_environment(pytestconfig: pytest.Config, medbench_run: BenchSession) -> Any:
+    """The FHIR environment of the session (started once, by the plain process or the xdist controller)."""
+    state = pytestconfig.stash[STATE]
+    return _or_exit(lambda: medbench_run.start_environment(_replay_environment(state),
+                                                           _BuildProgress(pytestconfig, medbench_run.settings)))
+
+
+@pytest.fixture(scope="session")
+def medbench_gateway(medbench_environment: Any) -> Iterator[Any]:
+    """A shared gateway for attempts that need no namespace and no cassette."""
+    with medbench_environment.gateway() as gateway:
+        yield gateway
+
+
+@pytest.fixture(scope="session")
+def medbench_model(medbench_run: BenchSession, medbench_cassettes: CassettePlan | None) -> Iterator[Any]:
+    """The model client of this process; a replay never needs the endpoint or a key."""
+    if medbench_cassettes is not None and medbench_cassettes.replaying:
+        model = replay.offline_model(medbench_run.settings)
+    else:
+        _or_exit(medbench_run.start_model_endpoint)
+        model = _or_exit(medbench_run.open_model)
+    with model:
+        yield model
+
+
+@pytest.fixture(scope="session")
+def medbench_pool(request: pytest.FixtureRequest, medbench_run: BenchSession, medbench_model: Any,
+                  medbench_environment: Any, medbench_gateway: Any,
+                  medbench_cassettes: CassettePlan | None) -> Iterator[AttemptPool]:
+    """Runs this process's attempts, up to --concurrency in flight."""
+    state = request.config.stash[STATE]
+    _or_exit(medbench_run.open_folder)  # last: a failed setup leaves the previous run's files alone
+    if state.run_started is None:
+        state.run_started = time.monotonic()
+    runner = AttemptRunner(session=medbench_run.session, settings=medbench_run.settings,
+                           task_set=medbench_run.task_set, environment=medbench_environment, model=medbench_model,
+                           folder=medbench_run.folder, cassettes=medbench_cassettes, gateway=medbench_gateway)
+    state.pool = AttemptPool(runner, medbench_run.settings.concurrency)
+    yield state.pool
+    state.pool.stop()
+
+
+@pytest.fixture
+def medbench_case(request: pytest.FixtureRequest) -> Case:
+    """The task attempt this test runs (parametrized over the task set)."""
+    return request.param
+
+
+@pytest.fixture
+def medbench_attempt(request: pytest.FixtureRequest, medbench_case: Case, medbench_pool: AttemptPool) -> dict[str, Any]:
+    """The attempt's runs.jsonl record, written before the test asserts (run ahead with --concurrency)."""
+    state = request.config.stash[STATE]
+    medbench_pool.submit(_upcoming_cases(request, state))
+    result = medbench_pool.result(medbench_case)
+    if result.record is not None:
+        request.node.user_properties.extend(report_properties(result.record))
+        request.node.stash[RECORD] = dict(report_properties(result.record))
+        stop = state.watch.observe(result.record)
+        if stop is not None:
+            request.session.shouldstop = stop
+            medbench_pool.stop()
+    if result.problems:
+        pytest.fail("; ".join(result.problems), pytrace=False)
+    assert result.record is not None
+    return result.record
+
+
+def _upcoming_cases(request: pytest.FixtureRequest, state: PluginState) -> list[Case]:
+    """The attempts this process will run next, in order: from xdist's queue, or the rest of session.items."""
+    if state.pool is None or state.pool.concurrency <= 1:
+        return []
+    items = request.session.items
+    if state.is_worker:
+        upcoming = [items[index] for index in xdist.queued_indices(request.config)]
+    else:
+        position = items.index(request.node) if request.node in items else 0
+        upcoming = items[position + 1:]
+    cases = [_case_of(item) for item in upcoming]
+    return [case for case in cases if case is not None and case.key not in state.bench.recorded]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_json_runtest_metadata(item: pytest.Item, call: pytest.CallInfo[Any]) -> dict[str, Any]:
+    """pytest-json-report: per-test metadata (status, correct, turns, tokens, latency)."""
+    if call.when != "call" or RECORD not in item.stash:
+        return {}
+    return item.stash[RECORD]
+
+
+class Controller:
+    """Registered on the session's owner only: watches reports, then writes the summary and applies the gates."""
+
+    def __init__(self, state: PluginState) -> None:
+        self.state = state
+        self.bench = state.bench
+        self.reported: set[str] = set()
+        self.failed: set[str] = set()
+        self.with_verdict: set[str] = set()
+        self.summary: dict[str, Any] | None = None
+        self.problems: list[str] = []
+        self.gate_failures: list[str] = []
+        self.report_lines: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reported.add(report.nodeid)
+        if report.failed:
+            self.failed.add(report.nodeid)
+        if any(key == "correct" for key, _ in report.user_properties):
+            self.with_verdict.add(report.nodeid)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Iterator[None]:
+        """Before other plugins (json-report) read the exit status: summary, vanished attempts, gates."""
+        if self.reported and self.bench.started and self.bench.folder.manifest_path.exists():
+            self._finish(session)
+        return (yield)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.summary is None:
+            return
+        summary, write = self.summary, terminalreporter.write_line
+        terminalreporter.write_sep("=", "medbench summary")
+        write(summary_table(summary))
+        low, high = summary["accuracy_ci95"]
+        status = "complete" if summary["complete"] else f"incomplete: {summary['total']} of {summary['expected_total']} attempts"
+        write(f"accuracy {summary['accuracy']:.1f}% (95% CI {low:.1f}-{high:.1f}) over {summary['total']} attempts, "
+              f"run {status}; results in {self.bench.folder.path}")
+        repeats = summary["repeats"]
+        if repeats["k"] > 1:
+            k = repeats["k"]
+            write(f"repeats: pass@1 {repeats.get('pass@1')}, pass@{k} {repeats.get(f'pass@{k}')}, "
+                  f"pass^{k} {repeats.get(f'pass^{k}')}")
+        for line in self.problems:
+            write(f"medbench: {line}", red=True)
+        for line in self.gate_failures:
+            write(f"GATE FAILED: {line}", red=True)
+        gates = self.bench.settings.gates
+        if gates and not self.gate_failures:
+            write("gates passed: " + ", ".join(g.describe() for g in gates), green=True)
+        for line in self.report_lines:
+            write(line)
+
+    def _finish(self, session: pytest.Session) -> None:
+        started = self.state.run_started or time.monotonic()
+        self.summary = write_summary(self.bench, time.monotonic() - started)
+        if self.summary is None:
+            return
+        unrecorded = len(self.failed - self.with_verdict)
+        if unrecorded:
+            self.problems.append(f"{unrecorded} test(s) failed without a recorded verdict "
+                                 "(setup error, harness error or crashed worker)")
+        vanished = max(session.testscollected - len(self.reported), 0)
+        if vanished and session.exitstatus == pytest.ExitCode.OK:
+            self.problems.append(f"{vanished} collected test(s) never reported a result (a lost worker?); failing the session")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        gates = list(self.bench.settings.gates)
+        if gates and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            self.gate_failures = failed_gates(self.summary, gates, unrecorded=unrecorded + vanished)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED if self.gate_failures else pytest.ExitCode.OK
+        if self.bench.settings.report:
+            self.report_lines = _write_report(self.bench.settings)
+
+
+class _BuildProgress:
+    """Speaks during the one-time EHR build: a line rewritten in place on a terminal, a line per 10 s in CI."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
+        self.label = f"medbench: building the synthetic EHR ({settings.ehr_scale} scale, seed {settings.ehr_seed}, cached afterwards)"
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+    def __call__(self, count: int) -> None:
+        now = time.monotonic()
+        if now - self.last < (0.5 if self.tty else 10.0):
+            return
+        self.last = now
+        line = f"{self.label}: {count:,} resources written, {now - self.started:.0f} s"
+        if self.tty:
+            sys.stderr.write("\r" + line)
+            sys.stderr.flush()
+        elif self.reporter is not None:
+            self.reporter.write_line(line)
+        else:
+            print(line, file=sys.stderr)
+
+
+def _write_report(settings: Settings) -> list[str]:
+    """--report: CSVs, plots and the report page for the whole results folder; never fails the session."""
+    from medbench import reports
+
+    try:
+        paths = reports.write_reports(settings.results_dir, settings.report)
+    except reports.ReportError as error:
+        return [f"--report skipped: {error}"]
+    return [f"report: {path}" for path in paths]
+
+
+def _or_usage_error(action: Any) -> Any:
+    try:
+        return action()
+    except SetupError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def _or_exit(action: Any) -> Any:
+    """Run a setup step; its failure stops the whole session with the one message naming the fix."""
+    try:
+        return action()
+    except SetupError as error:
+        pytest.exit(f"medbench: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def _category_labels() -> dict[str, str]:
+    """The category labels of fixtures/models.toml: the one list the markers and the reports share."""
+    try:
+        with MODELS_FILE.open("rb") as stream:
+            return dict(tomllib.load(stream).get("tasks", {}))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _case_of(item: Any) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("medbench_case") if callspec is not None else None
+
+
+__all__ = ["MARKER", "Controller", "PluginState"]

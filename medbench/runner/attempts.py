@@ -1,0 +1,139 @@
+"""Running task attempts: one attempt from start to recorded verdict, and many of them in flight at once.
+
+`AttemptRunner.run(case)` is the whole pipeline for one attempt -- the agent loop over the
+environment, the grader, the record -- and never raises for anything the model or the endpoint
+does. `AttemptPool` keeps up to N of them in flight in threads while the caller (a pytest test,
+or a script) asks for results in its own order. Each attempt has its own gateway (its own
+writes namespace on the embedded server) and, when cassettes are in use, its own cassette and
+HTTP clients, so attempts in flight together never see each other's writes or recordings.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from medbench.agent.loop import LoopConfig, TaskOutcome, run_task
+from medbench.environment import Environment, attempt_namespace
+from medbench.grading import grade
+from medbench.results.records import run_record, transcript_record
+from medbench.runner.cassettes import CassettePlan, attempt_cassette
+from medbench.runner.session import Case
+from medbench.tasks.model import TaskSet
+
+
+@dataclass
+class AttemptResult:
+    """What one attempt left: its runs.jsonl record (None when it never ran) and what went wrong around it."""
+
+    case: Case
+    record: dict[str, Any] | None
+    outcome: TaskOutcome | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+class AttemptRunner:
+    """Runs, grades and records one attempt; safe to call from many threads at once."""
+
+    def __init__(self, *, session: str, settings: Any, task_set: TaskSet, environment: Environment, model: Any,
+                 folder: Any, cassettes: CassettePlan | None = None, gateway: Any = None) -> None:
+        self.session = session
+        self.settings = settings
+        self.task_set = task_set
+        self.environment = environment
+        self.model = model
+        self.folder = folder
+        self.cassettes = cassettes
+        self.shared_gateway = gateway
+        self._tasks = {task.id: task for task in task_set.tasks}
+
+    def run(self, case: Case) -> AttemptResult:
+        with ExitStack() as stack:
+            cassette = None
+            if self.cassettes is not None:
+                try:
+                    cassette = stack.enter_context(attempt_cassette(self.cassettes, case.test_id))
+                except FileNotFoundError as error:
+                    return AttemptResult(case, None, problems=[str(error)])
+            result = self._run_recorded(case, cassette, stack)
+        if cassette is not None:
+            result.problems.extend(cassette.problems)
+        return result
+
+    def _run_recorded(self, case: Case, cassette: Any, stack: ExitStack) -> AttemptResult:
+        s, task = self.settings, self._tasks[case.task_id]
+        execute = s.post_mode == "execute"
+        namespace = attempt_namespace(self.session, case.test_id) if execute else None
+        model, gateway = self.model, self.shared_gateway
+        if cassette is not None:
+            model = _through(model, cassette)
+        if gateway is None or cassette is not None or namespace is not None:
+            gateway = stack.enter_context(self.environment.gateway(
+                namespace, cassette.requests_adapter() if cassette is not None else None))
+        config = LoopConfig(max_rounds=s.max_rounds, post_mode=s.post_mode, strip_think=s.strip_think,
+                            api_base=self.environment.display_base)
+        started = time.perf_counter()
+        try:
+            outcome = run_task(task, self.task_set, model, gateway, config)
+            verdict = grade(task, outcome, gateway, self.environment.display_base, mode=s.grader)
+        finally:
+            if namespace is not None:
+                self.environment.drop_namespace(namespace)
+            if model is not self.model:
+                model.close()
+        record = run_record(index=case.index, category=task.category, attempt=case.attempt, session=self.session,
+                            outcome=outcome, verdict=verdict, elapsed_s=time.perf_counter() - started,
+                            environment_fingerprint=self.environment.fingerprint)
+        self.folder.append(record, transcript_record(record, outcome))
+        return AttemptResult(case, record, outcome)
+
+
+def _through(model: Any, cassette: Any) -> Any:
+    """The model client with its traffic through the attempt's cassette (stand-in models pass as they are)."""
+    through = getattr(model, "through", None)
+    return through(cassette.httpx_transport()) if through is not None else model
+
+
+class AttemptPool:
+    """Up to `concurrency` attempts in flight; results are asked for one by one, in any order.
+
+    `submit` takes the attempts this process will run, in the order it will ask for them (it
+    may be called again as more become known); `result(case)` waits for one, running it now in
+    the caller's thread if it was never submitted. With concurrency 1 nothing runs ahead: each
+    attempt runs when its result is asked for, exactly as a serial run.
+    """
+
+    def __init__(self, runner: AttemptRunner, concurrency: int = 1) -> None:
+        self.runner = runner
+        self.concurrency = concurrency
+        self._futures: dict[str, Future[AttemptResult]] = {}
+        self._lock = threading.Lock()
+        self._executor = (ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="medbench-attempt")
+                          if concurrency > 1 else None)
+        self.stopped = False
+
+    def submit(self, cases: Iterable[Case]) -> None:
+        if self._executor is None or self.stopped:
+            return
+        with self._lock:
+            for case in cases:
+                if case.test_id not in self._futures:
+                    self._futures[case.test_id] = self._executor.submit(self.runner.run, case)
+
+    def result(self, case: Case) -> AttemptResult:
+        with self._lock:
+            future = self._futures.pop(case.test_id, None)
+        if future is None or future.cancelled():
+            return self.runner.run(case)
+        return future.result()
+
+    def stop(self) -> None:
+        """Cancel what has not started; attempts in flight finish and are recorded."""
+        self.stopped = True
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,254 @@
+"""A benchmark session without pytest: task set -> environment -> model endpoint -> results folder.
+
+`BenchSession` is what one process knows about the run. The process that owns the session
+(a plain run, or the xdist controller) calls `start()`: it loads the task set, starts the
+environment and the model endpoint once, and only then opens the results folder, so a setup
+failure leaves the previous run's files where they were. xdist workers get the same session
+from `SessionHandoff` (plain JSON) instead of starting anything.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from medbench.environment import Environment
+from medbench.results.records import RecordKey
+from medbench.results.resume import ResumeRefused, identity_differences, open_run
+from medbench.results.writer import RunFolder
+from medbench.settings import Settings, SetupError
+from medbench.tasks.model import Task, TaskSet
+
+BUILTIN_API_KEY = "reference"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test: one attempt at one task."""
+
+    task_id: str
+    category: int
+    index: int
+    attempt: int
+    repeats: int
+
+    @property
+    def key(self) -> RecordKey:
+        return (self.task_id, self.attempt)
+
+    @property
+    def test_id(self) -> str:
+        return self.task_id if self.repeats == 1 else f"{self.task_id}-attempt{self.attempt}"
+
+
+def load_task_set(settings: Settings) -> TaskSet:
+    """Resolve `--tasks` (and write `--write-tasks`); every failure is a SetupError naming the fix."""
+    from medbench.tasks import OfficialAssetsError, TaskFileError, write_task_file
+    from medbench.tasks import load_task_set as load
+
+    s = settings
+    try:
+        task_set = load(s.tasks, task_seed=s.task_seed, ehr_seed=s.ehr_seed, ehr_scale=s.ehr_scale,
+                        official_dir=s.official_dir)
+    except (OfficialAssetsError, TaskFileError, FileNotFoundError) as error:
+        raise SetupError(str(error)) from None
+    if s.write_tasks:
+        write_task_file(task_set, s.write_tasks)
+    return task_set
+
+
+def task_set_to_json(task_set: TaskSet) -> dict[str, Any]:
+    return {"name": task_set.name, "flavour": task_set.flavour, "prompt_template": task_set.prompt_template,
+            "functions": task_set.functions,
+            "tasks": [{**task.to_json(), "category": task.category} for task in task_set.tasks]}
+
+
+def task_set_from_json(data: dict[str, Any]) -> TaskSet:
+    tasks = tuple(Task(id=t["id"], category=t["category"], instruction=t["instruction"], context=t["context"],
+                       eval_MRN=t.get("eval_MRN"), sol=t.get("sol")) for t in data["tasks"])
+    return TaskSet(name=data["name"], tasks=tasks, prompt_template=data["prompt_template"],
+                   functions=data["functions"], flavour=data["flavour"])
+
+
+@dataclass
+class SessionHandoff:
+    """What the owner of a session hands to xdist workers once setup succeeded (no secrets)."""
+
+    environment: dict[str, Any]
+    builtin_model_url: str | None
+    recorded: list[list[Any]] = field(default_factory=list)
+
+    def to_text(self) -> str:
+        return json.dumps({"environment": self.environment, "builtin_model_url": self.builtin_model_url,
+                           "recorded": self.recorded})
+
+    @classmethod
+    def from_text(cls, text: str) -> SessionHandoff:
+        return cls(**json.loads(text))
+
+
+class BenchSession:
+    """The run as one process sees it: settings, task set, results folder, environment, model endpoint."""
+
+    def __init__(self, settings: Settings, session: str, task_set: TaskSet | None = None) -> None:
+        self.settings = settings
+        self.session = session
+        self._task_set = task_set
+        self.folder = RunFolder(settings.run_folder)
+        self.recorded: set[RecordKey] = set()
+        self.environment: Environment | None = None
+        self.builtin_model_url: str | None = None
+        self.setup_seconds: float | None = None
+        self.started = False
+        self._model_ready = False
+        self._setup_began: float | None = None
+        self._resources = ExitStack()
+
+    @property
+    def task_set(self) -> TaskSet:
+        if self._task_set is None:
+            self._task_set = load_task_set(self.settings)
+        return self._task_set
+
+    def cases(self) -> list[Case]:
+        repeats = self.settings.repeats
+        return [Case(task.id, task.category, index, attempt, repeats)
+                for index, task in enumerate(self.task_set.tasks)
+                for attempt in range(1, repeats + 1)]
+
+    def identity(self) -> dict[str, Any]:
+        return self.settings.identity(self.task_set.name, self.task_set.sha256)
+
+    def check_resume(self) -> None:
+        """Refuse --resume early (read-only) when the recorded run differs."""
+        if not self.settings.resume:
+            return
+        manifest = self.folder.read_manifest()
+        if manifest is None or self.session in manifest.get("sessions", []):
+            return
+        differences = identity_differences(manifest.get("identity", {}), self.identity())
+        if differences:
+            raise SetupError(
+                f"--resume refused: {self.folder.path} holds a run with other settings ({'; '.join(differences)}). "
+                "Run without --resume to start a new run (the old files are archived), or resume with the same options.")
+
+    def start(self, *, environment: Environment | None = None, start_model: bool = True,
+              progress: Callable[[int], None] | None = None) -> None:
+        """Set the whole session up: environment and model endpoint first, the results folder last.
+
+        `environment` given (a replay) means no server is started here."""
+        if self.started:
+            return
+        try:
+            self.start_environment(environment, progress)
+            if start_model:
+                self.start_model_endpoint()
+            self.open_folder()
+        except BaseException:
+            self._resources.close()
+            raise
+
+    def start_environment(self, environment: Environment | None = None,
+                          progress: Callable[[int], None] | None = None) -> Environment:
+        """The embedded server (built once, then cached) or the checked external URL; once per session."""
+        if self.environment is None:
+            self._clock()
+            self.check_resume()
+            if environment is None:
+                from medbench.environment.setup import open_environment
+
+                environment = self._resources.enter_context(open_environment(self.settings, self.task_set, progress))
+            self.environment = environment
+        return self.environment
+
+    def start_model_endpoint(self) -> None:
+        """The built-in models get one local server per session; a real endpoint is checked once."""
+        if self._model_ready:
+            return
+        self._clock()
+        if self.settings.is_builtin:
+            from medbench.models.reference_server import ReferenceServer
+
+            self.builtin_model_url = self._resources.enter_context(ReferenceServer()).base_url
+        else:
+            check_endpoint_reachable(self.settings.base_url)
+        self._model_ready = True
+
+    def open_folder(self) -> None:
+        """Start or continue the run in the results folder, after everything else is up (once)."""
+        if self.started:
+            return
+        self._clock()
+        details = {"task_count": len(self.task_set.tasks), "tasks_spec": self.settings.tasks,
+                   "endpoint": self.settings.endpoint()}
+        try:
+            self.recorded = open_run(self.folder, identity=self.identity(), details=details,
+                                     session=self.session, resume=self.settings.resume)
+        except ResumeRefused as error:
+            raise SetupError(str(error)) from None
+        self.setup_seconds = round(time.perf_counter() - (self._setup_began or time.perf_counter()), 3)
+        self.started = True
+
+    def preview_recorded(self) -> None:
+        """--resume: the attempts already recorded, read before the folder is opened (nothing written)."""
+        if self.settings.resume and not self.started:
+            from medbench.results.records import record_key
+
+            self.recorded = {record_key(record) for record in self.folder.records()}
+
+    def _clock(self) -> None:
+        if self._setup_began is None:
+            self._setup_began = time.perf_counter()
+
+    def join(self, handoff: SessionHandoff) -> None:
+        """An xdist worker joins the session its controller started."""
+        self.environment = Environment.from_json(handoff.environment)
+        self.builtin_model_url = handoff.builtin_model_url
+        self.recorded = {(task_id, attempt) for task_id, attempt in handoff.recorded}
+        self._model_ready = True
+        self.started = True
+
+    def handoff(self) -> SessionHandoff:
+        assert self.environment is not None
+        return SessionHandoff(self.environment.to_json(), self.builtin_model_url,
+                              [list(key) for key in sorted(self.recorded)])
+
+    def close(self) -> None:
+        self._resources.close()
+
+    def open_model(self) -> Any:
+        """The model client of this process (thread-safe; attempts derive per-cassette siblings from it)."""
+        from medbench.models.client import OpenAIChatModel
+
+        s = self.settings
+        if s.is_builtin:
+            if self.builtin_model_url is None:
+                raise SetupError("the built-in model endpoint was not started for this session")
+            return OpenAIChatModel(s.model, self.builtin_model_url, api_key=BUILTIN_API_KEY,
+                                   temperature=s.temperature, max_tokens=s.max_tokens)
+        return OpenAIChatModel(s.model, s.base_url, api_key=s.api_key, extra_headers=s.extra_headers or None,
+                               temperature=s.temperature, max_tokens=s.max_tokens)
+
+
+def check_endpoint_reachable(base_url: str) -> None:
+    """Stop before any task when nothing answers at the endpoint; any HTTP answer (even 401) will do.
+
+    A dropped connection is retried a few times: one hiccup must not fail a 300-task session."""
+    with requests.Session() as session:
+        session.mount("http://", HTTPAdapter(max_retries=Retry(total=3, connect=3, read=3, backoff_factor=0.5,
+                                                                status_forcelist=())))
+        session.mount("https://", HTTPAdapter(max_retries=Retry(total=3, connect=3, read=3, backoff_factor=0.5,
+                                                                 status_forcelist=())))
+        try:
+            session.get(base_url.rstrip("/") + "/models", timeout=15)
+        except requests.RequestException as error:
+            raise SetupError(f"model endpoint {base_url} is not reachable ({type(error).__name__}); "
+                             "check --base-url and that the server is running") from None

@@ -1,0 +1,105 @@
+"""The settings a benchmark session runs with: plain data, no pytest, shared by the runner and the plugin.
+
+`medbench.plugin.options` reads them from the command line, environment and ini; a script
+or another harness can build `Settings` directly (see `medbench.runner`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from medbench.models.reference_server import BUILTIN_MODELS
+from medbench.results.gates import Gate
+
+DEFAULT_DISPLAY_URL = "http://localhost:8080/fhir/"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+# `full` is the realistic EHR (500 patients, ~700k resources, response sizes like the official
+# server), so the default run measures what users quote; `small` is for fast unit tests.
+DEFAULT_EHR_SCALE = "full"
+EHR_SCALES = ("small", "medium", "full")
+PROTOCOLS = ("text", "tools")
+GRADERS = ("official", "corrected")
+POST_MODES = ("official", "execute")
+
+
+class SetupError(Exception):
+    """The benchmark cannot start (task set, environment, model endpoint); the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a benchmark session needs to know, validated."""
+
+    model: str = "reference"
+    base_url: str = OPENAI_BASE_URL
+    api_key: str | None = field(default=None, repr=False)
+    extra_headers: dict[str, str] = field(default_factory=dict, repr=False)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tasks: str = "generated"
+    task_seed: int = 0
+    write_tasks: Path | None = None
+    official_dir: Path | None = None
+    fhir_url: str | None = None
+    fhir_display_url: str = DEFAULT_DISPLAY_URL
+    ehr_seed: int = 0
+    ehr_scale: str = DEFAULT_EHR_SCALE
+    max_rounds: int = 8
+    protocol: str = "text"
+    grader: str = "official"
+    post_mode: str = "official"
+    strip_think: bool = False
+    results_dir: Path = Path("results")
+    run_name: str | None = None
+    resume: bool = False
+    repeats: int = 1
+    gates: tuple[Gate, ...] = ()
+    report: Path | None = None
+    concurrency: int = 1
+
+    @property
+    def is_builtin(self) -> bool:
+        """`reference` or `do-nothing`: served by the local built-in endpoint, no key, no network."""
+        return self.model in BUILTIN_MODELS
+
+    @property
+    def run_folder(self) -> Path:
+        """`<results-dir>/<model-slug>[/<run-name>]`."""
+        folder = self.results_dir / slug(self.model)
+        return folder / slug(self.run_name) if self.run_name else folder
+
+    def identity(self, task_set_name: str, task_set_sha256: str) -> dict[str, Any]:
+        """What makes two sessions one run: resuming with any of these changed is refused."""
+        if self.fhir_url:
+            environment: dict[str, Any] = {"kind": "external", "fhir_url": self.fhir_url}
+        else:
+            environment = {"kind": "embedded", "ehr_seed": self.ehr_seed, "ehr_scale": self.ehr_scale}
+        return {
+            "model": self.model, "run_name": self.run_name,
+            "task_set": task_set_name, "task_set_sha256": task_set_sha256,
+            "environment": environment, "fhir_display_url": self.fhir_display_url,
+            "protocol": self.protocol, "grader": self.grader, "post_mode": self.post_mode,
+            "max_rounds": self.max_rounds, "strip_think": self.strip_think, "repeats": self.repeats,
+            "temperature": self.temperature, "max_tokens": self.max_tokens,
+        }
+
+    def endpoint(self) -> dict[str, Any]:
+        """Where the model was reached, without secrets (header names only, no query string)."""
+        base = "built-in local endpoint" if self.is_builtin else _without_query(self.base_url)
+        return {"base_url": base, "extra_header_names": sorted(self.extra_headers)}
+
+
+def slug(name: str) -> str:
+    """A filesystem-safe folder name: `anthropic/claude-x` -> `anthropic_claude-x`."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    return cleaned or "model"
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
