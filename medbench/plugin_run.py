@@ -91,7 +91,14 @@ class BenchRun:
                 for attempt in range(1, repeats + 1)]
 
     def identity(self) -> dict[str, Any]:
-        return self.settings.identity(self.task_set.name, self.task_set.sha256)
+        identity = self.settings.identity(self.task_set.name, self.task_set.sha256)
+        if not self.settings.fhir_url:
+            from medbench.ehr.seating import embedded_seating, seating_label
+
+            seating = seating_label(embedded_seating(self.settings.tasks, self.task_set.tasks))
+            if seating != "none":  # unseated runs keep the identity they always had (shipped cassettes)
+                identity["environment"]["seating"] = seating
+        return identity
 
     def check_resume(self) -> None:
         """Refuse --resume early (at collection, read-only) when the recorded run differs."""
@@ -138,16 +145,15 @@ class BenchRun:
 
 @contextmanager
 def open_environment(settings: Settings, task_set: TaskSet) -> Iterator[Environment]:
-    """The embedded server (seated with the task set, cached database) or the checked external URL."""
+    """The embedded server (seated for the task set: by situation for official tasks; cached database) or the checked external URL."""
     if settings.fhir_url:
         yield _external_environment(settings)
         return
     from medbench.ehr.cache import ensure_database
-    from medbench.ehr.seating import Seating
+    from medbench.ehr.seating import embedded_seating
     from medbench.fhir import FhirServer
 
-    # Generated tasks were drawn from the unseated population; seating would move their patients.
-    seating = None if settings.tasks == "generated" else Seating.from_tasks(task_set.tasks)
+    seating = embedded_seating(settings.tasks, task_set.tasks)
     database = ensure_database(settings.ehr_seed, settings.ehr_scale, seating)
     with FhirServer(database) as server:
         yield Environment(server.base_url, settings.fhir_display_url, f"embedded:{database.name}",
