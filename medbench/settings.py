@@ -63,7 +63,7 @@ class Settings:
 
     @property
     def is_builtin(self) -> bool:
-        """`reference` or `do-nothing`: served by the local built-in endpoint, no key, no network."""
+        """`reference`, `do-nothing` or `give-up`: served by the local built-in endpoint, no key, no network."""
         return self.model in BUILTIN_MODELS
 
     @property

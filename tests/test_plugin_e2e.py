@@ -37,7 +37,7 @@ def test_reference_model_passes_generated_tasks_on_the_embedded_server_with_xdis
     summary = summary_of(bench)
     assert summary["total"] == 6 and summary["correct"] == 6
     assert summary["task_set"]["name"].startswith("generated") and summary["task_set"]["task_count"] == 300
-    assert summary["environment"]["kind"] == "embedded"
+    assert summary["environment"]["kind"] == "embedded" and summary["environment"]["seating"] == "none"
     assert summary["environment"]["fingerprint"].startswith("embedded:")
     transcripts = (bench.path / "results" / "reference" / "transcripts.jsonl").read_text().splitlines()
     assert all("http://localhost:8080/fhir/" in json.loads(line)["history"][0]["content"] for line in transcripts)
@@ -47,7 +47,22 @@ def test_official_tasks_run_on_the_seated_synthetic_ehr(bench: pytest.Pytester) 
     result = bench.runpytest_subprocess("--model=reference", "--ehr-scale=small", "--results-dir=results",
                                         "--tasks=official", f"--official-dir={OFFICIAL_DIR}", *SELECTION)
     result.assert_outcomes(passed=6)
-    assert not summary_of(bench)["task_set"]["name"].startswith("generated")
+    summary = summary_of(bench)
+    assert not summary["task_set"]["name"].startswith("generated")
+    assert summary["environment"]["seating"] == "situations"
+    assert summary["comparability"]["label"] == "official tasks, real situations, synthetic charts"
+
+
+def test_a_task_file_of_other_tasks_runs_on_the_plain_seating_and_says_so(bench: pytest.Pytester) -> None:
+    tasks = [{"id": "task2_1", "instruction": "What's the age of the patient with MRN of S1111111?",
+              "context": "It's 2023-11-13T10:15:00+00:00 now, and the answer should be rounded down to an integer.",
+              "eval_MRN": "S1111111"}]
+    (bench.path / "mine.json").write_text(json.dumps(tasks))
+    result = bench.runpytest_subprocess("--model=reference", "--ehr-scale=small", "--results-dir=results", "--tasks=mine.json")
+    result.assert_outcomes(passed=1)
+    summary = summary_of(bench)
+    assert summary["environment"]["seating"] == "tasks"
+    assert summary["comparability"]["level"] == "none"
 
 
 def test_do_nothing_baseline_is_graded_like_any_model(bench: pytest.Pytester) -> None:

@@ -62,11 +62,12 @@ def test_reference_scores_every_generated_task(model, cache_dir):
         assert misses(task_set, fhir, model) == []
 
 
-def test_reference_scores_every_official_task_seated_on_the_embedded_ehr(model, cache_dir):
+def test_reference_scores_every_official_task_in_its_real_situation_on_the_embedded_ehr(model, cache_dir):
     if not (OFFICIAL / "test_data_v2.json").exists():
         pytest.skip(f"official assets not found at {OFFICIAL}")
     task_set = load_official(official_dir=OFFICIAL, cache_dir=cache_dir)
-    seating = Seating.from_tasks(task_set.tasks)
+    seating = Seating.for_tasks(task_set.tasks)
+    assert seating.kind == "situations"
     with embedded_server(seed=0, scale="small", seating=seating, cache_dir=cache_dir) as fhir:
         assert misses(task_set, fhir, model) == []
 

@@ -44,12 +44,21 @@ def test_chat_completion_through_the_openai_sdk_returns_the_agents_action(client
 
 
 def test_models_endpoint_lists_the_built_in_models(client):
-    assert [m.id for m in client.models.list()] == ["reference", "do-nothing"]
+    assert [m.id for m in client.models.list()] == ["reference", "do-nothing", "give-up"]
 
 
 def test_do_nothing_baseline_finishes_at_once_with_an_empty_answer(client):
     reply = client.chat.completions.create(model="do-nothing", messages=[{"role": "user", "content": TASK}])
     assert reply.choices[0].message.content == "FINISH([])" and reply.model == "do-nothing"
+
+
+def test_give_up_baseline_finishes_at_once_with_an_answer_that_is_not_a_list(client):
+    reply = client.chat.completions.create(model="give-up", messages=[{"role": "user", "content": TASK}])
+    content = reply.choices[0].message.content
+    assert content.startswith("FINISH(") and content.endswith(")") and reply.model == "give-up"
+    with pytest.raises(ValueError):
+        json.loads(content[len("FINISH("):-1])
+    assert "POST" not in content
 
 
 def test_an_unknown_model_is_a_404_naming_the_built_in_ones(client):

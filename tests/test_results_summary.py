@@ -56,10 +56,42 @@ def test_summary_names_task_set_modes_environment_and_completeness() -> None:
     summary = build_summary(MANIFEST, [record("task1_1", True)])
     assert summary["task_set"] == {"name": "generated", "sha256": "ab" * 32, "task_count": 4}
     assert summary["modes"]["grader"] == "official" and summary["modes"]["max_rounds"] == 8
-    assert summary["environment"] == {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "small",
+    assert summary["environment"] == {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "small", "seating": "none",
                                       "display_url": "http://localhost:8080/fhir/", "fingerprint": "embedded:ehr.sqlite"}
     assert summary["expected_total"] == 4 and summary["complete"] is False
     assert summary["tokens"] == {"prompt": 10, "completion": 2, "total": 12}
+
+
+def with_environment(task_set: str, environment: dict) -> dict:
+    return {**MANIFEST, "identity": {**MANIFEST["identity"], "task_set": task_set, "environment": environment}}
+
+
+def test_official_tasks_seated_by_situation_read_real_situations_synthetic_charts() -> None:
+    manifest = with_environment("official", {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "full", "seating": "situations"})
+    summary = build_summary(manifest, [record("task1_1", True)])
+    assert summary["environment"]["seating"] == "situations"
+    assert summary["comparability"]["level"] == "situations"
+    assert summary["comparability"]["label"] == "official tasks, real situations, synthetic charts"
+    assert "official MedAgentBench Docker server" in summary["comparability"]["note"]
+
+
+def test_generated_tasks_on_the_synthetic_ehr_are_not_comparable_with_published_scores() -> None:
+    summary = build_summary(MANIFEST, [record("task1_1", True)])
+    assert summary["comparability"]["level"] == "none"
+    assert summary["comparability"]["label"] == "generated tasks, synthetic EHR"
+
+
+def test_a_task_file_with_plain_seating_is_not_comparable_either() -> None:
+    manifest = with_environment("file:mine.json", {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "small", "seating": "tasks"})
+    assert build_summary(manifest, [record("task1_1", True)])["comparability"]["label"] == "task file, synthetic situations and charts"
+
+
+def test_an_external_server_records_no_seating_and_says_comparability_depends_on_the_server() -> None:
+    manifest = with_environment("official", {"kind": "external", "fhir_url": "http://localhost:8080/fhir/"})
+    summary = build_summary(manifest, [record("task1_1", True)])
+    assert "seating" not in summary["environment"]
+    assert summary["comparability"]["level"] == "external"
+    assert summary["comparability"]["label"] == "official tasks, external FHIR server"
 
 
 def test_unknown_token_counts_do_not_break_the_totals() -> None:

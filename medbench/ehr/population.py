@@ -23,6 +23,7 @@ from medbench.ehr.demographics import Demographics, make_demographics, source_ta
 from medbench.ehr.profiles import Profile, profile_for
 from medbench.ehr.scales import ScaleSpec, scale_spec
 from medbench.ehr.seating import NamedPerson, Seating
+from medbench.ehr.situation_labs import pin_chart, situation_profile
 from medbench.ehr.task_labs import TASK_CODES, Series, build_task_labs
 from medbench.ehr.timeline import Timeline, build_timeline
 
@@ -165,14 +166,46 @@ def build_population(seed: int = 0, scale: str = "small", seating: Seating | Non
         reserved = [person for _, person in seating.found] + list(seating.not_found)
     slots: list[_Slot] = []
     for index, (rng, natural_mrn) in enumerate(data):
-        demo = _seat(make_demographics(rng, seated.get(index, natural_mrn), 25, 95), seating, reserved)
+        mrn = seated.get(index, natural_mrn)
+        demo = _seat(make_demographics(rng, mrn, 25, 95), seating, reserved)
         profile = profile_for(index)
+        chart = seating.chart_of(mrn) if seating else None
+        if chart is not None:
+            demo = _born_on(demo, chart.birth_date, reserved, _rng(seed, "situation-name", index))
+            profile = situation_profile(profile, chart)
         timeline = build_timeline(_rng(seed, "timeline", index), spec, profile, demo.birth_date)
         task_series = build_task_labs(_rng(seed, "task-labs", index), timeline, profile)
+        if chart is not None:
+            task_series = pin_chart(_rng(seed, "situation-labs", index), timeline, task_series, chart)
         slots.append(_Slot(demo, profile, timeline, task_series, _seed(seed, "bulk", index)))
     for rng, mrn in others:
         slots.append(_Slot(_seat(make_demographics(rng, mrn, 18, 95), seating, reserved)))
+    if seating is not None and seating.near_misses:
+        _seat_near_misses(slots, seating.near_misses)
     return Population(seed, spec, seating, slots)
+
+
+def _born_on(demo: Demographics, birth_date: date | None, reserved: list[NamedPerson], rng: random.Random) -> Demographics:
+    """Give a patient its real birth date; if that made it answer a seated name + birth date search,
+    draw it another name (the birth date is the fact that matters, the name is synthetic)."""
+    if birth_date is None or demo.birth_date == birth_date:
+        return demo
+    moved = replace(demo, birth_date=birth_date)
+    while any(person.could_be_found_as(moved.given, moved.family, birth_date) for person in reserved):
+        other = make_demographics(rng, demo.mrn, 25, 95)
+        moved = replace(moved, given=other.given, family=other.family, gender=other.gender)
+    return moved
+
+
+def _seat_near_misses(slots: list[_Slot], near_misses: tuple[NamedPerson, ...]) -> None:
+    """Make sure each near miss (a real patient sharing a "not found" lookup's name, born another
+    day) exists: when no seated patient is that person, a demographics-only patient becomes them."""
+    spare = (index for index, slot in enumerate(slots) if slot.profile is None)
+    for person in near_misses:
+        if any(person.same_as(NamedPerson(s.demographics.given, s.demographics.family, s.demographics.birth_date)) for s in slots):
+            continue
+        index = next(spare)
+        slots[index] = replace(slots[index], demographics=slots[index].demographics.renamed(person.given, person.family, person.birth_date))
 
 
 def _seat(demo: Demographics, seating: Seating | None, reserved: list[NamedPerson]) -> Demographics:

@@ -3,7 +3,11 @@
 Every MRN a task names must exist as a patient with data; a task1 name + birth date with a
 solution MRN must be found exactly once, under that MRN; a task1 name + birth date whose
 solution is "Patient not found" must find nobody. The population generator reads a Seating;
-it never reads task files itself."""
+it never reads task files itself.
+
+Official tasks are seated by situation (`Seating.for_tasks`): on top of those constraints each
+patient's chart carries the decisive values the official data has (medbench/ehr/situations.py),
+so every task meets its real grading branch. Any other task file keeps the plain seating."""
 
 from __future__ import annotations
 
@@ -11,13 +15,20 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from medbench.ehr.profiles import DIMENSION_OF_CATEGORY, profile_for
+from medbench.ehr.situations import (
+    NOT_FOUND,
+    SITUATION_SEATING_VERSION,
+    Chart,
+    charts_of,
+    near_miss_birth_date,
+    official_situations,
+)
 from medbench.tasks.model import Task, canonical_sha256
 
-NOT_FOUND = "Patient not found"
 TASK1_PERSON = (
     # official: "... the patient with name Jane Doe and DOB of 1950-01-31?"
     re.compile(r"\bname\s+(?P<name>[^\d?,(]+?)\s+and\s+(?:DOB|date of birth|birth ?date)\s+(?:of\s+|is\s+)?(?P<dob>\d{4}-\d{2}-\d{2})", re.IGNORECASE),
@@ -80,6 +91,33 @@ class Seating:
     """People task1 must not find."""
     unparsed: tuple[str, ...] = ()
     """Ids of task1 tasks whose name and birth date could not be read (no constraint applied)."""
+    charts: tuple[tuple[str, Chart], ...] = ()
+    """Seating by situation only: the decisive chart facts of each seated MRN."""
+    near_misses: tuple[NamedPerson, ...] = ()
+    """Seating by situation only: people who must exist (a "not found" lookup's real namesake)."""
+
+    @classmethod
+    def for_tasks(cls, tasks: Sequence[Task]) -> Seating:
+        """Seating by situation when every task is an official one, else the plain seating."""
+        situations = official_situations(tasks)
+        plain = cls.from_tasks(tasks)
+        if situations is None:
+            return plain
+        near_misses = []
+        for task, situation in zip(tasks, situations, strict=True):
+            person = NamedPerson.parse(task.instruction) if task.category == 1 else None
+            born = near_miss_birth_date(situation)
+            if person is not None and born is not None:
+                near_misses.append(NamedPerson(person.given, person.family, born))
+        return replace(plain, charts=tuple(charts_of(situations).items()), near_misses=tuple(near_misses))
+
+    @property
+    def kind(self) -> str:
+        """`situations` (official tasks in their real situations) or `tasks` (plain seating)."""
+        return "situations" if self.charts else "tasks"
+
+    def chart_of(self, mrn: str) -> Chart | None:
+        return dict(self.charts).get(mrn)
 
     @classmethod
     def from_tasks(cls, tasks: Iterable[Task]) -> Seating:
@@ -131,11 +169,18 @@ class Seating:
     @property
     def digest(self) -> str:
         """Stable hex hash of the constraints (and their order, which decides the slots), for cache keys."""
-        return canonical_sha256({
+        constraints: dict[str, object] = {
             "mrns": [[mrn, list(cats)] for mrn, cats in self.mrns],
             "found": [[mrn, *person.to_json()] for mrn, person in self.found],
             "not_found": [person.to_json() for person in self.not_found],
-        })
+        }
+        if self.charts:
+            constraints["situations"] = {
+                "version": SITUATION_SEATING_VERSION,
+                "charts": [[mrn, chart.to_json()] for mrn, chart in self.charts],
+                "near_misses": [person.to_json() for person in self.near_misses],
+            }
+        return canonical_sha256(constraints)
 
     def person_of(self, mrn: str) -> NamedPerson | None:
         return dict(self.found).get(mrn)
@@ -161,3 +206,15 @@ class Seating:
             for c, d in dims:
                 usage[(c, profiles[best].tier(d))] += 1
         return assignment
+
+
+def embedded_seating(tasks_spec: str, tasks: Sequence[Task]) -> Seating | None:
+    """The seating the embedded server uses for a task set: none for the generated set (its tasks
+    were drawn from the unseated population, seating would move their patients), by situation for
+    official tasks, plain for any other task file."""
+    return None if tasks_spec == "generated" else Seating.for_tasks(tasks)
+
+
+def seating_label(seating: Seating | None) -> str:
+    """What run summaries record as `environment.seating`: none, tasks or situations."""
+    return "none" if seating is None else seating.kind

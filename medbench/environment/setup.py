@@ -18,20 +18,20 @@ R4_VERSIONS = ("4.0.0", "4.0.1", "4.3.0")
 @contextmanager
 def open_environment(settings: Settings, task_set: TaskSet,
                      progress: Callable[[int], None] | None = None) -> Iterator[Environment]:
-    """The embedded server (seated with the task set, cached database) or the checked external URL."""
+    """The embedded server (seated for the task set: by situation for official tasks; cached database)
+    or the checked external URL."""
     if settings.fhir_url:
         yield external_environment(settings)
         return
     from medbench.ehr.cache import ensure_database
-    from medbench.ehr.seating import Seating
+    from medbench.ehr.seating import embedded_seating, seating_label
     from medbench.fhir import FhirServer
 
-    # Generated tasks were drawn from the unseated population; seating would move their patients.
-    seating = None if settings.tasks == "generated" else Seating.from_tasks(task_set.tasks)
+    seating = embedded_seating(settings.tasks, task_set.tasks)
     database = ensure_database(settings.ehr_seed, settings.ehr_scale, seating, progress=progress)
     with FhirServer(database) as server:
         yield Environment(server.base_url, settings.fhir_display_url, f"embedded:{database.name}", "embedded",
-                          seating="tasks" if seating is not None else None)
+                          seating=seating_label(seating))
 
 
 def external_environment(settings: Settings) -> Environment:

@@ -1,4 +1,5 @@
-"""A local OpenAI-compatible endpoint serving the built-in models: `reference` and `do-nothing`.
+"""A local OpenAI-compatible endpoint serving the built-in models: `reference` and the baselines
+`do-nothing` and `give-up` (medbench/models/baselines.py).
 
 The harness talks to the reference model exactly as to any hosted model (openai SDK, HTTP,
 chat completions), so `--model=reference` exercises the same client, retry and accounting code
@@ -18,23 +19,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from medbench.models.baselines import BASELINES
 from medbench.models.reference_agent import ReferenceAgentError, reference_reply
 
 MODEL_ID = "reference"
-
-
-def finish_without_acting(messages: list[dict[str, Any]]) -> str:
-    """The do-nothing baseline: every task answered at once with an empty result, no GET, no POST.
-
-    Published critiques show such an agent scores above zero on MedAgentBench (graders accept `[]`
-    where no order is needed), so it belongs beside every leaderboard."""
-    return "FINISH([])"
-
-
-BUILTIN_MODELS: dict[str, Callable[[list[dict[str, Any]]], str]] = {
-    MODEL_ID: reference_reply,
-    "do-nothing": finish_without_acting,
-}
+BUILTIN_MODELS: dict[str, Callable[[list[dict[str, Any]]], str]] = {MODEL_ID: reference_reply, **BASELINES}
 
 
 def rough_token_count(text: str) -> int:

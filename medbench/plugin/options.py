@@ -49,7 +49,7 @@ class _Option:
 
 
 OPTIONS: tuple[_Option, ...] = (
-    _Option("--model", "model name sent to the endpoint; `reference` (rule-based) and `do-nothing` (baseline) start a built-in local endpoint", "reference", "MEDBENCH_MODEL", metavar="NAME"),
+    _Option("--model", "model name sent to the endpoint; `reference` (rule-based), `do-nothing` and `give-up` (baselines) start a built-in local endpoint", "reference", "MEDBENCH_MODEL", metavar="NAME"),
     _Option("--base-url", f"OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (else $OPENAI_BASE_URL, else {OPENAI_BASE_URL}; ignored for the built-in models)", None, "MEDBENCH_BASE_URL", metavar="URL"),
     _Option("--api-key", "API key (prefer --api-key-env; never written to results)", None, metavar="KEY", in_ini=False),
     _Option("--api-key-env", "environment variable holding the API key", "OPENAI_API_KEY", "MEDBENCH_API_KEY_ENV", metavar="VAR"),

@@ -14,6 +14,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from medbench.results.comparability import comparability
 from medbench.results.records import INFRASTRUCTURE_STATUSES, record_key
 from medbench.results.stats import pass_at_k, pass_hat_k, wilson_interval
 
@@ -46,6 +47,11 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
     repeats = int(identity.get("repeats", 1))
     expected = int(details.get("task_count", 0)) * repeats
 
+    environment = {**identity.get("environment", {}), "display_url": identity.get("fhir_display_url"),
+                   "fingerprint": _single(sorted({r.get("environment_fingerprint") for r in rows} - {None}))}
+    if environment.get("kind") == "embedded":
+        environment.setdefault("seating", "none")
+
     summary: dict[str, Any] = {"model": identity.get("model"), "total": total}
     for status, field in UPSTREAM_STATUS_FIELDS.items():
         if field == "completed":
@@ -68,8 +74,8 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
                      "task_count": details.get("task_count")},
         "modes": {key: identity.get(key) for key in
                   ("protocol", "grader", "post_mode", "max_rounds", "strip_think")},
-        "environment": {**identity.get("environment", {}), "display_url": identity.get("fhir_display_url"),
-                        "fingerprint": _single(sorted({r.get("environment_fingerprint") for r in rows} - {None}))},
+        "environment": environment,
+        "comparability": comparability(identity.get("task_set"), environment),
         "sampling": {"temperature": identity.get("temperature"), "max_tokens": identity.get("max_tokens")},
         "endpoint": details.get("endpoint"),
         "repeats": repeat_statistics(rows, repeats),

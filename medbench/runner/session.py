@@ -125,7 +125,14 @@ class BenchSession:
                 for attempt in range(1, repeats + 1)]
 
     def identity(self) -> dict[str, Any]:
-        return self.settings.identity(self.task_set.name, self.task_set.sha256)
+        identity = self.settings.identity(self.task_set.name, self.task_set.sha256)
+        if not self.settings.fhir_url:
+            from medbench.ehr.seating import embedded_seating, seating_label
+
+            seating = seating_label(embedded_seating(self.settings.tasks, self.task_set.tasks))
+            if seating != "none":  # unseated runs keep the identity they always had (shipped cassettes)
+                identity["environment"]["seating"] = seating
+        return identity
 
     def check_resume(self) -> None:
         """Refuse --resume early (read-only) when the recorded run differs."""
