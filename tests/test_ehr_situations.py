@@ -67,14 +67,14 @@ def test_the_official_task_set_is_seated_by_situation(official: TaskSet) -> None
 
 
 def test_a_task_file_of_other_tasks_keeps_the_plain_seating() -> None:
-    generated = load_task_set("generated", ehr_scale="small")
+    generated = load_task_set("generated", population=build_population(scale="small"))
     seating = embedded_seating(str(Path("my_tasks.json")), generated.tasks)
     assert seating is not None and seating.kind == "tasks" and seating.charts == ()
     assert seating == Seating.from_tasks(generated.tasks)
 
 
 def test_the_generated_task_set_is_not_seated_at_all() -> None:
-    generated = load_task_set("generated", ehr_scale="small")
+    generated = load_task_set("generated", population=build_population(scale="small"))
     assert seating_label(embedded_seating("generated", generated.tasks)) == "none"
 
 

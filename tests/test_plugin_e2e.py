@@ -78,9 +78,10 @@ def test_an_external_fhir_url_is_checked_and_used(bench: pytest.Pytester) -> Non
     from medbench.ehr.cache import ensure_database
     from medbench.ehr.seating import Seating
     from medbench.fhir import FhirServer
+    from medbench.ehr.population import build_population
     from medbench.tasks import load_task_set
 
-    task_set = load_task_set("generated", ehr_scale="small")
+    task_set = load_task_set("generated", population=build_population(scale="small"))
     with FhirServer(ensure_database(0, "small", Seating.from_tasks(task_set.tasks))) as server:
         result = bench.runpytest_subprocess("--model=reference", "--ehr-scale=small", "--results-dir=results",
                                             f"--fhir-url={server.base_url}", *SELECTION[1:3])

@@ -21,6 +21,7 @@ from medbench.fhir import FhirServer, embedded_server
 from medbench.grading import grade
 from medbench.models.client import OpenAIChatModel
 from medbench.models.reference_server import ReferenceServer
+from medbench.ehr.population import build_population
 from medbench.tasks import load_official, load_task_set
 from medbench.tasks.model import TaskSet
 
@@ -56,7 +57,7 @@ def misses(task_set: TaskSet, fhir: FhirServer, model: OpenAIChatModel, post_mod
 
 
 def test_reference_scores_every_generated_task(model, cache_dir):
-    task_set = load_task_set("generated", task_seed=0, ehr_seed=0, ehr_scale="small")
+    task_set = load_task_set("generated", task_seed=0, population=build_population(seed=0, scale="small"))
     assert len(task_set.tasks) == 300
     with embedded_server(seed=0, scale="small", cache_dir=cache_dir) as fhir:
         assert misses(task_set, fhir, model) == []
@@ -74,7 +75,7 @@ def test_reference_scores_every_official_task_in_its_real_situation_on_the_embed
 
 def test_reference_scores_generated_tasks_when_posts_are_executed(model, cache_dir):
     """In execute post-mode the server stores each POST, so the agent's payloads must also be accepted by it."""
-    full = load_task_set("generated", task_seed=0, ehr_seed=0, ehr_scale="small")
+    full = load_task_set("generated", task_seed=0, population=build_population(seed=0, scale="small"))
     writing = tuple(t for t in full.tasks if t.category in (3, 5, 8, 9, 10))
     task_set = replace(full, tasks=writing)
     with embedded_server(seed=0, scale="small", cache_dir=cache_dir) as fhir:

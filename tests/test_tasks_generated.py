@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from medbench.ehr.population import build_population
+
 from medbench.clock import NOW, NOW_ISO
 from medbench.tasks import (
     TaskSet,
@@ -359,8 +361,6 @@ def test_written_generated_set_reloads_identically(task_set: TaskSet, tmp_path: 
 
 @pytest.fixture(scope="module")
 def small_ehr() -> Any:
-    from medbench.ehr.population import build_population
-
     return build_population(seed=0, scale="small")
 
 
@@ -376,7 +376,12 @@ def test_generated_tasks_name_only_patients_of_the_synthetic_ehr(small_ehr: Any)
 
 
 def test_load_task_set_draws_from_the_ehr_it_is_given(small_ehr: Any) -> None:
-    default = load_task_set("generated")
+    default = load_task_set("generated", population=small_ehr)
     assert default.tasks == generate_task_set(0, small_ehr).tasks
-    assert load_task_set("generated", task_seed=7).sha256 != default.sha256
-    assert load_task_set("generated", ehr_seed=1).sha256 != default.sha256
+    assert load_task_set("generated", task_seed=7, population=small_ehr).sha256 != default.sha256
+    assert load_task_set("generated", population=build_population(seed=1)).sha256 != default.sha256
+
+
+def test_the_generated_set_needs_the_ehr_it_is_drawn_from() -> None:
+    with pytest.raises(ValueError, match="population"):
+        load_task_set("generated")

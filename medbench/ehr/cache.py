@@ -15,7 +15,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from medbench.ehr.population import GENERATOR_VERSION, build_population
+from medbench.ehr.population import GENERATOR_VERSION, Population, build_population
 from medbench.ehr.seating import Seating
 from medbench.fhir.store import SCHEMA_VERSION, build_database
 from medbench.tasks.official import cache_root
@@ -29,18 +29,21 @@ def database_path(seed: int = 0, scale: str = "small", seating: Seating | None =
 
 
 def ensure_database(seed: int = 0, scale: str = "small", seating: Seating | None = None, cache_dir: Path | str | None = None,
-                    progress: Callable[[int], None] | None = None) -> Path:
+                    progress: Callable[[int], None] | None = None, population: Population | None = None) -> Path:
     """Path of the built database for these inputs, building it first if it is not cached.
 
     `progress` is called with the number of resources written so far while a build runs (a
-    full-scale build takes a minute; the caller shows it instead of staying silent)."""
+    full-scale build takes a minute; the caller shows it instead of staying silent). `population`
+    is the one built from these inputs, when the caller already has it (it is not built twice)."""
     path = database_path(seed, scale, seating, cache_dir)
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if not path.is_file():
-            resources = build_population(seed=seed, scale=scale, seating=seating).iter_resources()
+            if population is None:
+                population = build_population(seed=seed, scale=scale, seating=seating)
+            resources = population.iter_resources()
             build_database(path, _counted(resources, progress) if progress else resources)
     return path
 

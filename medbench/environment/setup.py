@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import requests
 
@@ -16,8 +17,8 @@ R4_VERSIONS = ("4.0.0", "4.0.1", "4.3.0")
 
 
 @contextmanager
-def open_environment(settings: Settings, task_set: TaskSet,
-                     progress: Callable[[int], None] | None = None) -> Iterator[Environment]:
+def open_environment(settings: Settings, task_set: TaskSet, progress: Callable[[int], None] | None = None,
+                     population: Any = None) -> Iterator[Environment]:
     """The embedded server (seated for the task set: by situation for official tasks; cached database)
     or the checked external URL."""
     if settings.fhir_url:
@@ -28,7 +29,8 @@ def open_environment(settings: Settings, task_set: TaskSet,
     from medbench.fhir import FhirServer
 
     seating = embedded_seating(settings.tasks, task_set.tasks)
-    database = ensure_database(settings.ehr_seed, settings.ehr_scale, seating, progress=progress)
+    database = ensure_database(settings.ehr_seed, settings.ehr_scale, seating, progress=progress,
+                               population=population if seating is None else None)
     with FhirServer(database) as server:
         yield Environment(server.base_url, settings.fhir_display_url, f"embedded:{database.name}", "embedded",
                           seating=seating_label(seating))

@@ -61,9 +61,9 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
             summary[field] = statuses.get(status, 0)
     summary["task_breakdown"] = task_breakdown(rows)
     summary["elapsed_seconds"] = elapsed_seconds(manifest, rows)
+    summary["accuracy"] = _percent(correct, total)
     # Environment build and endpoint checks, kept out of elapsed_seconds (which counts the run).
     summary["setup_seconds"] = round(sum(manifest.get("session_setup", {}).values()), 2)
-    summary["accuracy"] = _percent(correct, total)
     summary.update({
         "accuracy_ci95": [round(low * 100, 2), round(high * 100, 2)],
         "status_counts": dict(sorted(statuses.items())),

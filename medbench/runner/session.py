@@ -49,15 +49,16 @@ class Case:
         return self.task_id if self.repeats == 1 else f"{self.task_id}-attempt{self.attempt}"
 
 
-def load_task_set(settings: Settings) -> TaskSet:
-    """Resolve `--tasks` (and write `--write-tasks`); every failure is a SetupError naming the fix."""
+def load_task_set(settings: Settings, population: Any = None) -> TaskSet:
+    """Resolve `--tasks` (and write `--write-tasks`); every failure is a SetupError naming the fix.
+
+    The generated set is drawn from `population` (the unseated synthetic EHR of the settings)."""
     from medbench.tasks import OfficialAssetsError, TaskFileError, write_task_file
     from medbench.tasks import load_task_set as load
 
     s = settings
     try:
-        task_set = load(s.tasks, task_seed=s.task_seed, ehr_seed=s.ehr_seed, ehr_scale=s.ehr_scale,
-                        official_dir=s.official_dir)
+        task_set = load(s.tasks, task_seed=s.task_seed, population=population, official_dir=s.official_dir)
     except (OfficialAssetsError, TaskFileError, FileNotFoundError) as error:
         raise SetupError(str(error)) from None
     if s.write_tasks:
@@ -110,12 +111,20 @@ class BenchSession:
         self.started = False
         self._model_ready = False
         self._setup_began: float | None = None
+        self._population: Any = None
         self._resources = ExitStack()
 
     @property
     def task_set(self) -> TaskSet:
         if self._task_set is None:
-            self._task_set = load_task_set(self.settings)
+            population = None
+            if self.settings.tasks == "generated":
+                from medbench.ehr.population import build_population
+
+                # Kept: the embedded database is built from this same population (built once, not twice).
+                population = self._population = build_population(seed=self.settings.ehr_seed,
+                                                                 scale=self.settings.ehr_scale)
+            self._task_set = load_task_set(self.settings, population)
         return self._task_set
 
     def cases(self) -> list[Case]:
@@ -172,7 +181,8 @@ class BenchSession:
             if environment is None:
                 from medbench.environment.setup import open_environment
 
-                environment = self._resources.enter_context(open_environment(self.settings, self.task_set, progress))
+                environment = self._resources.enter_context(
+                    open_environment(self.settings, self.task_set, progress, population=self._population))
             self.environment = environment
         return self.environment
 

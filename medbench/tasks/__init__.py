@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medbench.tasks.generated import GENERATOR_VERSION, branch_counts, generate_task_set
 from medbench.tasks.model import Presentation, Task, TaskSet
@@ -13,6 +14,9 @@ from medbench.tasks.official import (
     official_presentation,
 )
 from medbench.tasks.task_file import TaskFileError, load_task_file, write_task_file
+
+if TYPE_CHECKING:
+    from medbench.ehr.population import Population
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -35,23 +39,21 @@ def load_task_set(
     spec: str = "generated",
     *,
     task_seed: int = 0,
-    ehr_seed: int = 0,
-    ehr_scale: str = "small",
+    population: Population | None = None,
     official_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
     file_flavour: str = "generated",
 ) -> TaskSet:
     """Resolve `--tasks`: "generated" (default), "official", or a path to a task file.
 
-    Generated tasks are drawn from the synthetic EHR built from (ehr_seed, ehr_scale), the same
-    one the environment serves. A task file is shown with our prompt unless `file_flavour` is
-    "official".
+    Generated tasks are drawn from `population`, the synthetic EHR the environment serves (the
+    caller builds it, `medbench.ehr.build_population`, and may reuse it for the database). A task
+    file is shown with our prompt unless `file_flavour` is "official".
     """
     if spec == "generated":
-        # Imported here: medbench.ehr imports medbench.tasks.model, so a top-level import would be circular.
-        from medbench.ehr.population import build_population
-
-        return generate_task_set(task_seed, build_population(seed=ehr_seed, scale=ehr_scale))
+        if population is None:
+            raise ValueError("the generated task set is drawn from a synthetic EHR: pass population=build_population(seed, scale)")
+        return generate_task_set(task_seed, population)
     if spec == "official":
         return load_official(official_dir=official_dir, cache_dir=cache_dir)
     path = Path(spec)
