@@ -28,6 +28,7 @@ from medbench.plugin_run import (
     open_environment,
     open_model,
 )
+from medbench.secrets import Scrubber
 
 DEFAULT_CASSETTES_DIR = "cassettes"
 # Where a replay "sends" requests: VCR answers them; a host under .invalid can never resolve.
@@ -118,9 +119,10 @@ def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
 
 
 @pytest.fixture
-def vcr_config() -> dict[str, Any]:
+def vcr_config(pytestconfig: pytest.Config) -> dict[str, Any]:
     """Matching, filtering and serialization of medbench cassettes (no record_mode: the CLI decides)."""
-    return replay.vcr_config()
+    settings = pytestconfig.stash[BENCH].settings
+    return replay.vcr_config(Scrubber.of(settings.api_key, settings.extra_headers))
 
 
 @pytest.fixture(scope="module")

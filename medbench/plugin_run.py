@@ -19,6 +19,7 @@ from medbench.plugin_options import Settings
 from medbench.results.records import RecordKey, run_record, transcript_record
 from medbench.results.resume import identity_differences, open_run
 from medbench.results.writer import RunFolder
+from medbench.secrets import Scrubber
 from medbench.tasks.model import Task, TaskSet, canonical_sha256
 
 
@@ -132,8 +133,14 @@ class BenchRun:
                             session=self.session, outcome=outcome, verdict=verdict,
                             elapsed_s=time.perf_counter() - started,
                             environment_fingerprint=environment.fingerprint)
-        self.folder.append(record, transcript_record(record, outcome))
+        record = self.scrubber.data(record)  # the record also becomes the pytest message and report metadata
+        self.folder.append(record, self.scrubber.data(transcript_record(record, outcome)))
         return record, outcome
+
+    @cached_property
+    def scrubber(self) -> Scrubber:
+        """Masks the API key and extra-header values in everything this process writes."""
+        return Scrubber.of(self.settings.api_key, self.settings.extra_headers)
 
 
 @contextmanager
