@@ -108,6 +108,7 @@ def run_record(
         "reason": None if verdict.correct else _text(verdict.reason),
         "result_raw": _text(outcome.result),
         "error": _text(outcome.error),
+        "error_source": getattr(outcome, "error_source", None),
         "prompt_tokens": _count(outcome.prompt_tokens),
         "completion_tokens": _count(outcome.completion_tokens),
         "latency_s": round(float(outcome.model_latency_s), 3),
