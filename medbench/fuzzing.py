@@ -47,14 +47,14 @@ def off_base_urls(trap: str, real_base: str) -> list[str]:
     return [
         f"{trap}leak", f"http://localhost:{port}/fhir/Patient", f"http://localhost:8080@{host}:{port}/fhir/Patient",
         f"http://localhost:8080:@{host}:{port}/", f"http://localhost:8080\\@{host}:{port}/fhir/",
-        f"http://localhost:8080/fhir/%2e%2e/%2e%2e/leak", "http://localhost:8080/fhir/..;/..;/leak",
+        "http://localhost:8080/fhir/%2e%2e/%2e%2e/leak", "http://localhost:8080/fhir/..;/..;/leak",
         "http://localhost:8080/fhir/%252e%252e/leak", "http://localhost:8080/fhir\\..\\leak",
         f"http://localhost:8080#@{host}:{port}/", f"http://localhost:8080/fhir/Patient#@{host}:{port}",
         f"http://[::ffff:{host}]:{port}/", f"http://{number}:{port}/", f"http://{hex(number)}:{port}/",
         f"http://{host}.nip.io:{port}/", "https://localhost:8080/fhir/Patient", "http://localhost:80/fhir/Patient",
         "file:///etc/passwd", "gopher://localhost:8080/_GET", "ftp://localhost:8080/fhir/",
         f"{real_base}Patient", "http://169.254.169.254/latest/meta-data/", "//localhost:8080/fhir/Patient",
-        f"http://LOCALHOST:{port}/FHIR/", f"http://user:pw@localhost:8080/fhir/Patient",
+        f"http://LOCALHOST:{port}/FHIR/", "http://user:pw@localhost:8080/fhir/Patient",
         "http://localhost:8080/fhir/Patient?x=1 HTTP/1.1\r\nHost: evil\r\n\r\n", "http://localhost:8080/ fhir/",
     ]
 
@@ -110,7 +110,8 @@ def hostile_reply(rng: random.Random, off_base: list[str], display_base: str = D
     """One reply a broken or malicious model might send."""
     choice = rng.randrange(14)
     if choice == 0:
-        text = f"GET {display_base}{rng.choice(RESOURCES)}?patient=S{rng.randrange(10**7)}&code=K&_count={rng.randrange(-2, 100)}"
+        query = f"patient=S{rng.randrange(10**7)}&code=K&_count={rng.randrange(-2, 100)}"
+        text = f"GET {display_base}{rng.choice(RESOURCES)}?{query}"
     elif choice in (1, 2):
         text = "GET " + rng.choice(off_base)
     elif choice == 3:
@@ -253,6 +254,7 @@ def run_campaign(replies: int, fhir_base: str, task_set: TaskSet, *, seed: int =
         off_base = off_base_urls(trap, fhir_base)
         counter = FuzzModel(lambda: hostile_reply(rng, off_base))
         folder = RunFolder((results_dir or Path(scratch)) / "fuzz")
+        reader: Any = gateway  # graders read through the same gateway (their Protocol has read-only fields)
         with _model(counter, via_endpoint) as model:
             while counter.calls < replies:
                 task = rng.choice(task_set.tasks)
@@ -260,7 +262,7 @@ def run_campaign(replies: int, fhir_base: str, task_set: TaskSet, *, seed: int =
                 figures.attempts += 1
                 try:
                     outcome = run_task(task, task_set, model, gateway, config)
-                    verdict = grade(task, outcome, gateway, config.api_base, mode=rng.choice(("official", "corrected")))
+                    verdict = grade(task, outcome, reader, config.api_base, mode=rng.choice(("official", "corrected")))
                     record = run_record(index=0, category=task.category, attempt=figures.attempts, session="fuzz",
                                         outcome=outcome, verdict=verdict, elapsed_s=0.0, environment_fingerprint="fuzz")
                     folder.append(record, transcript_record(record, outcome))

@@ -36,7 +36,8 @@ class Scrubber:
         kept = sorted((form for form in forms if len(form) >= MIN_SECRET_CHARS), key=lambda form: (-len(form), form))
         self.forms: tuple[str, ...] = tuple(kept)
         self._text = re.compile("|".join(map(re.escape, kept))) if kept else None
-        self._raw = re.compile(b"|".join(re.escape(form.encode("utf-8", "surrogatepass")) for form in kept)) if kept else None
+        encoded = [re.escape(form.encode("utf-8", "surrogatepass")) for form in kept]
+        self._raw = re.compile(b"|".join(encoded)) if kept else None
 
     @classmethod
     def of(cls, api_key: str | None = None, extra_headers: Mapping[str, str] | None = None) -> Scrubber:

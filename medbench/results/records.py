@@ -132,7 +132,8 @@ def transcript_record(run: dict[str, Any], outcome: OutcomeLike) -> dict[str, An
         "session": run["session"],
         "status": run["status"],
         "correct": run["correct"],
-        "history": [{"role": str(turn["role"]), "content": valid_text(str(turn["content"]))} for turn in outcome.history],
+        "history": [{"role": str(turn["role"]), "content": valid_text(str(turn["content"]))}
+                    for turn in outcome.history],
         "calls": _primitive(list(getattr(outcome, "calls", []))),
         "refused_requests": int(getattr(outcome, "refused_requests", 0)),
     }
