@@ -411,3 +411,16 @@ def test_errors_say_whether_the_model_call_or_the_harness_failed(gateway):
     assert (model_failed.status, model_failed.error_source) == (status.ERROR, "model")
     assert (harness_failed.status, harness_failed.error_source) == (status.ERROR, "harness")
     assert run(ScriptedModel("FINISH([])"), gateway).error_source is None
+
+
+def test_a_harness_crash_after_a_correct_post_is_graded_as_upstream_grades_task_errors():
+    from grading_fakes import FakeGateway, bp_payload, make_task
+
+    from medbench.grading import Verdict, grade
+
+    task = make_task(3)
+    model = ScriptedModel(f"POST {BASE}Observation\n{json.dumps(bp_payload())}", f"GET {BASE}Patient")
+    outcome = run_task(task, TASK_SET, model, ExplodingGateway(), LoopConfig())
+    assert (outcome.status, outcome.error_source, outcome.result) == (status.ERROR, "harness", None)
+    assert grade(task, outcome, FakeGateway(), BASE, mode="official") == Verdict(True)
+    assert grade(task, outcome, FakeGateway(), BASE, mode="corrected") == Verdict(False, "error")
