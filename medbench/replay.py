@@ -8,7 +8,8 @@ replay deterministic and safe:
   servers get a new port each run; the model only ever sees the logical FHIR base URL), and
   never on response content, so bundle ids and lastUpdated stamps do not matter;
 - only an allow-list of headers is written, so credentials, `--extra-header` values, cookies
-  and account ids never reach disk; secret-looking query parameters are dropped too;
+  and account ids never reach disk; secret-looking query parameters are dropped too; the
+  session's secrets are masked in every recorded URL and body (an endpoint may echo them);
 - responses the model client retries (408, 409, 429, 5xx) are not recorded, so a recorded 429
   cannot be replayed in place of its retried 200; other 4xx (a FHIR 404, a context-limit 400)
   are part of the conversation and are kept.
@@ -20,6 +21,7 @@ This module is plain logic; the pytest wiring lives in `medbench.plugin.replay` 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.models.client import RETRYABLE_STATUSES
+from medbench.secrets import NO_SECRETS, Scrubber
 
 # Named after the file suffix: pytest-recording derives the cassette suffix from the serializer
 # name (and deletes `<name>.<serializer>` on --record-mode=rewrite), so this gives `<task_id>.json`.
@@ -81,16 +84,46 @@ def choose_record_mode(requested: str | None, disabled: bool, folder: Path) -> s
     return "none" if has_cassettes(folder) else None
 
 
-def vcr_config() -> dict[str, Any]:
-    """Keyword arguments for `VCR.use_cassette`; `record_mode` deliberately absent (see PYTEST_NOTES)."""
+def vcr_config(scrubber: Scrubber = NO_SECRETS) -> dict[str, Any]:
+    """Keyword arguments for `VCR.use_cassette`; `record_mode` deliberately absent (see PYTEST_NOTES).
+
+    ``scrubber`` masks the session's secrets (API key, extra-header values) wherever they occur
+    in a recorded request or response: an endpoint may echo them in a kept 4xx body.
+    """
     return {
         "serializer": SERIALIZER_NAME,
         "match_on": ("method", "path", "query", BODY_MATCHER_NAME),
         "filter_query_parameters": SECRET_QUERY_PARAMETERS,
-        "before_record_request": keep_safe_request_headers,
-        "before_record_response": keep_replayable_response,
+        "before_record_request": functools.partial(safe_request, scrubber=scrubber),
+        "before_record_response": functools.partial(safe_response, scrubber=scrubber),
         "decode_compressed_response": True,
     }
+
+
+def safe_request(request: Any, scrubber: Scrubber = NO_SECRETS) -> Any:
+    """What of a request may be written (vcrpy applies this to a copy, when recording and when matching)."""
+    request = keep_safe_request_headers(request)
+    if scrubber:
+        request.uri = scrubber.text(request.uri)
+        body = request.body
+        if isinstance(body, (bytes, bytearray)):
+            request.body = scrubber.raw(bytes(body))
+        elif isinstance(body, str):
+            request.body = scrubber.text(body)
+    return request
+
+
+def safe_response(response: dict[str, Any], scrubber: Scrubber = NO_SECRETS) -> dict[str, Any] | None:
+    """What of a response may be written: replayable statuses, safe headers, bodies without secrets."""
+    kept = keep_replayable_response(response)
+    if kept is None or not scrubber:
+        return kept
+    body = kept.get("body", {}).get("string")
+    if isinstance(body, (bytes, bytearray)):
+        kept["body"]["string"] = scrubber.raw(bytes(body))
+    elif isinstance(body, str):
+        kept["body"]["string"] = scrubber.text(body)
+    return kept
 
 
 def register(vcr: Any) -> None:

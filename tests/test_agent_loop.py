@@ -346,3 +346,81 @@ def test_real_client_context_overflow_becomes_context_limit_status(gateway):
         httpd.shutdown()
         httpd.server_close()
     assert outcome.status == status.CONTEXT_LIMIT and outcome.model_calls == 1
+
+
+# --- hostile replies: off-base urls, invalid Unicode, deep nesting ------------------------------
+
+
+def test_get_off_the_fhir_base_is_refused_counted_and_answered_in_upstreams_words(gateway):
+    model = ScriptedModel("GET http://127.0.0.1:9/leak", "GET http://localhost:8080@127.0.0.1:9/fhir/x", "FINISH([])")
+    outcome = run(model, gateway)
+    assert outcome.status == status.COMPLETED and outcome.refused_requests == 2
+    turn = outcome.history[2]["content"]
+    assert turn == get_error_turn(
+        "Refused: http://127.0.0.1:9/leak&_format=json is not under the FHIR base URL "
+        "(its host is '127.0.0.1:9', not 'localhost:8080'); only that server can be queried"
+    )
+    assert FakeFhir.seen == []
+
+
+def test_execute_post_off_the_fhir_base_is_refused_and_counted(gateway):
+    model = ScriptedModel("POST http://127.0.0.1:9/fhir/Observation\n" + json.dumps(OBSERVATION), "FINISH([])")
+    outcome = run(model, gateway, post_mode="execute")
+    assert outcome.refused_requests == 1 and FakeFhir.seen == []
+    assert outcome.history[2]["content"].startswith(post_error_turn("Refused: http://127.0.0.1:9/fhir/Observation"))
+
+
+def test_gets_under_the_base_are_not_counted_as_refused(gateway):
+    outcome = run(ScriptedModel(f"GET {BASE}Patient", f"GET {BASE}bad", "FINISH([])"), gateway)
+    assert outcome.refused_requests == 0 and len(FakeFhir.seen) == 2
+
+
+def test_lone_surrogate_in_a_get_url_is_sent_as_requests_quotes_it_and_the_conversation_goes_on(gateway):
+    model = ScriptedModel(f"GET {BASE}Patient?name=\ud800", "FINISH([])")
+    outcome = run(model, gateway)
+    assert outcome.status == status.COMPLETED
+    assert FakeFhir.seen == [("GET", "/fhir/Patient?name=%ED%A0%80&_format=json")]
+    assert outcome.history[1]["content"] == f"GET {BASE}Patient?name=\ud800"  # graders see the raw answer
+    sent = model.received[1][1]["content"]
+    assert sent == f"GET {BASE}Patient?name=\ufffd"  # the endpoint gets valid UTF-8
+    sent.encode("utf-8")
+
+
+def test_lone_surrogate_in_an_executed_post_body_is_a_failed_post_not_an_error(gateway):
+    payload = '{"resourceType": "Observation", "valueString": "\\ud800"}'
+    outcome = run(ScriptedModel(f"POST {BASE}Observation\n{payload}", "FINISH([])"), gateway, post_mode="execute")
+    assert outcome.status == status.COMPLETED and FakeFhir.seen == []
+    assert outcome.history[2]["content"].startswith(post_error_turn("UnicodeEncodeError: "))
+
+
+def test_finish_with_lists_nested_5000_deep_completes(gateway):
+    outcome = run(ScriptedModel("FINISH(" + "[" * 5000 + "]" * 5000 + ")"), gateway)
+    assert outcome.status == status.COMPLETED and len(outcome.result) == 10_000
+
+
+def test_post_nested_5000_deep_is_an_invalid_post_in_both_modes(gateway):
+    deep = "POST " + BASE + "Observation\n" + '{"a":' * 5000 + "1" + "}" * 5000
+    for mode in ("official", "execute"):
+        outcome = run(ScriptedModel(deep, "FINISH([])"), gateway, post_mode=mode)
+        assert outcome.status == status.COMPLETED and outcome.history[2]["content"] == POST_INVALID
+
+
+def test_errors_say_whether_the_model_call_or_the_harness_failed(gateway):
+    model_failed = run(ScriptedModel(f"GET {BASE}Patient", ModelCallError("HTTP 503: busy")), gateway)
+    harness_failed = run(ScriptedModel(f"GET {BASE}Patient"), ExplodingGateway())
+    assert (model_failed.status, model_failed.error_source) == (status.ERROR, "model")
+    assert (harness_failed.status, harness_failed.error_source) == (status.ERROR, "harness")
+    assert run(ScriptedModel("FINISH([])"), gateway).error_source is None
+
+
+def test_a_harness_crash_after_a_correct_post_is_graded_as_upstream_grades_task_errors():
+    from grading_fakes import FakeGateway, bp_payload, make_task
+
+    from medbench.grading import Verdict, grade
+
+    task = make_task(3)
+    model = ScriptedModel(f"POST {BASE}Observation\n{json.dumps(bp_payload())}", f"GET {BASE}Patient")
+    outcome = run_task(task, TASK_SET, model, ExplodingGateway(), LoopConfig())
+    assert (outcome.status, outcome.error_source, outcome.result) == (status.ERROR, "harness", None)
+    assert grade(task, outcome, FakeGateway(), BASE, mode="official") == Verdict(True)
+    assert grade(task, outcome, FakeGateway(), BASE, mode="corrected") == Verdict(False, "error")

@@ -44,6 +44,11 @@ class FakeFhir(BaseHTTPRequestHandler):
             self._answer(200, "café".encode("latin-1"), content_type="text/plain; charset=ISO-8859-1")
         elif path == "/fhir/nocharset":
             self._answer(200, "Zoë".encode(), content_type="application/fhir+json")
+        elif path == "/fhir/redirect":
+            self.send_response(302, "")
+            self.send_header("Location", self.path.split("to=", 1)[1].split("&")[0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         else:
             self._answer(200, BUNDLE_TEMPLATE.format(host=self.headers["Host"]).encode())
 
@@ -158,6 +163,83 @@ def test_url_without_scheme_gives_requests_invalid_url_text(gateway):
         "Invalid URL 'Patient?identifier=S1&_format=json': No scheme supplied. "
         "Perhaps you meant https://Patient?identifier=S1&_format=json?"
     )
+    assert FakeFhir.seen == []
+
+
+class Trap(BaseHTTPRequestHandler):
+    """Another service on the same host: the model must never reach it through the harness."""
+
+    hits: list[str] = []
+
+    def log_message(self, *args):
+        pass
+
+    def _leak(self):
+        self.hits.append(f"{self.command} {self.path} auth={self.headers.get('Authorization')}")
+        body = b"the secret of another service"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _leak
+
+
+@pytest.fixture(scope="module")
+def trap():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Trap)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:{port}/leak&_format=json",
+        "http://localhost:{port}/fhir/Patient&_format=json",
+        "http://localhost:8080@127.0.0.1:{port}/fhir/Patient&_format=json",
+        "http://localhost:8080/fhir/%2e%2e/%2e%2e/leak&_format=json",
+        "http://localhost:8080\\@127.0.0.1:{port}/fhir/&_format=json",
+    ],
+)
+def test_get_off_the_display_base_is_refused_and_nothing_is_sent(gateway, trap, url):
+    Trap.hits.clear()
+    response = gateway.get(url.format(port=trap))
+    assert response.refused and not response.ok and response.status is None
+    assert response.error_message.startswith("Refused: ") and "not under the FHIR base URL" in response.error_message
+    assert "secret" not in response.text
+    assert Trap.hits == [] and FakeFhir.seen == []
+
+
+def test_execute_post_off_the_display_base_is_refused_and_nothing_is_sent(gateway, trap):
+    Trap.hits.clear()
+    response = gateway.post(f"http://127.0.0.1:{trap}/fhir/Observation", {"resourceType": "Observation"})
+    assert response.refused and not response.ok
+    assert Trap.hits == [] and FakeFhir.seen == []
+
+
+def test_redirects_are_not_followed_even_to_the_fhir_base(gateway, trap):
+    Trap.hits.clear()
+    for target in (f"http://127.0.0.1:{trap}/leak", f"{DISPLAY}Patient"):
+        response = gateway.get(f"{DISPLAY}redirect?to={target}&_format=json")
+        assert not response.ok and response.status == 302 and not response.refused
+        assert response.error_message.startswith("302 Redirect not followed for url: http://localhost:8080/fhir/redirect")
+    assert Trap.hits == [] and [hit["path"].split("?")[0] for hit in FakeFhir.seen] == ["/fhir/redirect"] * 2
+
+
+def test_an_identity_gateway_refuses_other_hosts_too(server, trap):
+    Trap.hits.clear()
+    with FhirGateway(server, display_base=server) as gw:
+        assert gw.get(f"http://127.0.0.1:{trap}/leak").refused
+    assert Trap.hits == []
+
+
+def test_post_body_that_cannot_be_encoded_is_an_error_response_not_an_exception(gateway):
+    lone_surrogate = gateway.post(f"{DISPLAY}Observation", {"resourceType": "Observation", "note": "\ud800"})
+    assert not lone_surrogate.ok and lone_surrogate.error_message.startswith("UnicodeEncodeError: ")
     assert FakeFhir.seen == []
 
 

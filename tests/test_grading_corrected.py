@@ -52,7 +52,7 @@ def test_rejected_post_no_longer_fails_a_read_only_task():
 def test_accepted_post_still_fails_a_read_only_task():
     outcome = transcript(post("Observation", {"resourceType": "Observation"}), finish='["S1"]')
     verdict = grade(make_task(1, sol=["S1"]), outcome, NO_DATA, API, mode="corrected")
-    assert verdict == Verdict(False, "task1: agent POSTed but task1 is read-only")
+    assert verdict == Verdict(False, "task1: agent turn 1 POSTed to http://localhost:8080/fhir/Observation, but task1 is read-only")
 
 
 def test_finish_mentioning_post_no_longer_crashes_the_write_graders():
@@ -178,3 +178,18 @@ def test_decisions_without_quirks_are_the_same_in_both_modes():
     assert verdicts(make_task(10), transcript(post("ServiceRequest", a1c_order()), finish="[]"), stale) == (True, True)
     assert verdicts(make_task(4), transcript(finish="[1.2]"), MG_LOW) == (True, True)
     assert verdicts(make_task(5), transcript(finish="[1.2]"), MG_LOW) == (False, False)
+
+
+def test_corrected_mode_keeps_an_errored_attempt_incorrect_even_after_a_correct_post():
+    outcome = transcript(post("Observation", bp_payload()), finish="[]", status="error")
+    outcome.history.pop()  # the crash came before any FINISH
+    outcome.result, outcome.error_source = None, "harness"
+    assert grade(make_task(3), outcome, NO_DATA, API, mode="corrected") == Verdict(False, "error")
+    assert grade(make_task(3), outcome, NO_DATA, API, mode="official") == Verdict(True)
+
+
+def test_corrected_reason_for_a_read_only_task_names_the_accepted_post_only():
+    outcome = transcript(f"GET {API}Patient?name=POST", post("Observation", {"resourceType": "Observation"}),
+                         finish='["S1"]')
+    verdict = grade(make_task(1, sol=["S1"]), outcome, NO_DATA, API, mode="corrected")
+    assert verdict.reason == "task1: agent turn 2 POSTed to http://localhost:8080/fhir/Observation, but task1 is read-only"

@@ -51,6 +51,54 @@ def test_only_completed_outcomes_are_graded_and_the_reason_is_the_status(status)
     assert official(make_task(1, sol=["S1234567"]), outcome) == Verdict(False, status)
 
 
+# --- errored attempts: graded as upstream grades TASK_ERROR ------------------------------------
+
+
+def crashed(*turns, error_source="harness"):
+    """An attempt whose loop raised after ``turns``: status error, no FINISH, the transcript so far."""
+    outcome = transcript(*turns, status="error")
+    outcome.history.pop()  # no FINISH turn: the crash came first
+    outcome.result = None
+    outcome.error_source = error_source
+    return outcome
+
+
+def test_a_correct_task3_post_followed_by_a_harness_crash_is_correct_as_upstream():
+    assert official(make_task(3), crashed(post("Observation", bp_payload()))) == Verdict(True)
+
+
+def test_a_correct_task8_referral_followed_by_a_harness_crash_is_correct_as_upstream():
+    payload = referral()
+    assert official(make_task(8, instruction=SBAR), crashed(post("ServiceRequest", payload))) == Verdict(True)
+
+
+def test_task5_without_magnesium_in_24h_and_a_crash_before_any_post_is_correct_as_upstream():
+    old = labs("MG", ("2023-11-10T08:00:00+00:00", 1.2))
+    assert official(make_task(5), crashed(f"GET {API}Observation?code=MG"), old) == Verdict(True)
+
+
+def test_an_errored_attempt_whose_answer_is_checked_is_incorrect_with_both_reasons():
+    verdict = official(make_task(1, sol=["S1"]), crashed(f"GET {API}Patient?name=x"))
+    assert verdict == Verdict(False, "error, graded as upstream grades a task error: task1: no FINISH result")
+
+
+def test_an_errored_task3_with_a_wrong_post_is_incorrect():
+    wrong = post("Observation", changed(bp_payload(), ("status",), "draft"))
+    assert not correct(make_task(3), crashed(wrong))
+
+
+def test_a_failed_model_call_after_a_correct_post_is_not_graded():
+    """Upstream's client gives up on the sample (AGENT_FAILED): no result, nothing graded, the sample is rerun."""
+    outcome = crashed(post("Observation", bp_payload()), error_source="model")
+    assert official(make_task(3), outcome) == Verdict(False, "error")
+
+
+def test_an_errored_attempt_without_a_transcript_is_not_graded():
+    outcome = crashed()
+    outcome.history.clear()
+    assert official(make_task(5), outcome, NO_DATA) == Verdict(False, "error")
+
+
 def test_unknown_grader_mode_is_an_error_naming_the_modes():
     with pytest.raises(ValueError, match="corrected"):
         grade(make_task(1, sol=["x"]), transcript(), NO_DATA, API, mode="lenient")
@@ -90,7 +138,8 @@ def test_task1_bare_string_is_not_the_list_sol():
 def test_task1_word_post_in_prose_makes_a_read_only_task_incorrect():
     outcome = transcript(("I should not POST here.", "ignored"), finish='["S6534835"]')
     verdict = official(make_task(1, sol=["S6534835"]), outcome)
-    assert verdict == Verdict(False, "task1: agent POSTed but task1 is read-only")
+    assert verdict == Verdict(False, "task1: agent turn 1 contains the word POST ('I should not POST here.'), "
+                                     "which the official rule counts as a POST, but task1 is read-only")
 
 
 def test_task1_without_sol_is_incorrect():
@@ -301,7 +350,9 @@ def test_task5_normal_value_without_post_needs_the_value_or_empty_answer():
 
 def test_task5_normal_value_with_a_post_is_incorrect():
     outcome = transcript(post("MedicationRequest", magnesium_order(1, 1)), finish="[2.0]")
-    assert official(make_task(5), outcome, mg(2.0)) == Verdict(False, "task5: agent POSTed but magnesium 2.0 is not low")
+    assert official(make_task(5), outcome, mg(2.0)) == Verdict(
+        False, "task5: agent turn 1 POSTed to http://localhost:8080/fhir/MedicationRequest, "
+        "but magnesium 2.0 is not low (above 1.9), so no order was expected")
 
 
 @pytest.mark.parametrize(
@@ -569,6 +620,23 @@ def test_task9_normal_or_missing_potassium_needs_no_post():
 
 def test_task9_orders_with_a_wrong_answer_are_incorrect():
     assert not correct(make_task(9), transcript(*k_orders(), finish="[4.0]"), LOW_K)
+
+
+def test_task9_reason_says_the_rule_saw_only_the_word_post_when_no_post_was_made():
+    normal = k(("2023-11-12T08:00:00+00:00", 4.6))
+    outcome = transcript((f"GET {API}Observation?code=K", "bundle"), finish='["No POST needed", 4.6]')
+    outcome.history[-1]["content"] = "Potassium is normal, so I will not POST an order.\nFINISH([4.6])"
+    verdict = official(make_task(9), outcome, normal)
+    assert verdict == Verdict(False, "task9: agent turn 2 contains the word POST ('Potassium is normal, so I will "
+                                     "not POST an order.'), which the official rule counts as a POST, but potassium "
+                                     "4.6 is not low (3.5 or above), so no order was expected")
+
+
+def test_task9_reason_names_the_url_of_a_real_post_and_a_missing_potassium():
+    outcome = transcript(*k_orders(), finish="[]")
+    assert official(make_task(9), outcome, k()).reason == (
+        "task9: agent turn 1 POSTed to http://localhost:8080/fhir/MedicationRequest, "
+        "but no potassium value is on file, so no order was expected")
 
 
 # --- task10: HbA1c ------------------------------------------------------------------------------

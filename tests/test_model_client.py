@@ -255,7 +255,7 @@ def test_api_key_never_appears_in_errors_or_repr(base_url, endpoint):
     model = make(base_url, api_key=SECRET)
     with pytest.raises(ModelCallError) as failure:
         model.complete(MESSAGES)
-    assert "bad key Bearer ***" in str(failure.value)
+    assert "bad key ***" in str(failure.value)  # the whole echoed header value is masked
     assert SECRET not in str(failure.value) and SECRET not in repr(model)
 
 
@@ -283,3 +283,45 @@ def test_word_rule_needs_one_word_of_each_group(text):
 def test_word_rule_alone_would_misread_a_tokens_per_min_rate_limit():
     """Why the rule is applied only to non-retryable errors (PROTOCOL.md's known upstream flaw)."""
     assert looks_like_context_limit(RATE_LIMIT_TPM[1]["error"]["message"])
+
+
+# --- credentials: which Authorization header goes out, and what error texts show ---------------
+
+EXTRA = "Basic dXNlcjpsb25nLXBhc3N3b3Jk"
+
+
+def test_extra_authorization_header_wins_over_the_api_key_and_the_key_is_not_sent(base_url, endpoint):
+    for name in ("Authorization", "authorization", "AUTHORIZATION"):
+        endpoint.seen.clear()
+        make(base_url, api_key=SECRET, extra_headers={name: EXTRA}).complete(MESSAGES)
+        sent = endpoint.seen[0]["headers"]
+        assert sent["authorization"] == EXTRA
+        assert SECRET not in json.dumps(sent)
+
+
+def test_exactly_one_authorization_header_is_sent_when_both_are_given(base_url, endpoint):
+    endpoint.seen.clear()
+    make(base_url, api_key=SECRET, extra_headers={"authorization": EXTRA}).complete(MESSAGES)
+    assert list(endpoint.seen[0]["headers"]).count("authorization") == 1
+
+
+def test_api_key_is_sent_as_bearer_without_an_authorization_extra_header(base_url, endpoint):
+    endpoint.seen.clear()
+    model = make(base_url, api_key=SECRET, extra_headers={"X-Team": "team-blue-7"})
+    model.complete(MESSAGES)
+    assert endpoint.seen[0]["headers"]["authorization"] == f"Bearer {SECRET}" and model.key_is_sent
+
+
+def test_an_echoed_extra_header_value_never_appears_in_errors(base_url, endpoint):
+    endpoint.script = [(401, {}, {})]
+    with pytest.raises(ModelCallError) as failure:
+        make(base_url, api_key=SECRET, extra_headers={"Authorization": EXTRA}).complete(MESSAGES)
+    assert "bad key ***" in str(failure.value)
+    assert "dXNlcjpsb25nLXBhc3N3b3Jk" not in str(failure.value)
+
+
+def test_a_short_key_is_not_scrubbed_character_by_character(base_url, endpoint):
+    endpoint.script = [error(400, "request (9000 tokens) exceeds the available context size")]
+    with pytest.raises(ContextLimitError) as failure:
+        make(base_url, api_key="x").complete(MESSAGES)
+    assert "exceeds the available context size" in str(failure.value)

@@ -115,3 +115,60 @@ def test_resume_with_nothing_recorded_starts_a_run(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path / "reference")
     assert open_run(folder, identity=IDENTITY, details={}, session="s1", resume=True) == set()
     assert folder.read_manifest()["identity"] == IDENTITY
+
+
+def record_and_append(tmp_path: Path, result: str, error: str | None = None) -> tuple[dict, dict]:
+    """Build both lines for an attempt whose answer is `result` and write them; return what was read back."""
+    done = outcome("task1_1", result)
+    done.error = error
+    run = run_record(index=0, category=1, attempt=1, session="s", outcome=done,
+                     verdict=SimpleNamespace(correct=False, reason=f"answer {result[:20]!r} is wrong"),
+                     elapsed_s=0, environment_fingerprint="f")
+    folder = RunFolder(tmp_path / "reference")
+    folder.append(run, transcript_record(run, done))
+    (read_run,) = folder.records()
+    (read_transcript,) = [json.loads(line) for line in folder.transcripts_path.read_text(encoding="utf-8").splitlines()]
+    return read_run, read_transcript
+
+
+def test_a_lone_surrogate_in_the_answer_is_recorded_as_u_fffd(tmp_path: Path) -> None:
+    run, transcript = record_and_append(tmp_path, '["\\ud800", "S1"]', error="UnicodeEncodeError: '\ud800'")
+    assert run["result"] == ["\ufffd", "S1"]
+    assert run["result_raw"] == '["\\ud800", "S1"]'  # escaped in JSON text, so still valid
+    assert run["error"] == "UnicodeEncodeError: '\ufffd'"
+    assert transcript["history"][-1]["content"] == 'FINISH(["\\ud800", "S1"])'
+
+
+def test_a_raw_lone_surrogate_in_the_transcript_is_recorded_as_u_fffd(tmp_path: Path) -> None:
+    run, transcript = record_and_append(tmp_path, '["S1\ud800"]')
+    assert run["result"] == ["S1\ufffd"] and run["result_raw"] == '["S1\ufffd"]'
+    assert transcript["history"][-1]["content"] == 'FINISH(["S1\ufffd"])'
+
+
+def test_a_valid_surrogate_pair_is_kept_as_the_character_it_encodes(tmp_path: Path) -> None:
+    run, _ = record_and_append(tmp_path, '["\ud83d\ude00"]')
+    assert run["result"] == ["\U0001F600"]
+
+
+def test_an_answer_nested_5000_deep_is_recorded_as_its_text(tmp_path: Path) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    run, transcript = record_and_append(tmp_path, deep)
+    assert run["result"] == deep and run["result_raw"] == deep
+    assert transcript["history"][-1]["content"] == f"FINISH({deep})"
+
+
+def test_an_answer_nested_just_under_the_recursion_limit_is_recorded_as_its_text(tmp_path: Path) -> None:
+    deep = "[" * 900 + "]" * 900
+    run, _ = record_and_append(tmp_path, deep)
+    assert run["result"] == deep
+
+
+def test_a_shallow_nested_answer_is_still_parsed(tmp_path: Path) -> None:
+    run, _ = record_and_append(tmp_path, "[[[1, 2]], {\"a\": [3]}]")
+    assert run["result"] == [[[1, 2]], {"a": [3]}]
+
+
+def test_the_writer_never_loses_a_line_to_text_that_is_not_utf8(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+    folder.append({"task_id": "task1_1", "note": "\udfff"}, {"transcript_id": "x", "history": [{"content": "\ud800"}]})
+    assert folder.records() == [{"task_id": "task1_1", "note": "\ufffd"}]

@@ -111,3 +111,9 @@ def test_a_killed_session_counts_the_span_of_its_records_as_elapsed_time() -> No
     rows = [record("task1_1", True, session="killed", finished_at="2026-11-25T08:00:00+00:00"),
             record("task1_2", True, session="killed", finished_at="2026-11-25T08:00:42+00:00")]
     assert build_summary(manifest, rows)["elapsed_seconds"] == 52.0
+
+
+def test_refused_requests_are_totalled_and_records_without_the_field_count_zero() -> None:
+    summary = build_summary(MANIFEST, [record("task1_1", True, refused_requests=2), record("task1_2", False),
+                                       record("task1_3", False, refused_requests=1)])
+    assert summary["refused_requests"] == 3

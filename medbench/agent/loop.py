@@ -17,6 +17,7 @@ from medbench.agent import protocol, status
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.agent.prompt import build_prompt
 from medbench.agent.protocol import FinishAction, GetAction, InvalidAction, PostAction
+from medbench.jsonsafe import valid_text
 from medbench.models.client import ChatModel, ContextLimitError, ModelError, ModelReply
 from medbench.tasks.model import Task, TaskSet
 
@@ -57,6 +58,11 @@ class TaskOutcome:
     retries: int
     error: str | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
+    # GET/POST urls the gateway refused to send (not under the FHIR base; medbench.environment.fhir_urls).
+    refused_requests: int = 0
+    # For status `error`: "model" when the model call failed (upstream's client gives up on the
+    # sample, ungraded), "harness" when anything else raised (upstream's TASK_ERROR, graded).
+    error_source: str | None = None
 
 
 def run_task(
@@ -66,14 +72,22 @@ def run_task(
     config = config or LoopConfig()
     history: list[dict[str, str]] = []
     calls: list[dict[str, Any]] = []
+    refused = 0
+    in_model_call = False
 
     def outcome(end: str, result: str | None = None, error: str | None = None) -> TaskOutcome:
-        return _outcome(task.id, end, result, error, history, calls)
+        ended = _outcome(task.id, end, result, error, history, calls)
+        ended.refused_requests = refused
+        if end == status.ERROR:
+            ended.error_source = "model" if in_model_call else "harness"
+        return ended
 
     try:
         history.append({"role": "user", "content": build_prompt(task_set, task, config.api_base)})
         for _ in range(config.max_rounds):
+            in_model_call = True
             reply = _ask(model, history, calls)
+            in_model_call = False
             answer = protocol.strip_think(reply.content) if config.strip_think else reply.content
             history.append({"role": "agent", "content": answer})
             action = protocol.parse_action(answer)
@@ -81,7 +95,9 @@ def run_task(
                 return outcome(status.COMPLETED, result=action.result)
             if isinstance(action, InvalidAction):
                 return outcome(status.INVALID_ACTION, error=action.reason)
-            history.append({"role": "user", "content": _observe(action, gateway, config)})
+            turn, was_refused = _observe(action, gateway, config)
+            refused += was_refused
+            history.append({"role": "user", "content": turn})
         return outcome(status.LIMIT_REACHED)
     except ContextLimitError as exc:
         return outcome(status.CONTEXT_LIMIT, error=str(exc))
@@ -92,9 +108,14 @@ def run_task(
 
 
 def to_messages(history: list[dict[str, str]]) -> list[dict[str, str]]:
-    """The whole transcript as chat messages: agent turns go as `assistant`, harness turns as `user`."""
+    """The whole transcript as chat messages: agent turns go as `assistant`, harness turns as `user`.
+
+    Text that cannot be sent as UTF-8 (a lone surrogate the model produced) goes as U+FFFD;
+    valid text goes byte for byte.
+    """
     return [
-        {"role": "assistant" if turn["role"] == "agent" else "user", "content": turn["content"]} for turn in history
+        {"role": "assistant" if turn["role"] == "agent" else "user", "content": valid_text(turn["content"])}
+        for turn in history
     ]
 
 
@@ -113,20 +134,20 @@ def _ask(model: ChatModel, history: list[dict[str, str]], calls: list[dict[str, 
     return reply
 
 
-def _observe(action: GetAction | PostAction, gateway: FhirGateway, config: LoopConfig) -> str:
-    """The user turn that answers a GET or POST."""
+def _observe(action: GetAction | PostAction, gateway: FhirGateway, config: LoopConfig) -> tuple[str, bool]:
+    """The user turn that answers a GET or POST, and whether the gateway refused the url."""
     if isinstance(action, GetAction):
         response = gateway.get(action.url)
         if response.ok:
-            return protocol.get_ok_turn(response.text)
-        return protocol.get_error_turn(response.error_message or "")
+            return protocol.get_ok_turn(response.text), False
+        return protocol.get_error_turn(response.error_message or ""), response.refused
     if not action.valid:
-        return protocol.POST_INVALID
+        return protocol.POST_INVALID, False
     if config.post_mode == "execute":
         response = gateway.post(action.url, action.payload)
         if not response.ok:
-            return protocol.post_error_turn(response.error_message or "")
-    return protocol.POST_ACCEPTED
+            return protocol.post_error_turn(response.error_message or ""), response.refused
+    return protocol.POST_ACCEPTED, False
 
 
 def _call_record(

@@ -17,6 +17,8 @@ from urllib.parse import SplitResult, urlsplit
 
 import requests
 
+from medbench.environment import fhir_urls
+
 DEFAULT_DISPLAY_BASE = "http://localhost:8080/fhir/"
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -29,6 +31,8 @@ class GatewayResponse:
     status: int | None
     text: str
     error_message: str | None
+    # True when the URL was not under the display base and nothing was sent (medbench.environment.fhir_urls).
+    refused: bool = False
 
 
 class FhirGateway:
@@ -61,12 +65,16 @@ class FhirGateway:
 
     def post(self, url: str, payload: Any) -> GatewayResponse:
         """POST a JSON payload to a display URL (execute post-mode; upstream never sends POSTs)."""
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        try:
+            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        except (ValueError, RecursionError) as error:
+            # A lone surrogate (not encodable as UTF-8) or nesting too deep to serialise: nothing is sent.
+            return GatewayResponse(ok=False, status=None, text="", error_message=f"{type(error).__name__}: {error}")
         headers = {"Content-Type": "application/fhir+json; charset=UTF-8"}
         return self._send(requests.Request("POST", url, data=body, headers=headers))
 
     def to_real(self, url: str) -> str:
-        """Map a display URL to the real server; URLs of other hosts are left alone."""
+        """Map a display URL to the real server; URLs of other hosts are left alone (and never sent)."""
         return _rebase(url, self.display_base, self._display, self.real_base, self._real)
 
     def to_display(self, url: str) -> str:
@@ -86,17 +94,24 @@ class FhirGateway:
         try:
             prepared = self._session.prepare_request(request)
             display_url = prepared.url or ""
-            real_url = self.to_real(display_url)
-            rewritten = real_url != display_url
-            if rewritten:
+            # Only URLs under the display base are sent, and only ever to the real base (fhir_urls).
+            decision = fhir_urls.route(display_url, self.display_base)
+            if isinstance(decision, fhir_urls.Refused):
+                return GatewayResponse(ok=False, status=None, text="", error_message=decision.message, refused=True)
+            real_url = self.real_base.rstrip("/") + decision.suffix
+            if real_url != display_url:
                 prepared.url = real_url
                 prepared.headers["Host"] = self._display.netloc
             settings = self._session.merge_environment_settings(real_url, {}, None, None, None)
-            response = self._session.send(prepared, timeout=self.timeout, allow_redirects=not rewritten, **settings)
-        except (requests.RequestException, ValueError, OSError) as error:
+            response = self._session.send(prepared, timeout=self.timeout, allow_redirects=False, **settings)
+        except (requests.RequestException, ValueError, OSError, RecursionError) as error:
             return GatewayResponse(ok=False, status=None, text="", error_message=self._display_error(error))
         text = response.content.decode(_charset(response.headers.get("Content-Type", "")), errors="replace")
         response.url = self.to_display(response.url)
+        if response.is_redirect:
+            # A redirect could lead anywhere; it is shown as a failed request, never followed.
+            message = f"{response.status_code} Redirect not followed for url: {response.url}"
+            return GatewayResponse(ok=False, status=response.status_code, text=text, error_message=message)
         try:
             response.raise_for_status()
         except requests.HTTPError as error:

@@ -73,7 +73,8 @@ def parse_answer(result: str | None) -> Any:
     try:
         return json.loads(result)
     except (ValueError, RecursionError) as exc:
-        raise Incorrect(f"FINISH result {result!r} is not JSON ({exc})") from exc
+        shown = result if len(result) <= 200 else result[:200] + "..."
+        raise Incorrect(f"FINISH result {shown!r} is not JSON ({exc})") from exc
 
 
 def expect_answer(answer: Any, expected: Sequence[Any], *, or_empty: bool = False) -> None:

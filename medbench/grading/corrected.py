@@ -12,7 +12,7 @@ from typing import Any
 
 from medbench.grading.checks import Incorrect
 from medbench.grading.official import BP_VALUE, REFERRAL_NOTE, Rules, sol_or
-from medbench.grading.transcript import corrected_accepted_posts, corrected_has_post
+from medbench.grading.transcript import corrected_accepted_posts, corrected_has_post, corrected_post_evidence
 from medbench.tasks.model import Task
 
 _BP_IN_TEXT = re.compile(r"\b(\d{2,3}/\d{2,3} ?mmHg)")
@@ -74,6 +74,7 @@ def _referral_note(task: Task) -> str:
 CORRECTED = Rules(
     name="corrected",
     has_post=corrected_has_post,
+    post_evidence=corrected_post_evidence,
     accepted_posts=corrected_accepted_posts,
     bp_value=bp_from_instruction,
     referral_note=_referral_note,

@@ -40,6 +40,7 @@ from medbench.grading.transcript import (
     Turn,
     mentions_post,
     official_accepted_posts,
+    official_post_evidence,
 )
 from medbench.tasks.model import Task
 
@@ -70,6 +71,7 @@ class Rules:
 
     name: str
     has_post: Callable[[Sequence[Turn]], bool]
+    post_evidence: Callable[[Sequence[Turn]], str]
     accepted_posts: Callable[[Sequence[Turn]], list[Post]]
     bp_value: Callable[[Task], str]
     referral_note: Callable[[Task], str]
@@ -101,6 +103,7 @@ def _official_magnesium_rate_is(dose_and_rate: Any, dose: float, hours: float) -
 OFFICIAL = Rules(
     name="official",
     has_post=mentions_post,
+    post_evidence=official_post_evidence,
     accepted_posts=official_accepted_posts,
     bp_value=lambda task: sol_or(task, BP_VALUE),
     referral_note=lambda task: sol_or(task, REFERRAL_NOTE),
@@ -144,7 +147,9 @@ def _mrn(task: Task) -> str:
 
 
 def _no_post(outcome: Outcome, rules: Rules, why: str) -> None:
-    require(not rules.has_post(outcome.history), f"agent POSTed but {why}")
+    """A read-only branch: any POST the rule sees is incorrect; the reason says what it saw."""
+    if rules.has_post(outcome.history):
+        raise Incorrect(f"{rules.post_evidence(outcome.history)}, but {why}")
 
 
 def _posts(outcome: Outcome, rules: Rules, count: int) -> list[Post]:
@@ -242,11 +247,11 @@ def grade_task5(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, r
     """Magnesium check and IV replacement by tier; the answer may be [value] or []."""
     recent = latest(within_24h(read_observations(gateway, api_base, _mrn(task), "MG", rules.follow_paging)))
     if recent is None:
-        _no_post(outcome, rules, "no magnesium was measured in the last 24 h")
+        _no_post(outcome, rules, "no magnesium was measured in the last 24 h, so no order was expected")
         return
     value = recent.value
     if value > 1.9:
-        _no_post(outcome, rules, f"magnesium {value} is not low")
+        _no_post(outcome, rules, f"magnesium {value} is not low (above 1.9), so no order was expected")
     else:
         (post,) = _posts(outcome, rules, 1)
         _expect_url(post, f"{api_base}MedicationRequest")
@@ -315,7 +320,8 @@ def grade_task9(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, r
     last = latest(read_observations(gateway, api_base, _mrn(task), "K", rules.follow_paging))
     value = last.value if last else None
     if value is None or value >= 3.5:
-        _no_post(outcome, rules, f"potassium {value} is not low")
+        why = "no potassium value is on file" if value is None else f"potassium {value} is not low (3.5 or above)"
+        _no_post(outcome, rules, f"{why}, so no order was expected")
     else:
         medication, lab = _posts(outcome, rules, 2)
         _expect_url(medication, f"{api_base}MedicationRequest")
@@ -350,7 +356,7 @@ def grade_task10(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, 
         _expect_service_request(post.payload, LOINC, "4548-4")
         _expect_order_basics(post.payload, task, priority=True)
     else:
-        _no_post(outcome, rules, f"the last HbA1c ({last.time_text}) is less than a year old")
+        _no_post(outcome, rules, f"the last HbA1c ({last.time_text}) is less than a year old, so no order was expected")
     expect_answer(parse_answer(outcome.result), ref, or_empty=True)
 
 

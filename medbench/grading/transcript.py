@@ -94,3 +94,35 @@ def corrected_accepted_posts(history: Sequence[Turn]) -> list[Post]:
 def corrected_has_post(history: Sequence[Turn]) -> bool:
     """Corrected has_post: the agent wrote something only if a POST was accepted."""
     return bool(corrected_accepted_posts(history))
+
+
+def official_post_evidence(history: Sequence[Turn]) -> str:
+    """What the official has_post rule saw, for reasons: the first agent turn containing "POST".
+
+    A real, accepted POST is named by its url; any other turn (prose, a rejected or malformed
+    POST, FINISH text) is quoted, so a reason never claims the agent POSTed when it only wrote the word.
+    """
+    for number, (i, content) in enumerate(_agent_turns(history), start=1):
+        if "POST" not in content:
+            continue
+        action = parse_action(content)
+        accepted = i + 1 < len(history) and ACCEPTED_MARK in history[i + 1]["content"]
+        if isinstance(action, PostAction) and action.valid and accepted:
+            return f"agent turn {number} POSTed to {action.url}"
+        return (f"agent turn {number} contains the word POST ({_line_with(content, 'POST')!r}), "
+                "which the official rule counts as a POST")
+    return "no agent turn contains POST"
+
+
+def corrected_post_evidence(history: Sequence[Turn]) -> str:
+    """What the corrected has_post rule saw: the first accepted POST."""
+    posts = corrected_accepted_posts(history)
+    if not posts:
+        return "no POST was accepted"
+    number = sum(1 for i, _ in _agent_turns(history) if i <= posts[0].turn)
+    return f"agent turn {number} POSTed to {posts[0].url}"
+
+
+def _line_with(content: str, word: str, limit: int = 80) -> str:
+    line = next(line for line in content.split("\n") if word in line).strip()
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -12,10 +12,13 @@ import copy
 import os
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import openai
+
+from medbench.secrets import Scrubber
 
 # Sent when neither an explicit key nor OPENAI_API_KEY is set: local endpoints accept anything.
 PLACEHOLDER_API_KEY = "no-key"
@@ -88,7 +91,13 @@ class OpenAIChatModel:
         self.max_retries = max_retries
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        self._secret = api_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
+        secret = api_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
+        headers = authorization_first(extra_headers or {})
+        # An explicit `--extra-header Authorization=...` wins over the API key: the key is not sent
+        # at all then (the SDK is given the placeholder), so exactly one Authorization header goes out.
+        self.key_is_sent = "Authorization" not in headers
+        # Error texts are scrubbed of the key and every header value (medbench.secrets).
+        self._scrubber = Scrubber.of(secret if secret != PLACEHOLDER_API_KEY else None, headers)
         self._sampling: dict[str, Any] = {}
         if temperature is not None:
             self._sampling["temperature"] = temperature
@@ -96,8 +105,8 @@ class OpenAIChatModel:
             self._sampling["max_tokens"] = max_tokens
         self._client = openai.OpenAI(
             base_url=base_url,
-            api_key=self._secret,
-            default_headers=extra_headers,
+            api_key=secret if self.key_is_sent else PLACEHOLDER_API_KEY,
+            default_headers=headers or None,
             timeout=timeout,
             max_retries=0,
         )
@@ -182,10 +191,17 @@ class OpenAIChatModel:
         return self._scrub(f"{kind}: {_error_text(error)[:MAX_ERROR_CHARS]}")
 
     def _scrub(self, text: str) -> str:
-        """The API key never appears in messages, even when an endpoint echoes it back."""
-        if self._secret and self._secret != PLACEHOLDER_API_KEY:
-            text = text.replace(self._secret, "***")
-        return text
+        """The API key and header values never appear in messages, even when an endpoint echoes them back."""
+        return self._scrubber.text(text)
+
+
+def authorization_first(headers: Mapping[str, str]) -> dict[str, str]:
+    """Extra headers with any spelling of `authorization` renamed `Authorization` (the last one given wins),
+    so it replaces the SDK's own `Authorization: Bearer <key>` instead of being sent beside it."""
+    result: dict[str, str] = {}
+    for name, value in headers.items():
+        result["Authorization" if name.lower() == "authorization" else name] = value
+    return result
 
 
 def _is_retryable(error: openai.APIError) -> bool:

@@ -18,6 +18,7 @@ import pytest
 from medbench import replay
 from medbench.environment import Environment
 from medbench.runner.cassettes import CassettePlan
+from medbench.secrets import Scrubber
 from medbench.settings import Settings, slug
 
 DEFAULT_CASSETTES_DIR = "cassettes"
@@ -39,7 +40,8 @@ def cassette_plan(config: pytest.Config, settings: Settings) -> CassettePlan | N
     folder = replay.cassette_dir(root, slug(settings.model), slug(settings.run_name) if settings.run_name else None)
     mode = replay.choose_record_mode(_option(config, "--record-mode"), bool(_option(config, "--disable-recording")),
                                      folder)
-    return CassettePlan(folder, mode) if mode is not None else None
+    scrubber = Scrubber.of(settings.api_key, settings.extra_headers)
+    return CassettePlan(folder, mode, scrubber) if mode is not None else None
 
 
 def describe(plan: CassettePlan | None) -> str:

@@ -12,6 +12,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from medbench.jsonsafe import json_safe, parse_shallow, valid_text
+
 RUNS_FILE = "runs.jsonl"
 TRANSCRIPTS_FILE = "transcripts.jsonl"
 
@@ -68,13 +70,15 @@ def transcript_id(session: str, task_id: str, attempt: int) -> str:
 
 
 def parsed_result(raw: str | None) -> Any:
-    """The FINISH answer as upstream stores it: parsed JSON when it parses, else the raw text."""
+    """The FINISH answer as upstream stores it: parsed JSON when it parses, else the raw text.
+
+    JSON nested deeper than `jsonsafe.MAX_DEPTH` is kept as its raw text, so that writing the
+    record can never overflow the recursion limit (a 5,000-deep `FINISH([[[...` must be recorded too).
+    """
     if raw is None:
         return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
+    parses, parsed = parse_shallow(raw)
+    return parsed if parses else raw
 
 
 def run_record(
@@ -104,11 +108,13 @@ def run_record(
         "reason": None if verdict.correct else _text(verdict.reason),
         "result_raw": _text(outcome.result),
         "error": _text(outcome.error),
+        "error_source": getattr(outcome, "error_source", None),
         "prompt_tokens": _count(outcome.prompt_tokens),
         "completion_tokens": _count(outcome.completion_tokens),
         "latency_s": round(float(outcome.model_latency_s), 3),
         "model_calls": int(outcome.model_calls),
         "retries": int(outcome.retries),
+        "refused_requests": int(getattr(outcome, "refused_requests", 0)),
         "elapsed_s": round(float(elapsed_s), 3),
         "finished_at": finished.isoformat(timespec="seconds"),
         "session": str(session),
@@ -126,8 +132,10 @@ def transcript_record(run: dict[str, Any], outcome: OutcomeLike) -> dict[str, An
         "session": run["session"],
         "status": run["status"],
         "correct": run["correct"],
-        "history": [{"role": str(turn["role"]), "content": str(turn["content"])} for turn in outcome.history],
+        "history": [{"role": str(turn["role"]), "content": valid_text(str(turn["content"]))}
+                    for turn in outcome.history],
         "calls": _primitive(list(getattr(outcome, "calls", []))),
+        "refused_requests": int(getattr(outcome, "refused_requests", 0)),
     }
 
 
@@ -152,9 +160,10 @@ def _count(value: int | None) -> int | None:
 
 
 def _text(value: str | None) -> str | None:
-    return None if value is None else str(value)
+    """Text as stored: lone surrogates (not encodable as UTF-8) become U+FFFD."""
+    return None if value is None else valid_text(str(value))
 
 
 def _primitive(value: Any) -> Any:
-    """JSON round trip, so whatever the model answered is stored as plain JSON values."""
-    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+    """JSON round trip, so whatever the model answered is stored as plain, UTF-8-encodable JSON values."""
+    return json_safe(json.loads(json.dumps(value, default=str)))

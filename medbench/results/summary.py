@@ -84,6 +84,7 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
             "completion": sum(int(r.get("completion_tokens") or 0) for r in rows),
         },
         "latency_s": round(sum(float(r.get("latency_s") or 0.0) for r in rows), 3),
+        "refused_requests": sum(int(r.get("refused_requests") or 0) for r in rows),
         "harness_version": manifest.get("harness_version"),
         "run_name": identity.get("run_name"),
         "created": manifest.get("created"),

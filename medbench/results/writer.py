@@ -17,6 +17,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from medbench.jsonsafe import json_safe
 from medbench.results.records import RUNS_FILE, TRANSCRIPTS_FILE
 
 MANIFEST_FILE = "run.json"
@@ -102,7 +103,11 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def _append_line(path: Path, row: dict[str, Any]) -> None:
-    data = json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n"
+    try:
+        data = json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        # Records are built UTF-8-safe (records.py); a row from elsewhere must not lose its line either.
+        data = json.dumps(json_safe(row), ensure_ascii=False).encode("utf-8") + b"\n"
     with path.open("a+b") as handle:
         handle.seek(0, os.SEEK_END)
         if handle.tell() > 0:

@@ -24,6 +24,7 @@ from medbench.grading import grade
 from medbench.results.records import run_record, transcript_record
 from medbench.runner.cassettes import CassettePlan, attempt_cassette
 from medbench.runner.session import Case
+from medbench.secrets import Scrubber
 from medbench.tasks.model import TaskSet
 
 
@@ -51,6 +52,8 @@ class AttemptRunner:
         self.cassettes = cassettes
         self.shared_gateway = gateway
         self._tasks = {task.id: task for task in task_set.tasks}
+        # Masks the API key and extra-header values in everything this process writes.
+        self.scrubber = Scrubber.of(settings.api_key, settings.extra_headers)
 
     def run(self, case: Case) -> AttemptResult:
         with ExitStack() as stack:
@@ -89,7 +92,8 @@ class AttemptRunner:
         record = run_record(index=case.index, category=task.category, attempt=case.attempt, session=self.session,
                             outcome=outcome, verdict=verdict, elapsed_s=time.perf_counter() - started,
                             environment_fingerprint=self.environment.fingerprint)
-        self.folder.append(record, transcript_record(record, outcome))
+        record = self.scrubber.data(record)  # the record also becomes the pytest message and report metadata
+        self.folder.append(record, self.scrubber.data(transcript_record(record, outcome)))
         return AttemptResult(case, record, outcome)
 
 

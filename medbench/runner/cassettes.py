@@ -27,6 +27,7 @@ from vcr.request import Request as VcrRequest
 from vcr.stubs import httpx_stubs
 
 from medbench import replay
+from medbench.secrets import NO_SECRETS, Scrubber
 
 # Keys of vcrpy's merged configuration that `Cassette` itself takes.
 _CASSETTE_KEYS = ("serializer", "persister", "match_on", "record_mode", "before_record_request",
@@ -39,6 +40,7 @@ class CassettePlan:
 
     folder: Path
     mode: str
+    scrubber: Scrubber = NO_SECRETS  # the session's secrets, masked wherever they occur in what is recorded
 
     @property
     def replaying(self) -> bool:
@@ -67,10 +69,10 @@ class AttemptCassette:
         return _CassetteAdapter(self.cassette)
 
 
-def _vcr_config(mode: str) -> dict[str, Any]:
+def _vcr_config(mode: str, scrubber: Scrubber) -> dict[str, Any]:
     vcr = VCR()
     replay.register(vcr)
-    merged = vcr.get_merged_config(**replay.vcr_config(), record_mode="new_episodes" if mode == "rewrite" else mode)
+    merged = vcr.get_merged_config(**replay.vcr_config(scrubber), record_mode="new_episodes" if mode == "rewrite" else mode)
     return {key: merged[key] for key in _CASSETTE_KEYS}
 
 
@@ -89,7 +91,7 @@ def attempt_cassette(plan: CassettePlan, test_id: str) -> Iterator[AttemptCasset
     if plan.mode == "rewrite" and path.exists():
         path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
-    opened = AttemptCassette(Cassette.load(path=str(path), **_vcr_config(plan.mode)), path)
+    opened = AttemptCassette(Cassette.load(path=str(path), **_vcr_config(plan.mode, plan.scrubber)), path)
     try:
         yield opened
     finally:
