@@ -3,13 +3,14 @@
 Both endpoints are WSGI apps hosted by waitress in a background thread. Read timeouts, body and
 header limits and a bound on open connections are a web server's job, and waitress does them
 by design: one I/O thread buffers every request (headers and body) before a worker thread sees
-it, so a slow or stalled client costs a socket and a buffer, never a worker; an idle or stalled
-connection is closed after `idle_timeout_s`; a declared body over `max_body_bytes` is refused
+it, so a slow or stalled client costs a socket and a buffer, never a worker; an idle keep-alive
+connection is closed after `keepalive_timeout_s`; a declared body over `max_body_bytes` is refused
 as soon as the headers arrive, before any of it is read; and past `connection_limit` open
 connections new ones wait in the listen backlog. On top of waitress this module adds two small
 hooks: its own error answers rendered by the app's renderer (a FHIR server answers 413 with an
-OperationOutcome, not with waitress's text page), and `request_timeout_s`, the time a client
-may take to send one whole request (a client that trickles a byte at a time never looks idle).
+OperationOutcome, not with waitress's text page), and a check that drops a request stalled
+mid-way for `idle_timeout_s` or still incomplete `request_timeout_s` after its first byte (a
+client that trickles a byte at a time never looks idle).
 """
 
 from __future__ import annotations
@@ -39,11 +40,15 @@ class ServerLimits:
     """What one server accepts; the defaults suit a loopback benchmark server."""
 
     threads: int = 8  # worker threads running the app
-    connection_limit: int = 256  # open connections; more wait in the listen backlog
+    connection_limit: int = 512  # open connections; more wait in the listen backlog
     max_body_bytes: int = 1024 * 1024  # larger request bodies are answered 413
     max_header_bytes: int = 64 * 1024  # larger header blocks are answered 431
-    idle_timeout_s: int = 30  # a connection with no traffic (idle or stalled mid-request) is closed
+    idle_timeout_s: int = 30  # a request stalled this long mid-way (no bytes arriving) is dropped
     request_timeout_s: int = 60  # a request still incomplete this long after its first byte is dropped
+    # An idle keep-alive connection (between requests) is closed after this long. Much longer
+    # than the stall timeout: a client that reuses a connection just as the server closes it
+    # sees a reset, and an agent's connection idles for a whole model call between FHIR calls.
+    keepalive_timeout_s: int = 300
 
 
 class _ErrorTask(ErrorTask):
@@ -72,18 +77,22 @@ class _Channel(HTTPChannel):
 class _Server(TcpWSGIServer):
     channel_class = _Channel
 
-    def __init__(self, app: WsgiApp, render_error: ErrorRenderer, request_timeout_s: int, **adjustments: Any) -> None:
+    def __init__(self, app: WsgiApp, render_error: ErrorRenderer, limits: ServerLimits, **adjustments: Any) -> None:
         self.render_error = render_error
-        self.request_timeout_s = request_timeout_s
+        self.limits = limits
         super().__init__(app, **adjustments)
 
     def maintenance(self, now: float) -> None:
-        """Besides waitress's idle check, drop connections whose request is still incomplete
-        `request_timeout_s` after it began (no worker is busy with them: nothing to wait for)."""
+        """Waitress closes idle keep-alive connections (its `channel_timeout`); this also drops
+        connections whose request is incomplete and stalled for `idle_timeout_s`, or still
+        incomplete `request_timeout_s` after it began. No worker is busy with such a request:
+        nothing is lost by closing it."""
         super().maintenance(now)
-        cutoff = now - self.request_timeout_s
+        stalled, started = now - self.limits.idle_timeout_s, now - self.limits.request_timeout_s
         for channel in list(self.active_channels.values()):
-            if channel.request is not None and not channel.requests and channel.request_started < cutoff:
+            if channel.request is None or channel.requests:
+                continue
+            if channel.last_activity < stalled or channel.request_started < started:
                 channel.will_close = True
 
 
@@ -116,15 +125,15 @@ class BackgroundServer:
         self._server = _Server(
             self._app,
             self._render_error,
-            limits.request_timeout_s,
+            limits,
             host=self._host,
             port=self._requested_port,
             threads=limits.threads,
             connection_limit=limits.connection_limit,
             max_request_body_size=limits.max_body_bytes,
             max_request_header_size=limits.max_header_bytes,
-            channel_timeout=limits.idle_timeout_s,
-            cleanup_interval=max(1, min(limits.idle_timeout_s, limits.request_timeout_s) // 2),
+            channel_timeout=limits.keepalive_timeout_s,
+            cleanup_interval=max(1, min(limits.idle_timeout_s, limits.request_timeout_s, limits.keepalive_timeout_s) // 2),
             ident=self._ident,
             expose_tracebacks=False,
             asyncore_use_poll=True,  # select() fails past 1,024 descriptors; poll has no such cap
