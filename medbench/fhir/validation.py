@@ -39,6 +39,13 @@ _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _NUMBER_KINDS = {"Decimal", "Integer", "Integer64", "PositiveInt", "UnsignedInt"}
 
 ReferenceExists = Callable[[str, str], bool]
+# Required value sets the R4B models list abridged (ending in "+"), completed from FHIR R4;
+# any other abridged list is not enforced.
+_FULL_VALUE_SETS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("registered", "preliminary", "final", "amended", "+"): (  # ObservationStatus
+        "registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown",
+    ),
+}
 
 
 def _parse_error(message: str, status: int = 400) -> FhirError:
@@ -121,6 +128,8 @@ def _field_of(alias: str, info: Any) -> _Field:
     is_list, item = _unwrap(info.annotation)
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
     enum_values = tuple(extra["enum_values"]) if extra.get("enum_values") else None
+    if enum_values and "+" in enum_values:  # the model's list is abridged ("and more codes")
+        enum_values = _FULL_VALUE_SETS.get(enum_values)
     reference_types = tuple(extra["enum_reference_types"]) if extra.get("enum_reference_types") else None
     if alias.startswith("_"):
         return _Field(alias, is_list, "opaque")
@@ -149,11 +158,17 @@ def _fields(model: type) -> dict[str, _Field]:
     return {by_name[name].alias or name: _field_of(by_name[name].alias or name, by_name[name]) for name in ordered}
 
 
-@functools.lru_cache(maxsize=None)
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
+
+
+@functools.lru_cache(maxsize=256)
 def model_class(resource_type: str) -> type | None:
-    """The R4B model class of a resource type, or None when FHIR has no such resource."""
+    """The R4B model class of a resource type, or None when FHIR has no such resource (the
+    name is checked first: clients choose it, and the lookup imports a module by that name)."""
     from fhir.resources.R4B import get_fhir_model_class
 
+    if not _TYPE_NAME.fullmatch(resource_type):
+        return None
     try:
         model = get_fhir_model_class(resource_type)
     except (KeyError, ValueError, ImportError, AttributeError):
