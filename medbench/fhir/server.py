@@ -54,10 +54,10 @@ _Answer = tuple[int, "dict[str, Any] | None", "dict[str, str]"]
 class _FhirApp:
     """The WSGI app: one request in, one FHIR answer out; never raises."""
 
-    def __init__(self, store: FhirStore, real_host: Callable[[], str]) -> None:
+    def __init__(self, store: FhirStore, real_hosts: Callable[[], tuple[str, ...]]) -> None:
         self.store = store
         self.paged = PagedSearches()
-        self._real_host = real_host
+        self._real_hosts = real_hosts
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -93,7 +93,7 @@ class _FhirApp:
             raise FhirError(400, "This is the base URL of FHIR server. Unable to handle this request, as it does not contain a resource type or operation name.")
         if segments == ["metadata"] and method == "GET":
             return 200, capability_statement(base + "/"), {}
-        if segments == [RESET_OPERATION] and method == "DELETE" and environ.get("HTTP_HOST") == self._real_host():
+        if segments == [RESET_OPERATION] and method == "DELETE" and environ.get("HTTP_HOST") in self._real_hosts():
             self.store.reset_writes(namespace)
             return 204, None, {}
         resource_type = segments[0]
@@ -220,7 +220,7 @@ class FhirServer:
         if self._http is not None:
             return self
         store = FhirStore(self.db_path)
-        self._app = _FhirApp(store, lambda: f"{self.host}:{self.port}")
+        self._app = _FhirApp(store, self._real_hosts)
         self._http = BackgroundServer(self._app, _render_error, self.host, self.port, self.limits, ident="medbench-fhir")
         try:
             self._http.start()
@@ -230,6 +230,14 @@ class FhirServer:
             raise
         self.port = self._http.port
         return self
+
+    def _real_hosts(self) -> tuple[str, ...]:
+        """Host headers that name this server's real address (what `base_url` sends), the only
+        ones allowed to drop a write namespace over HTTP; a wildcard bind counts as loopback."""
+        hosts = (f"{self.host}:{self.port}",)
+        if self.host in ("0.0.0.0", "", "::"):
+            hosts += (f"127.0.0.1:{self.port}", f"[::1]:{self.port}")
+        return hosts
 
     def stop(self) -> None:
         """Stop serving and close the database (the in-memory writes go with it)."""
