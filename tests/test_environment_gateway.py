@@ -320,7 +320,7 @@ def test_embedded_server_error_reads_like_upstream(embedded):
 
 
 def test_embedded_server_stores_a_post_and_refuses_a_mistyped_one(embedded):
-    observation = {"resourceType": "Observation", "status": "final", "subject": {"reference": "Patient/S0568791"}}
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "subject": {"reference": "Patient/S0568791"}}
     with FhirGateway(embedded.base_url) as gw:
         created = gw.post(f"{DISPLAY}Observation", observation)
         refused = gw.post(f"{DISPLAY}Observation", {"resourceType": "Patient"})

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import requests
 from fhir_sample import sample_resources
@@ -31,6 +34,33 @@ def test_serve_command_answers_searches_until_interrupted(tmp_path: Path) -> Non
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_or_killed_server_leaves_no_writes_file_behind(tmp_path: Path, stop: signal.Signals) -> None:
+    """SIGTERM stops the server cleanly (exit 0); even SIGKILL leaves nothing in the temp
+    folder, because the writes layer is in memory."""
+    db = tmp_path / "sample.sqlite"
+    build_database(db, sample_resources())
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "medbench.fhir", "serve", "--db", str(db), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )
+    try:
+        assert process.stderr is not None
+        announced = next(line for line in process.stderr if "FHIR server at " in line)
+        base = announced.split("FHIR server at ", 1)[1].split()[0]
+        observation = {"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "subject": {"reference": "Patient/S0000001"}}
+        assert requests.post(base + "Observation", json=observation, timeout=10).status_code == 201
+    finally:
+        process.send_signal(stop)
+        status = process.wait(timeout=10)
+    assert status == (0 if stop == signal.SIGTERM else -signal.SIGKILL)
+    assert list(temp.iterdir()) == []
 
 
 def test_serve_help_lists_the_options() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,9 +87,21 @@ def test_missing_database_names_how_to_build_it(tmp_path: Path) -> None:
         FhirStore(tmp_path / "nope.sqlite")
 
 
-def test_store_close_removes_its_writes_file(sample_db: Path) -> None:
+def test_store_writes_layer_creates_no_file_in_the_temp_folder(sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writes layer lives in memory, so a killed server cannot leave a file behind."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     opened = FhirStore(sample_db)
-    writes = opened._writes_path
-    assert writes.exists()
+    opened.create({"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "subject": {"reference": "Patient/S0000001"}})
+    assert list(tmp_path.iterdir()) == []
     opened.close()
-    assert not writes.exists()
+
+
+def test_store_start_sweeps_stale_writes_files_of_older_versions(sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stale, fresh = tmp_path / "medbench-fhir-writes-old.sqlite", tmp_path / "medbench-fhir-writes-new.sqlite-wal"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    os.utime(stale, (0, 0))
+    FhirStore(sample_db).close()
+    assert not stale.exists()
+    assert fresh.exists(), "a fresh file may belong to a running older server"

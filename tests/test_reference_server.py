@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
@@ -10,6 +11,7 @@ import pytest
 import requests
 
 from medbench.models.reference_server import ReferenceServer
+from medbench.serving import ServerLimits
 
 TASK = (
     "Use http://localhost:8080/fhir/ as the api_base.\n"
@@ -117,3 +119,49 @@ def test_concurrent_clients_are_served():
 def test_base_url_before_start_explains_how_to_start():
     with pytest.raises(RuntimeError, match="not started"):
         _ = ReferenceServer().base_url
+
+
+TIGHT = ServerLimits(max_body_bytes=4096, idle_timeout_s=1, request_timeout_s=2, threads=1)
+
+
+@pytest.fixture()
+def tight():
+    with ReferenceServer(limits=TIGHT) as running:
+        yield running
+
+
+def test_a_body_over_the_limit_is_413_with_an_openai_style_error(tight):
+    messages = [{"role": "user", "content": "x" * 10_000}]
+    response = requests.post(f"{tight.base_url}/chat/completions", json={"model": "reference", "messages": messages}, timeout=30)
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"model": "reference", "messages": [{"role": "user", "content": 1' + b"0" * 5000 + b"}]}",
+        b"\xff\xfe{}",
+    ],
+    ids=["nested-100k", "5000-digit-integer", "not-utf8"],
+)
+def test_hostile_json_is_400_not_500(server, body):
+    response = requests.post(f"{server.base_url}/chat/completions", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["error"]["message"]
+
+
+def test_a_lone_surrogate_in_a_message_is_answered_without_a_server_error(server):
+    body = b'{"model": "reference", "messages": [{"role": "user", "content": "Question: \\ud800?"}]}'
+    response = requests.post(f"{server.base_url}/chat/completions", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    assert response.status_code < 500
+    response.json()
+
+
+def test_a_stalled_upload_holds_no_worker_and_is_closed(tight):
+    """With one worker thread, a client that never finishes its body does not block others."""
+    with socket.create_connection(("127.0.0.1", int(tight.base_url.split(":")[2].split("/")[0])), timeout=30) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{")
+        assert requests.get(f"{tight.base_url}/models", timeout=30).status_code == 200
+        assert sock.recv(1) == b""

@@ -15,11 +15,10 @@ from typing import Any
 import requests
 
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway, GatewayResponse
-
-# The embedded server keeps POSTed writes apart per value of this header (see medbench.fhir.server).
-NAMESPACE_HEADER = "X-Medbench-Namespace"
-# `DELETE <real base>$medbench-namespace` with the header drops that namespace's writes.
-DROP_NAMESPACE_PATH = "$medbench-namespace"
+# The embedded server keeps POSTed writes apart per value of this header, and drops one namespace
+# on `DELETE <real base>$medbench-namespace` (medbench.fhir.namespaces).
+from medbench.fhir.namespaces import NAMESPACE_HEADER
+from medbench.fhir.namespaces import RESET_OPERATION as DROP_NAMESPACE_PATH
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
 from medbench.ehr.cache import ensure_database
 from medbench.fhir.server import FhirServer
 
 log = logging.getLogger("medbench.fhir")
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (what `kill`, systemd and docker send) stops the server like Ctrl-C: connections
+    closed, database closed, exit status 0."""
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,9 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         db_path = ensure_database(seed=args.seed, scale=args.scale, cache_dir=args.cache_dir)
         log.info("EHR database %s ready in %.1f s", db_path, time.perf_counter() - started)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     server = FhirServer(db_path, host=args.host, port=args.port).start()
     log.info("FHIR server at %s (Ctrl-C to stop)", server.base_url)
     server.serve_forever()
+    log.info("FHIR server stopped")
     return 0
 
 

@@ -27,6 +27,9 @@ from medbench.fhir.searchparams import (
 )
 
 DEFAULT_PAGE_SIZE = 20
+# OR-ed values one parameter may list (`code=A,B,...`): each becomes a term of one SQL
+# expression, and SQLite refuses expressions deeper than 1,000 terms. Agents send one or two.
+MAX_OR_VALUES = 100
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json", "application/json+fhir"})
 
@@ -86,6 +89,8 @@ def parse_query(resource_type: str, params: list[tuple[str, str]]) -> Query:
             continue
         if value == "":
             continue
+        if value.count(",") >= MAX_OR_VALUES:
+            raise FhirError(400, f"Too many values for search parameter {raw_name[:100]}: at most {MAX_OR_VALUES} comma-separated values are supported")
         if name == "_id":
             query.ids = _intersect(query.ids, value.split(","))
             continue

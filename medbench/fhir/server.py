@@ -4,20 +4,21 @@ Routes under `/fhir`: `metadata`, search `<Type>?...`, read `<Type>/<id>`, creat
 and paging `?_getpages=...`. Status lines carry no reason phrase (`HTTP/1.1 400 `), as the
 upstream server sends them, so clients show `400 Client Error:  for url: ...`. Links use the
 Host header the client sent, so a gateway can show `localhost:8080` while the port differs.
+
+The app is plain WSGI served by waitress (`medbench.serving`): read timeouts, the body-size
+limit (413), header limit (431) and the connection bound live there; every refusal, waitress's
+own included, is a HAPI-style OperationOutcome. POST bodies are checked as FHIR R4 resources of
+the URL's type (`medbench.fhir.validation`). Requests may carry `X-Medbench-Namespace` to keep
+their writes apart from other attempts' (`medbench.fhir.namespaces`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from medbench.fhir.bundle import (
     operation_outcome,
@@ -28,11 +29,17 @@ from medbench.fhir.bundle import (
 )
 from medbench.fhir.capability import capability_statement
 from medbench.fhir.errors import FhirError
+from medbench.fhir.namespaces import RESET_OPERATION, parse_namespace
+from medbench.fhir.paging import PagedSearches
 from medbench.fhir.search import parse_query
 from medbench.fhir.searchparams import REGISTRY
 from medbench.fhir.store import FhirStore
+from medbench.fhir.validation import parse_json_body, validate_resource
+from medbench.serving import BackgroundServer, ServerLimits
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from typing_extensions import Self
 
     from medbench.ehr.seating import Seating
@@ -40,136 +47,96 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/fhir+json;charset=UTF-8"
-MAX_PAGED_SEARCHES = 1000
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+_Answer = tuple[int, "dict[str, Any] | None", "dict[str, str]"]
 
 
-@dataclass
-class _PagedSearch:
-    seqs: list[int]
-    count: int
-    total_mode: str | None
+class _FhirApp:
+    """The WSGI app: one request in, one FHIR answer out; never raises."""
 
+    def __init__(self, store: FhirStore, real_hosts: Callable[[], tuple[str, ...]]) -> None:
+        self.store = store
+        self.paged = PagedSearches()
+        self._real_hosts = real_hosts
 
-class _PagedSearches:
-    """Server-side state behind `next` links: the full match list of recent large searches."""
-
-    def __init__(self) -> None:
-        self._items: OrderedDict[str, _PagedSearch] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, search: _PagedSearch) -> str:
-        search_id = str(uuid.uuid4())
-        with self._lock:
-            self._items[search_id] = search
-            while len(self._items) > MAX_PAGED_SEARCHES:
-                self._items.popitem(last=False)
-        return search_id
-
-    def get(self, search_id: str) -> _PagedSearch:
-        with self._lock:
-            search = self._items.get(search_id)
-        if search is None:
-            raise FhirError(410, f'Search ID "{search_id}" does not exist and may have expired')
-        return search
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "medbench-fhir"
-    # Headers and body go out as separate writes; with Nagle's algorithm on, the body then
-    # waits for the client's delayed ACK (~40 ms per request on Linux).
-    disable_nagle_algorithm = True
-    server: _FhirHTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def _dispatch(self, method: str) -> None:
-        path, _, query = self.path.partition("?")
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        path, query = _target(environ)
         params = parse_qsl(query, keep_blank_values=True)
         pretty = dict(params).get("_pretty") != "false"
         try:
-            body = self._read_body() if method in ("POST", "PUT", "PATCH") else None
-            status, payload, headers = self._route(method, path, query, params, body)
+            namespace = parse_namespace(environ.get("HTTP_X_MEDBENCH_NAMESPACE"))
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) if method in _BODY_METHODS else None
+            status, payload, headers = self._route(environ, method, path, query, params, body, namespace)
         except FhirError as exc:
             status, payload, headers = exc.status, operation_outcome(exc.message), {}
         except Exception as exc:  # an internal bug must still produce a FHIR answer, not a dropped connection
-            log.exception("internal error answering %s %s", method, self.path)
-            status, payload, headers = 500, operation_outcome(f"Internal error: {exc!r}"), {}
-        self._send(status, render(payload, pretty), headers)
-
-    def _read_body(self) -> bytes:
-        length = self.headers.get("Content-Length", "0").strip()
-        if not length.isdigit():
-            self.close_connection = True  # the unread body would corrupt the next request
-            raise FhirError(400, f"Invalid Content-Length header {length!r}: send the request body with its length")
-        return self.rfile.read(int(length))
-
-    def _base(self) -> str:
-        host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
-        return f"http://{host}/fhir"
+            log.exception("internal error answering %s %s", method, path)
+            status, payload, headers = 500, operation_outcome(f"Internal error: {exc!r}"[:500]), {}
+        data = b"" if payload is None else render(payload, pretty).encode("utf-8", "replace")
+        response_headers = [("Content-Length", str(len(data))), *headers.items()]
+        if payload is not None:
+            response_headers.insert(0, ("Content-Type", CONTENT_TYPE))
+        start_response(f"{status} ", response_headers)
+        return [data]
 
     def _route(
-        self, method: str, path: str, query: str, params: list[tuple[str, str]], body: bytes | None
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        self, environ: dict[str, Any], method: str, path: str, query: str, params: list[tuple[str, str]], body: bytes | None, namespace: str
+    ) -> _Answer:
         if path != "/fhir" and not path.startswith("/fhir/"):
-            raise FhirError(404, f"Unknown path {path}: this FHIR server's base is /fhir/")
+            raise FhirError(404, f"Unknown path {path[:200]}: this FHIR server's base is /fhir/")
         segments = [unquote(s) for s in path[len("/fhir"):].split("/") if s]
-        base = self._base()
+        base = _base(environ)
         if not segments:
             if method == "GET" and "_getpages" in dict(params):
-                return 200, self._page(base, query, params), {}
+                return 200, self._page(base, query, params, namespace), {}
             raise FhirError(400, "This is the base URL of FHIR server. Unable to handle this request, as it does not contain a resource type or operation name.")
         if segments == ["metadata"] and method == "GET":
             return 200, capability_statement(base + "/"), {}
+        if segments == [RESET_OPERATION] and method == "DELETE" and environ.get("HTTP_HOST") in self._real_hosts():
+            self.store.reset_writes(namespace)
+            return 204, None, {}
         resource_type = segments[0]
         if resource_type not in REGISTRY:
-            raise FhirError(404, f"HAPI-0302: Unknown resource type '{resource_type}' - Server knows how to handle: [{', '.join(REGISTRY)}]")
-        store = self.server.store
+            raise FhirError(404, f"HAPI-0302: Unknown resource type '{resource_type[:100]}' - Server knows how to handle: [{', '.join(REGISTRY)}]")
         if len(segments) == 1 and method == "GET":
-            return 200, self._search(base, resource_type, params), {}
+            return 200, self._search(base, resource_type, params, namespace), {}
         if len(segments) == 1 and method == "POST":
-            stored = store.create(_parse_body(resource_type, body or b""))
-            location = f"{base}/{resource_type}/{stored['id']}/_history/1"
-            return 201, stored, {"Location": location, "Content-Location": location, "ETag": 'W/"1"'}
+            return self._create(base, resource_type, body or b"", namespace)
         if len(segments) == 2 and method == "GET":
-            resource = store.read(resource_type, segments[1])
+            resource = self.store.read(resource_type, segments[1], namespace)
             if resource is None:
-                raise FhirError(404, f"HAPI-2001: Resource {resource_type}/{segments[1]} is not known")
+                raise FhirError(404, f"HAPI-2001: Resource {resource_type}/{segments[1][:100]} is not known")
             return 200, resource, {"ETag": f'W/"{resource.get("meta", {}).get("versionId", "1")}"'}
-        raise FhirError(405 if len(segments) <= 2 else 400, f"{method} {path} is not supported by this server (read, search and create only)")
+        raise FhirError(405 if len(segments) <= 2 else 400, f"{method} {path[:200]} is not supported by this server (read, search and create only)")
 
-    def _search(self, base: str, resource_type: str, params: list[tuple[str, str]]) -> dict[str, Any]:
-        store = self.server.store
+    def _create(self, base: str, resource_type: str, body: bytes, namespace: str) -> _Answer:
+        """Check the body as a `resource_type` (references must exist in this namespace's
+        view), store it, and answer as HAPI does: 201, the stored resource, Location."""
+
+        def exists(target_type: str, target_id: str) -> bool:
+            return target_type in REGISTRY and self.store.read(target_type, target_id, namespace) is not None
+
+        resource = validate_resource(resource_type, parse_json_body(body), exists)
+        stored = self.store.create(resource, namespace)
+        location = f"{base}/{resource_type}/{stored['id']}/_history/1"
+        return 201, stored, {"Location": location, "Content-Location": location, "ETag": 'W/"1"'}
+
+    def _search(self, base: str, resource_type: str, params: list[tuple[str, str]], namespace: str) -> dict[str, Any]:
         query = parse_query(resource_type, params)
-        seqs = store.search(query)
+        seqs = self.store.search(query, namespace)
         links = [("self", self_link(base, resource_type, params))]
         has_next = 0 < query.count < len(seqs)
         if has_next:
-            search_id = self.server.paged.add(_PagedSearch(seqs, query.count, query.total_mode))
+            search_id = self.paged.add(seqs, query.count, query.total_mode, namespace)
             links.append(("next", page_link(base, search_id, query.count, query.count, _format(params))))
         total = _total(len(seqs), has_next, query.total_mode)
-        return searchset(base, store.fetch(seqs[: query.count]), links, total)
+        return searchset(base, self.store.fetch(seqs[: query.count], namespace), links, total)
 
-    def _page(self, base: str, query: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+    def _page(self, base: str, query: str, params: list[tuple[str, str]], namespace: str) -> dict[str, Any]:
         values = dict(params)
         search_id = values["_getpages"]
-        search = self.server.paged.get(search_id)
+        search = self.paged.get(search_id, namespace)
         offset = _int_or(values.get("_getpagesoffset"), 0)
         count = _int_or(values.get("_count"), search.count) or search.count
         fmt = _format(params)
@@ -180,20 +147,35 @@ class _Handler(BaseHTTPRequestHandler):
         if offset > 0:
             links.append(("previous", page_link(base, search_id, max(0, offset - count), count, fmt)))
         total = _total(len(search.seqs), has_next, search.total_mode)
-        return searchset(base, self.server.store.fetch(search.seqs[offset : offset + count]), links, total)
+        return searchset(base, self.store.fetch(search.seqs[offset : offset + count], namespace), links, total)
 
-    def _send(self, status: int, text: str, headers: dict[str, str]) -> None:
-        data = text.encode("utf-8")
-        try:
-            self.send_response(status, "")
-            self.send_header("Content-Type", CONTENT_TYPE)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            log.debug("client went away before the answer to %s", self.path)
+
+def _target(environ: dict[str, Any]) -> tuple[str, str]:
+    """(raw path, raw query) as the client sent them: segments are split before unquoting,
+    so `%2F` inside an id stays part of it."""
+    uri = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
+    if "?" not in uri and environ.get("QUERY_STRING"):
+        uri += "?" + environ["QUERY_STRING"]
+    if uri.startswith(("http://", "https://")):  # absolute-form request target
+        parts = urlsplit(uri)
+        return parts.path or "/", parts.query
+    path, _, query = uri.partition("?")
+    return path, query
+
+
+def _base(environ: dict[str, Any]) -> str:
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '127.0.0.1')}:{environ.get('SERVER_PORT', '')}"
+    return f"http://{host}/fhir"
+
+
+def _render_error(code: int, reason: str, detail: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Waitress's own refusals (unparsable request, body or headers too large) as HAPI answers
+    errors: no reason phrase, an OperationOutcome."""
+    message = {
+        413: f"HAPI-0450: Request body is too large ({detail.strip()}): this server accepts POST bodies up to its limit",
+        431: f"Request header fields too large ({detail.strip()})",
+    }.get(code, f"{reason}: {detail.strip()}")
+    return f"{code} ", [("Content-Type", CONTENT_TYPE)], render(operation_outcome(message)).encode("utf-8")
 
 
 def _int_or(text: str | None, default: int) -> int:
@@ -218,76 +200,59 @@ def _total(matches: int, has_next: bool, total_mode: str | None) -> int | None:
     return matches
 
 
-def _parse_body(resource_type: str, body: bytes) -> dict[str, Any]:
-    """The POSTed resource, or 400 with HAPI's wording for unparsable or mistyped bodies."""
-    try:
-        resource = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FhirError(400, f"HAPI-0450: Failed to parse request body as JSON resource. Error was: {exc}") from None
-    if not isinstance(resource, dict):
-        raise FhirError(400, "HAPI-0450: Failed to parse request body as JSON resource. Error was: the body is not a JSON object")
-    found = resource.get("resourceType")
-    if found != resource_type:
-        raise FhirError(400, f'Incorrect resource type found, expected "{resource_type}" but found "{found}"')
-    return resource
-
-
-class _FhirHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], store: FhirStore) -> None:
-        self.store = store
-        self.paged = _PagedSearches()
-        super().__init__(address, _Handler)
-
-
 class FhirServer:
     """An embedded FHIR server over a built database; a context manager (or start()/stop()).
 
-    Each instance has its own writes layer, so parallel workers can share one database file.
+    Each instance has its own in-memory writes layer, so parallel workers can share one
+    database file. `limits` bounds what one request may cost (see `medbench.serving`).
     """
 
-    def __init__(self, db_path: Path | str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, db_path: Path | str, host: str = "127.0.0.1", port: int = 0, limits: ServerLimits | None = None) -> None:
         self.db_path = Path(db_path)
         self.host = host
         self.port = port
-        self._httpd: _FhirHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self.limits = limits or ServerLimits()
+        self._app: _FhirApp | None = None
+        self._http: BackgroundServer | None = None
 
     def start(self) -> Self:
         """Open the database and serve in a background thread; port 0 picks a free port."""
-        if self._httpd is not None:
+        if self._http is not None:
             return self
         store = FhirStore(self.db_path)
+        self._app = _FhirApp(store, self._real_hosts)
+        self._http = BackgroundServer(self._app, _render_error, self.host, self.port, self.limits, ident="medbench-fhir")
         try:
-            self._httpd = _FhirHTTPServer((self.host, self.port), store)
+            self._http.start()
         except OSError:
             store.close()
+            self._app = self._http = None
             raise
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fhir-server-{self.port}", daemon=True)
-        self._thread.start()
+        self.port = self._http.port
         return self
 
+    def _real_hosts(self) -> tuple[str, ...]:
+        """Host headers that name this server's real address (what `base_url` sends), the only
+        ones allowed to drop a write namespace over HTTP; a wildcard bind counts as loopback."""
+        hosts = (f"{self.host}:{self.port}",)
+        if self.host in ("0.0.0.0", "", "::"):
+            hosts += (f"127.0.0.1:{self.port}", f"[::1]:{self.port}")
+        return hosts
+
     def stop(self) -> None:
-        """Stop serving, close the database and delete the writes layer."""
-        if self._httpd is None:
+        """Stop serving and close the database (the in-memory writes go with it)."""
+        if self._http is None or self._app is None:
             return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._httpd.store.close()
-        self._httpd = None
-        self._thread = None
+        self._http.stop()
+        self._app.store.close()
+        self._http = None
+        self._app = None
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (the `serve` command)."""
         self.start()
-        assert self._thread is not None
         try:
-            self._thread.join()
+            threading.Event().wait()
         except KeyboardInterrupt:
             pass
         finally:
@@ -300,13 +265,26 @@ class FhirServer:
 
     @property
     def store(self) -> FhirStore:
-        if self._httpd is None:
+        if self._app is None:
             raise RuntimeError("FhirServer is not started; use it as a context manager or call start()")
-        return self._httpd.store
+        return self._app.store
 
-    def reset_writes(self) -> None:
-        """Drop every resource POSTed so far (one task's writes never reach the next)."""
-        self.store.reset_writes()
+    @property
+    def paged(self) -> PagedSearches:
+        """The kept paging state (what `next` links point at)."""
+        if self._app is None:
+            raise RuntimeError("FhirServer is not started; use it as a context manager or call start()")
+        return self._app.paged
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections held open now (bounded by `limits.connection_limit`)."""
+        return 0 if self._http is None else self._http.open_connections
+
+    def reset_writes(self, namespace: str | None = None) -> None:
+        """Drop the resources POSTed in `namespace`, or in every namespace when None (one
+        task's writes never reach the next)."""
+        self.store.reset_writes(namespace)
 
     def __enter__(self) -> Self:
         return self.start()

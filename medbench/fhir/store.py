@@ -8,9 +8,15 @@ Layout (one file, built once and then only read):
 - `params(id, key)`: parameter ids ('Observation.code' ...); `meta`: schema version, counts.
 
 A running `FhirStore` opens the base file read-only (`immutable=1`, so several xdist workers can
-share one cached file) and attaches a private temporary database with the same tables for
-POSTed resources; every search runs on both and merges, so writes are searchable and
-`reset_writes()` drops them without touching the base file.
+share one cached file) and attaches a private writes database with the same tables plus a
+namespace column for POSTed resources; every search runs on both and merges, so writes are
+searchable and `reset_writes()` drops them without touching the base file.
+
+The writes database lives in memory (SQLite's `memdb` VFS, shared by this store's connections
+only): nothing is ever written to the temp folder, so a killed or SIGTERMed server leaves no
+file behind. Each write belongs to one namespace (`""` by default); reads and searches see the
+base data plus the writes of their own namespace only, so attempts running side by side never
+see each other's POSTs. Ids come from one counter, so they are unique across namespaces.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import sqlite3
 import string
 import tempfile
 import threading
+import time
+import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -61,8 +69,30 @@ CREATE INDEX IF NOT EXISTS {s}.tok_code_patient ON tok (param, code, patient, se
 CREATE INDEX IF NOT EXISTS {s}.str_norm ON str (param, norm, seq);
 CREATE INDEX IF NOT EXISTS {s}.dt_patient_low ON dt (param, patient, low, high, seq);
 """
+# The writes layer: the same tables with the namespace as an extra column, leading every index.
+_WRITE_TABLES = """
+CREATE TABLE w.res (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL, patient TEXT,
+    json TEXT NOT NULL, ns TEXT NOT NULL);
+CREATE TABLE w.tok (seq INTEGER NOT NULL, param INTEGER NOT NULL, patient TEXT, system TEXT,
+    code TEXT NOT NULL, ns TEXT NOT NULL);
+CREATE TABLE w.str (seq INTEGER NOT NULL, param INTEGER NOT NULL, patient TEXT, norm TEXT NOT NULL,
+    exact TEXT NOT NULL, ns TEXT NOT NULL);
+CREATE TABLE w.dt (seq INTEGER NOT NULL, param INTEGER NOT NULL, patient TEXT, low INTEGER NOT NULL,
+    high INTEGER NOT NULL, ns TEXT NOT NULL);
+CREATE UNIQUE INDEX w.res_type_id ON res (type, id);
+CREATE INDEX w.res_ns_type_patient ON res (ns, type, patient, seq);
+CREATE INDEX w.tok_ns_code ON tok (ns, param, code, patient, seq);
+CREATE INDEX w.str_ns_norm ON str (ns, param, norm, seq);
+CREATE INDEX w.dt_ns_patient_low ON dt (ns, param, patient, low, high, seq);
+"""
 _BATCH = 20_000
 _SOURCE_CHARS = string.ascii_letters + string.digits
+# Bytes of resource JSON the writes layer may hold (all namespaces together): POSTs are small
+# (a few KB), so this only stops a runaway or hostile client from filling memory.
+MAX_WRITES_BYTES = 64 * 1024 * 1024
+# Writes files of medbench versions before the in-memory writes layer, swept on start once stale.
+_LEGACY_WRITES_GLOB = "medbench-fhir-writes-*.sqlite*"
+_LEGACY_STALE_S = 24 * 3600
 
 
 def build_database(path: Path | str, resources: Iterable[dict[str, Any]]) -> int:
@@ -151,9 +181,12 @@ def _batch_rows(batch: list[dict[str, Any]], first_seq: int, param_ids: dict[str
     return (res_rows, tok_rows, str_rows, dt_rows), max_numeric_id
 
 
-def _insert(conn: sqlite3.Connection, rows: _Rows, schema: str = "main") -> None:
+def _insert(conn: sqlite3.Connection, rows: _Rows, schema: str = "main", namespace: str | None = None) -> None:
+    """Insert one batch; rows of the writes layer carry their namespace as an extra column."""
+    extra = () if namespace is None else (namespace,)
+    marks = "?, ?, ?, ?, ?" + (", ?" if extra else "")
     for table, table_rows in zip(("res", "tok", "str", "dt"), rows):
-        conn.executemany(f"INSERT INTO {schema}.{table} VALUES (?, ?, ?, ?, ?)", table_rows)
+        conn.executemany(f"INSERT INTO {schema}.{table} VALUES ({marks})", [row + extra for row in table_rows])
 
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -189,20 +222,23 @@ class FhirStore:
                 f"{self.db_path} has schema version {meta.get('schema_version')}, this medbench needs {SCHEMA_VERSION}; "
                 "delete the file (or the medbench cache's ehr/ folder) so it is rebuilt"
             )
-        fd, writes_name = tempfile.mkstemp(prefix="medbench-fhir-writes-", suffix=".sqlite")
-        os.close(fd)
-        self._writes_path = Path(writes_name)
+        _sweep_legacy_writes_files()
+        # A memdb name starting with "/" is shared by every connection of this process that
+        # attaches it, and freed when the last one closes: the writer below holds it open.
+        self._writes_uri = f"file:/medbench-fhir-writes-{uuid.uuid4().hex}?vfs=memdb"
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._write_lock = threading.Lock()
         self._writer = self._connect()
-        self._writer.execute("PRAGMA w.journal_mode=WAL")
-        _run_script(self._writer, _TABLES.format(s="w") + _INDEXES.format(s="w"))
+        _run_script(self._writer, _WRITE_TABLES)
         self._seqs = itertools.count(base_max_seq + 1)
         self._ids = itertools.count(int(meta.get("max_numeric_id", "0")) + 1)
+        self._written_bytes: dict[str, int] = {}
+        self.max_writes_bytes = MAX_WRITES_BYTES
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._base_uri, uri=True, check_same_thread=False, isolation_level=None)
-        conn.execute("ATTACH DATABASE ? AS w", (str(self._writes_path),))
+        # timeout: a reader waits (rather than fails) while a POST commits to the writes layer.
+        conn = sqlite3.connect(self._base_uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30.0)
+        conn.execute("ATTACH DATABASE ? AS w", (self._writes_uri,))
         return conn
 
     @contextmanager
@@ -217,36 +253,34 @@ class FhirStore:
             self._pool.put(conn)
 
     def close(self) -> None:
-        """Close every connection and delete the writes file."""
+        """Close every connection; the in-memory writes layer goes with the last one."""
         while True:
             try:
                 self._pool.get_nowait().close()
             except queue.Empty:
                 break
         self._writer.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(self._writes_path) + suffix).unlink(missing_ok=True)
 
-    def read(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:
-        """The resource with this type and id (base or written), or None."""
+    def read(self, resource_type: str, resource_id: str, namespace: str = "") -> dict[str, Any] | None:
+        """The resource with this type and id (base, or written in `namespace`), or None."""
         with self._reader() as conn:
-            for schema in ("main", "w"):
-                row = conn.execute(f"SELECT json FROM {schema}.res WHERE type = ? AND id = ?", (resource_type, resource_id)).fetchone()
-                if row:
-                    return json.loads(row[0])
-        return None
+            row = conn.execute("SELECT json FROM main.res WHERE type = ? AND id = ?", (resource_type, resource_id)).fetchone()
+            if row is None:
+                row = conn.execute("SELECT json FROM w.res WHERE type = ? AND id = ? AND ns = ?", (resource_type, resource_id, namespace)).fetchone()
+        return json.loads(row[0]) if row else None
 
-    def search(self, query: Query) -> list[int]:
+    def search(self, query: Query, namespace: str = "") -> list[int]:
         """Sequence numbers of every match: insertion order, or `query.sort` order.
 
         Each clause is one index range scan; their results are intersected here, which keeps a
-        broad clause (all of a patient's vital signs) from costing a probe per row."""
+        broad clause (all of a patient's vital signs) from costing a probe per row. Writes
+        count only when they belong to `namespace`."""
         seqs: list[int] = []
         sort_values: list[dict[int, Any]] = [{} for _ in query.sort]
         with self._reader() as conn:
             for schema in ("main", "w"):
                 found: set[int] | None = None
-                for sql, args in self._statements(schema, query):
+                for sql, args in self._statements(schema, query, namespace):
                     rows = {row[0] for row in conn.execute(sql, args)}
                     found = rows if found is None else found & rows
                     if not found:
@@ -289,45 +323,74 @@ class FhirStore:
         with self._reader() as conn:
             return [row[3] for sql, args in self._statements("main", query) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args)]
 
-    def fetch(self, seqs: list[int]) -> list[dict[str, Any]]:
-        """Resources for `seqs`, in that order (seqs dropped by a reset are skipped)."""
+    def fetch(self, seqs: Iterable[int], namespace: str = "") -> list[dict[str, Any]]:
+        """Resources for `seqs`, in that order (seqs dropped by a reset, or written in another
+        namespace, are skipped)."""
+        seqs = list(seqs)
         found: dict[int, str] = {}
         wanted = json.dumps(seqs)
         with self._reader() as conn:
-            for schema in ("main", "w"):
-                found.update(conn.execute(f"SELECT seq, json FROM {schema}.res WHERE seq IN (SELECT value FROM json_each(?))", (wanted,)))
+            found.update(conn.execute("SELECT seq, json FROM main.res WHERE seq IN (SELECT value FROM json_each(?))", (wanted,)))
+            found.update(conn.execute("SELECT seq, json FROM w.res WHERE ns = ? AND seq IN (SELECT value FROM json_each(?))", (namespace, wanted)))
         return [json.loads(found[s]) for s in seqs if s in found]
 
-    def create(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """Store a POSTed resource in the writes layer with a new numeric id and version 1 meta."""
+    def create(self, resource: dict[str, Any], namespace: str = "") -> dict[str, Any]:
+        """Store a POSTed resource in `namespace` of the writes layer with a new numeric id
+        (unique across namespaces) and version-1 meta; the client's meta tags, profiles and
+        security labels are kept, as HAPI keeps them.
+
+        Raises FhirError(507) when the writes layer is full (`max_writes_bytes`)."""
+        meta: dict[str, Any] = {"versionId": "1", "lastUpdated": now_instant()}
+        meta["source"] = "#" + "".join(secrets.choice(_SOURCE_CHARS) for _ in range(16))
+        client_meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+        meta.update({k: v for k, v in client_meta.items() if k in ("profile", "security", "tag")})
+        rest = {k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")}
         with self._write_lock:
             seq, new_id = next(self._seqs), str(next(self._ids))
-            meta = {"versionId": "1", "lastUpdated": now_instant(), "source": "#" + "".join(secrets.choice(_SOURCE_CHARS) for _ in range(16))}
-            rest = {k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")}
             stored = {"resourceType": resource["resourceType"], "id": new_id, "meta": meta, **rest}
             rows, _ = _batch_rows([stored], seq - 1, self.param_ids)
+            size = len(rows[0][0][4])
+            if sum(self._written_bytes.values()) + size > self.max_writes_bytes:
+                raise FhirError(507, f"The writes layer is full ({self.max_writes_bytes} bytes of POSTed resources): reset the writes of finished tasks")
             with self._writer:
                 self._writer.execute("BEGIN")
-                _insert(self._writer, rows, schema="w")
+                _insert(self._writer, rows, schema="w", namespace=namespace)
+            self._written_bytes[namespace] = self._written_bytes.get(namespace, 0) + size
         return stored
 
-    def reset_writes(self) -> None:
-        """Forget every POSTed resource; the base data is untouched."""
+    def count_writes(self, namespace: str | None = None) -> int:
+        """How many POSTed resources `namespace` (every namespace when None) holds."""
+        with self._reader() as conn:
+            if namespace is None:
+                return int(conn.execute("SELECT COUNT(*) FROM w.res").fetchone()[0])
+            return int(conn.execute("SELECT COUNT(*) FROM w.res WHERE ns = ?", (namespace,)).fetchone()[0])
+
+    def reset_writes(self, namespace: str | None = None) -> None:
+        """Forget the POSTed resources of `namespace`, or of every namespace when None; the base
+        data is untouched."""
         with self._write_lock, self._writer:
             self._writer.execute("BEGIN")
             for table in ("res", "tok", "str", "dt"):
-                self._writer.execute(f"DELETE FROM w.{table}")
+                if namespace is None:
+                    self._writer.execute(f"DELETE FROM w.{table}")
+                else:
+                    self._writer.execute(f"DELETE FROM w.{table} WHERE ns = ?", (namespace,))
+            if namespace is None:
+                self._written_bytes.clear()
+            else:
+                self._written_bytes.pop(namespace, None)
 
-    def _statements(self, schema: str, query: Query) -> list[tuple[str, list[Any]]]:
+    def _statements(self, schema: str, query: Query, namespace: str = "") -> list[tuple[str, list[Any]]]:
         """One SELECT of seqs per clause within one schema; a match is in all of them.
 
         Index rows are keyed by 'Type.param', so clause rows already imply the resource type;
         the res table is read only for patient-only or id searches."""
         patients = sorted(query.patients) if query.patients is not None else None
         patient_filter = f" AND patient IN ({','.join('?' * len(patients))})" if patients is not None else ""
+        ns_filter, ns_args = ("ns = ? AND ", [namespace]) if schema == "w" else ("", [])
         statements: list[tuple[str, list[Any]]] = []
         if not query.clauses or query.ids is not None:
-            sql, args = f"SELECT seq FROM {schema}.res WHERE type = ?{patient_filter}", [query.resource_type, *(patients or [])]
+            sql, args = f"SELECT seq FROM {schema}.res WHERE {ns_filter}type = ?{patient_filter}", [*ns_args, query.resource_type, *(patients or [])]
             if query.ids is not None:
                 ids = sorted(query.ids)
                 sql += f" AND id IN ({','.join('?' * len(ids))})"
@@ -335,8 +398,8 @@ class FhirStore:
             statements.append((sql, args))
         for clause in query.clauses:
             table, condition, cond_args = self._clause(clause)
-            sql = f"SELECT seq FROM {schema}.{table} WHERE param = ?{patient_filter} AND ({condition})"
-            statements.append((sql, [self._param_id(clause.key), *(patients or []), *cond_args]))
+            sql = f"SELECT seq FROM {schema}.{table} WHERE {ns_filter}param = ?{patient_filter} AND ({condition})"
+            statements.append((sql, [*ns_args, self._param_id(clause.key), *(patients or []), *cond_args]))
         return statements
 
     def _param_id(self, key: str) -> int:
@@ -370,6 +433,19 @@ class FhirStore:
             args = [bound for v in clause.values for bound in (v, v + "\U0010ffff")]
             return "str", " OR ".join("(norm >= ? AND norm < ?)" for _ in clause.values), args
         return "dt", *_date_condition(clause)
+
+
+def _sweep_legacy_writes_files() -> None:
+    """Delete writes files that medbench versions before the in-memory writes layer left in the
+    temp folder when killed; only stale ones (untouched for a day), as a running older server
+    may still use a fresh one."""
+    cutoff = time.time() - _LEGACY_STALE_S
+    for path in Path(tempfile.gettempdir()).glob(_LEGACY_WRITES_GLOB):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            pass
 
 
 def _like_escape(value: str) -> str:

@@ -1,28 +1,35 @@
-"""A local OpenAI-compatible endpoint serving the built-in models: `reference` and the baselines
-`do-nothing` and `give-up` (medbench/models/baselines.py).
+"""A local OpenAI-compatible endpoint serving the built-in models: `reference` and `do-nothing`.
 
 The harness talks to the reference model exactly as to any hosted model (openai SDK, HTTP,
 chat completions), so `--model=reference` exercises the same client, retry and accounting code
-as a real run, with no key and no network. Stdlib only: a threaded HTTP server on a free
-loopback port.
+as a real run, with no key and no network. The endpoint is a small WSGI app served by waitress
+on a free loopback port (`medbench.serving`: read timeouts, a body limit and a connection
+bound, as for the embedded FHIR server); every refusal is an OpenAI-style error object.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import threading
+import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
 from medbench.models.baselines import BASELINES
 from medbench.models.reference_agent import ReferenceAgentError, reference_reply
+from medbench.serving import BackgroundServer, ServerLimits
+
+log = logging.getLogger(__name__)
 
 MODEL_ID = "reference"
+# Conversations carry whole FHIR bundles, so request bodies are far larger than a FHIR POST's.
+REFERENCE_LIMITS = ServerLimits(max_body_bytes=64 * 1024 * 1024, connection_limit=512, threads=16)
+
+
 BUILTIN_MODELS: dict[str, Callable[[list[dict[str, Any]]], str]] = {MODEL_ID: reference_reply, **BASELINES}
 
 
@@ -92,51 +99,49 @@ def chat_completion(body: Any, serve_as: str | None = None) -> dict[str, Any]:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "medbench-reference/1"
-    # Headers and body go out in two writes; with Nagle on, keep-alive clients wait ~40 ms per call.
-    disable_nagle_algorithm = True
+def _error_payload(status: HTTPStatus, message: str, kind: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: a benchmark run makes thousands of calls and the harness records them itself."""
 
-    def _send(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _send_error(self, error: _RequestError) -> None:
-        self._send(error.status, {"error": {"message": str(error), "type": error.kind, "param": None, "code": None}})
-
-    def do_GET(self) -> None:
-        if self.path.rstrip("/") in ("/v1/models", "/models"):
+def _answer(method: str, path: str, raw: bytes, serve_as: str | None = None,
+            latency_s: float = 0.0) -> tuple[HTTPStatus, dict[str, Any]]:
+    """(status, JSON payload) for one request; never raises."""
+    route = path.split("?", 1)[0].rstrip("/")
+    try:
+        if method == "GET" and route in ("/v1/models", "/models"):
             models = [{"id": name, "object": "model", "created": 0, "owned_by": "medbench"} for name in BUILTIN_MODELS]
-            self._send(HTTPStatus.OK, {"object": "list", "data": models})
-        else:
-            self._send_error(_RequestError(HTTPStatus.NOT_FOUND, f"no route GET {self.path}", "not_found_error"))
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length)
-        if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
-            self._send_error(_RequestError(HTTPStatus.NOT_FOUND, f"no route POST {self.path}", "not_found_error"))
-            return
+            return HTTPStatus.OK, {"object": "list", "data": models}
+        if method != "POST" or route not in ("/v1/chat/completions", "/chat/completions"):
+            raise _RequestError(HTTPStatus.NOT_FOUND, f"no route {method} {path[:200]}", "not_found_error")
         try:
             body = json.loads(raw)
-        except ValueError as exc:
-            self._send_error(_RequestError(HTTPStatus.BAD_REQUEST, f"request body is not valid JSON: {exc}"))
-            return
-        latency_s = getattr(self.server, "latency_s", 0.0)
+        except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, too deep, too many digits
+            raise _RequestError(HTTPStatus.BAD_REQUEST, f"request body is not valid JSON: {str(exc)[:200]}") from None
         if latency_s:
             time.sleep(latency_s)  # a stand-in for a hosted model's think time (benchmarks of the harness)
-        try:
-            self._send(HTTPStatus.OK, chat_completion(body, getattr(self.server, "serve_as", None)))
-        except _RequestError as error:
-            self._send_error(error)
+        return HTTPStatus.OK, chat_completion(body, serve_as)
+    except _RequestError as error:
+        return error.status, _error_payload(error.status, str(error), error.kind)
+    except Exception as exc:  # a bug in a built-in model: still an answer, never a dropped connection
+        log.exception("internal error answering %s %s", method, path)
+        return HTTPStatus.INTERNAL_SERVER_ERROR, _error_payload(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {exc!r}"[:500], "server_error")
+
+
+def _app(environ: dict[str, Any], start_response: Callable[..., Any], serve_as: str | None = None,
+         latency_s: float = 0.0) -> Iterable[bytes]:
+    method = environ["REQUEST_METHOD"]
+    raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) if method == "POST" else b""
+    status, payload = _answer(method, environ.get("PATH_INFO", "/"), raw, serve_as, latency_s)
+    # ensure_ascii: a lone surrogate the model echoed back is escaped, never an encoding error.
+    data = json.dumps(payload).encode("ascii")
+    start_response(f"{status.value} {status.phrase}", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _render_error(code: int, reason: str, detail: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Waitress's own refusals (unparsable request, body or headers too large) as OpenAI errors."""
+    body = json.dumps(_error_payload(HTTPStatus(code), f"{reason}: {detail.strip()}", "invalid_request_error")).encode("ascii")
+    return f"{code} {reason}", [("Content-Type", "application/json")], body
 
 
 class ReferenceServer:
@@ -146,41 +151,26 @@ class ReferenceServer:
     openai SDK takes, e.g. `http://127.0.0.1:54321/v1`. No API key is checked.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, serve_as: str | None = None,
-                 latency_s: float = 0.0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, limits: ServerLimits | None = None,
+                 serve_as: str | None = None, latency_s: float = 0.0) -> None:
         if serve_as is not None and serve_as not in BUILTIN_MODELS:
             raise ValueError(f"unknown built-in model {serve_as!r}; choose one of {sorted(BUILTIN_MODELS)}")
         self._host = host
-        self._port = port
-        self.serve_as = serve_as
-        self.latency_s = latency_s
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        app = functools.partial(_app, serve_as=serve_as, latency_s=latency_s)
+        self._http = BackgroundServer(app, _render_error, host, port, limits or REFERENCE_LIMITS, ident="medbench-reference")
 
     @property
     def base_url(self) -> str:
-        if self._httpd is None:
+        if not self._http.running:
             raise RuntimeError("ReferenceServer is not started; use `with ReferenceServer() as server:` or call start()")
-        return f"http://{self._host}:{self._httpd.server_port}/v1"
+        return f"http://{self._host}:{self._http.port}/v1"
 
     def start(self) -> ReferenceServer:
-        if self._httpd is None:
-            self._httpd = ThreadingHTTPServer((self._host, self._port), _Handler)
-            self._httpd.daemon_threads = True
-            self._httpd.serve_as = self.serve_as  # type: ignore[attr-defined]
-            self._httpd.latency_s = self.latency_s  # type: ignore[attr-defined]
-            self._thread = threading.Thread(target=self._httpd.serve_forever, name="medbench-reference", daemon=True)
-            self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            if self._thread is not None:
-                self._thread.join()
-            self._httpd = None
-            self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> ReferenceServer:
         return self.start()
