@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -26,16 +26,18 @@ from medbench.plugin_run import (
     open_environment,
     open_model,
 )
+from medbench.models import call_events
 from medbench.results.gates import failed_gates
 from medbench.results.records import report_properties
-from medbench.results.resume import ResumeRefused
-from medbench.results.summary import build_summary, summary_table
+from medbench.results.resume import RunRefused, reruns_in_session
+from medbench.results.summary import build_summary, model_calls_line, summary_table
 
 MARKER = "medbench"
 SESSION_KEY = "medbench_session"
 
 BENCH = pytest.StashKey[BenchRun]()
 RECORD = pytest.StashKey[dict[str, Any]]()
+CALL_EVENTS = "medbench_call_events"  # user property: retry/timeout lines of an xdist worker's test
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -85,8 +87,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if any(item.get_closest_marker(MARKER) for item in session.items):
         try:
             session.config.stash[BENCH].open()
-        except ResumeRefused as error:
-            raise pytest.UsageError(str(error)) from None
+        except RunRefused as error:
+            if not hasattr(session.config, "workerinput"):
+                raise pytest.UsageError(str(error)) from None
+            session.shouldstop = str(error)  # an xdist worker stops the session through the controller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Free the results folder for the next session (a killed process frees it anyway)."""
+    if BENCH in config.stash:
+        config.stash[BENCH].folder.session_lock.release()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -94,6 +104,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """--resume: skip recorded attempts before any session fixture (server, model) starts."""
     case = _case_of(item)
     bench = item.config.stash[BENCH]
+    if case is not None and item.session.shouldstop:
+        pytest.skip(str(item.session.shouldstop))
     if case is not None and case.key in bench.recorded:
         pytest.skip(f"already recorded in {bench.folder.path} (--resume)")
 
@@ -153,8 +165,13 @@ def medbench_case(request: pytest.FixtureRequest) -> Case:
 @pytest.fixture
 def medbench_attempt(request: pytest.FixtureRequest, medbench_case: Case, medbench_run: BenchRun,
                      medbench_model: Any, medbench_environment: Environment, medbench_gateway: Any) -> dict[str, Any]:
-    """Run, grade and record the attempt; the runs.jsonl record is written before the test asserts."""
-    record, _ = medbench_run.run_case(medbench_case, medbench_model, medbench_environment, medbench_gateway)
+    """Run, grade and record the attempt; the runs.jsonl record is written before the test asserts.
+    Model-call retries and timeouts are printed as they happen (xdist: shipped to the controller)."""
+    live = _live_writer(request.config)
+    with call_events.collected(live) as lines:
+        record, _ = medbench_run.run_case(medbench_case, medbench_model, medbench_environment, medbench_gateway)
+    if lines and live is None:
+        request.node.user_properties.append((CALL_EVENTS, lines))
     request.node.user_properties.extend(report_properties(record))
     request.node.stash[RECORD] = dict(report_properties(record))
     return record
@@ -181,8 +198,25 @@ class Controller:
         self.problems: list[str] = []
         self.gate_failures: list[str] = []
         self.report_lines: list[str] = []
+        self.notes: list[str] = []
+        self.terminal: Any = None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """The workers took the results folder for this session; the controller holds it too, to the end."""
+        folder = self.bench.folder
+        if folder.session_lock.holder_path.exists():
+            with folder.lock():
+                folder.session_lock.join_if_ours(self.bench.session)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, lines in report.user_properties if report.when == "setup" else ():  # the attempt runs in setup
+            if key == CALL_EVENTS and self.terminal is not None:
+                for line in lines:
+                    _write_line(self.terminal, f"medbench: {line}")
         self.reported.add(report.nodeid)
         if report.failed:
             self.failed.add(report.nodeid)
@@ -211,6 +245,8 @@ class Controller:
             k = repeats["k"]
             write(f"repeats: pass@1 {repeats.get('pass@1')}, pass@{k} {repeats.get(f'pass@{k}')}, "
                   f"pass^{k} {repeats.get(f'pass^{k}')}")
+        for line in self.notes:
+            write(f"medbench: {line}")
         for line in self.problems:
             write(f"medbench: {line}", red=True)
         for line in self.gate_failures:
@@ -229,8 +265,14 @@ class Controller:
                 return
             manifest.setdefault("session_elapsed", {})[self.bench.session] = round(time.monotonic() - self.started, 3)
             folder.write_manifest(manifest)
-            self.summary = build_summary(manifest, folder.records())
+            records = folder.records()
+            self.summary = build_summary(manifest, records)
             folder.write_summary(self.summary)
+        reruns = reruns_in_session(records, self.bench.session) if self.bench.settings.resume else 0
+        calls_line = model_calls_line(self.summary)
+        self.notes = [calls_line] if calls_line else []
+        if reruns:
+            self.notes.append(f"--resume ran {reruns} attempt(s) again that had ended as error or cassette_mismatch")
         unrecorded = len(self.failed - self.with_verdict)
         if unrecorded:
             self.problems.append(f"{unrecorded} test(s) failed without a recorded verdict "
@@ -264,6 +306,28 @@ def _refuse_mismatched_resume(bench: BenchRun) -> None:
         bench.check_resume()
     except SetupError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+def _live_writer(config: pytest.Config) -> Callable[[str], None] | None:
+    """Writes `medbench:` lines to the terminal when this process owns it; None in an xdist worker."""
+    terminal = None if hasattr(config, "workerinput") else config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if terminal is None or capture is None:
+        return None
+
+    def write(line: str) -> None:
+        with capture.global_and_fixture_disabled():  # the test's output capture would swallow it
+            _write_line(terminal, f"medbench: {line}")
+
+    return write
+
+
+def _write_line(terminal: Any, line: str) -> None:
+    """A line of its own, also after xdist's progress dots (which write_line would continue)."""
+    terminal.ensure_newline()
+    if getattr(getattr(terminal, "_tw", None), "width_of_current_line", 0):
+        terminal.write("\n")
+    terminal.write_line(line)
 
 
 def _case_of(item: pytest.Item) -> Case | None:

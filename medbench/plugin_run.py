@@ -180,20 +180,24 @@ def open_model(settings: Settings) -> Iterator[Any]:
         _check_endpoint_reachable(settings.base_url or "")
         yield OpenAIChatModel(settings.model, settings.base_url, api_key=settings.api_key,
                               extra_headers=settings.extra_headers or None,
-                              temperature=settings.temperature, max_tokens=settings.max_tokens)
+                              temperature=settings.temperature, max_tokens=settings.max_tokens,
+                              **settings.call_limits.client_kwargs())
         return
     from medbench.models.reference_server import ReferenceServer
 
     with ReferenceServer() as server:
         yield OpenAIChatModel(settings.model, server.base_url, api_key="reference",
-                              temperature=settings.temperature, max_tokens=settings.max_tokens)
+                              temperature=settings.temperature, max_tokens=settings.max_tokens,
+                              **settings.call_limits.client_kwargs())
 
 
 def _check_endpoint_reachable(base_url: str) -> None:
     """Fail the session up front when nothing answers at the endpoint: every task would otherwise
     spend its whole retry budget on connection errors. Any HTTP answer (even 401 or 404) will do."""
+    from medbench.models.preflight import probe_endpoint
+
     try:
-        requests.get(base_url.rstrip("/") + "/models", timeout=15)
+        probe_endpoint(base_url)
     except requests.RequestException as error:
         raise SetupError(f"model endpoint {base_url} is not reachable ({type(error).__name__}); "
                          "check --base-url and that the server is running") from None

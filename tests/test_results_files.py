@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from medbench.results.records import run_record, transcript_record
-from medbench.results.resume import ResumeRefused, open_run
+from medbench.results.resume import ResumeRefused, open_run, reruns_in_session
 from medbench.results.writer import RunFolder
 
 IDENTITY = {"model": "reference", "task_set": "generated", "task_set_sha256": "ab" * 32, "grader": "official"}
@@ -20,8 +20,9 @@ def outcome(task_id: str, result: str | None = '["S1"]') -> SimpleNamespace:
                            prompt_tokens=5, completion_tokens=None, model_latency_s=0.25, model_calls=1, retries=0, error=None)
 
 
-def lines_for(task_id: str, correct: bool = True, session: str = "s1") -> tuple[dict, dict]:
+def lines_for(task_id: str, correct: bool = True, session: str = "s1", status: str = "completed") -> tuple[dict, dict]:
     done = outcome(task_id)
+    done.status = status
     run = run_record(index=0, category=1, attempt=1, session=session, outcome=done,
                      verdict=SimpleNamespace(correct=correct, reason=None if correct else "wrong MRN"),
                      elapsed_s=0.3, environment_fingerprint="fake")
@@ -115,3 +116,33 @@ def test_resume_with_nothing_recorded_starts_a_run(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path / "reference")
     assert open_run(folder, identity=IDENTITY, details={}, session="s1", resume=True) == set()
     assert folder.read_manifest()["identity"] == IDENTITY
+
+
+def test_resume_runs_infrastructure_failures_again_and_skips_the_rest(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+    open_run(folder, identity=IDENTITY, details={}, session="s1", resume=False)
+    folder.append(*lines_for("task1_1"))
+    folder.append(*lines_for("task1_2", correct=False, status="error"))
+    folder.append(*lines_for("task1_3", correct=False, status="cassette_mismatch"))
+    folder.append(*lines_for("task1_4", correct=False, status="agent_invalid_action"))
+    skipped = open_run(folder, identity=IDENTITY, details={}, session="s2", resume=True)
+    assert skipped == {("task1_1", 1), ("task1_4", 1)}
+
+
+def test_resume_judges_an_attempt_by_its_latest_line(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+    open_run(folder, identity=IDENTITY, details={}, session="s1", resume=False)
+    folder.append(*lines_for("task1_1", correct=False, status="error"))
+    folder.append(*lines_for("task1_1", session="s2"))
+    folder.append(*lines_for("task1_2", session="s1"))
+    folder.append(*lines_for("task1_2", correct=False, session="s2", status="error"))
+    assert open_run(folder, identity=IDENTITY, details={}, session="s3", resume=True) == {("task1_1", 1)}
+
+
+def test_reruns_in_session_counts_attempts_that_had_ended_in_infrastructure_failures() -> None:
+    records = [lines_for("task1_1", status="error")[0], lines_for("task1_2", status="cassette_mismatch")[0],
+               lines_for("task1_3", status="agent_invalid_action")[0],
+               lines_for("task1_1", session="s2")[0], lines_for("task1_2", session="s2", status="error")[0],
+               lines_for("task1_4", session="s2")[0]]
+    assert reruns_in_session(records, "s2") == 2
+    assert reruns_in_session(records, "s1") == 0
