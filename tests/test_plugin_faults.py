@@ -9,6 +9,7 @@ Concurrency is synchronised with FIFOs.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -23,7 +24,9 @@ from pathlib import Path
 import pytest
 from test_plugin import FAKES, bench, read_lines, run_bench, run_folder  # noqa: F401 (bench: a fixture)
 
+from medbench.models.client import OpenAIChatModel
 from medbench.models.fault_proxy import FaultProxy, scripted_faults
+from medbench.plugin_options import CallLimits
 
 pytest_plugins = ["pytester"]
 
@@ -81,6 +84,11 @@ def test_call_limit_options_fall_back_to_env_and_ini_and_are_recorded(bench: pyt
     run_bench(bench, "--timeout=7.5").assert_outcomes(passed=4)
     endpoint = json.loads((run_folder(bench) / "run.json").read_text())["details"]["endpoint"]
     assert (endpoint["timeout_s"], endpoint["retry_budget_s"], endpoint["timeout_retries"]) == (7.5, 30.0, 2)
+
+
+def test_the_plugin_defaults_are_the_clients() -> None:
+    defaults = {name: parameter.default for name, parameter in inspect.signature(OpenAIChatModel).parameters.items()}
+    assert all(defaults[name] == value for name, value in CallLimits().client_kwargs().items())
 
 
 @pytest.mark.parametrize("option", ["--timeout=0", "--retry-budget=-1", "--timeout-retries=-1"])
