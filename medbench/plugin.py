@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,7 +37,6 @@ SESSION_KEY = "medbench_session"
 
 BENCH = pytest.StashKey[BenchRun]()
 RECORD = pytest.StashKey[dict[str, Any]]()
-CALL_EVENTS = "medbench_call_events"  # user property: retry/timeout lines of an xdist worker's test
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,6 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
         session = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     first_process = workerinput is None or workerinput.get("workerid") == "gw0"
     bench = config.stash[BENCH] = BenchRun(settings, session, writes_task_file=first_process)
+    config.pluginmanager.register(CallEventLines(config), CallEventLines.NAME)
     if workerinput is None:
         config.pluginmanager.register(Controller(bench), "medbench-controller")
         if settings.resume:
@@ -167,11 +167,8 @@ def medbench_attempt(request: pytest.FixtureRequest, medbench_case: Case, medben
                      medbench_model: Any, medbench_environment: Environment, medbench_gateway: Any) -> dict[str, Any]:
     """Run, grade and record the attempt; the runs.jsonl record is written before the test asserts.
     Model-call retries and timeouts are printed as they happen (xdist: shipped to the controller)."""
-    live = _live_writer(request.config)
-    with call_events.collected(live) as lines:
+    with request.config.pluginmanager.get_plugin(CallEventLines.NAME).attempt(request.node):
         record, _ = medbench_run.run_case(medbench_case, medbench_model, medbench_environment, medbench_gateway)
-    if lines and live is None:
-        request.node.user_properties.append((CALL_EVENTS, lines))
     request.node.user_properties.extend(report_properties(record))
     request.node.stash[RECORD] = dict(report_properties(record))
     return record
@@ -199,10 +196,6 @@ class Controller:
         self.gate_failures: list[str] = []
         self.report_lines: list[str] = []
         self.notes: list[str] = []
-        self.terminal: Any = None
-
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.terminal = session.config.pluginmanager.get_plugin("terminalreporter")
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -213,10 +206,6 @@ class Controller:
                 folder.session_lock.join_if_ours(self.bench.session)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        for key, lines in report.user_properties if report.when == "setup" else ():  # the attempt runs in setup
-            if key == CALL_EVENTS and self.terminal is not None:
-                for line in lines:
-                    _write_line(self.terminal, f"medbench: {line}")
         self.reported.add(report.nodeid)
         if report.failed:
             self.failed.add(report.nodeid)
@@ -308,28 +297,47 @@ def _refuse_mismatched_resume(bench: BenchRun) -> None:
         raise pytest.UsageError(str(error)) from None
 
 
-def _live_writer(config: pytest.Config) -> Callable[[str], None] | None:
-    """Writes `medbench:` lines to the terminal when this process owns it; None in an xdist worker."""
-    terminal = None if hasattr(config, "workerinput") else config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if terminal is None or capture is None:
-        return None
-
-    def write(line: str) -> None:
-        with capture.global_and_fixture_disabled():  # the test's output capture would swallow it
-            _write_line(terminal, f"medbench: {line}")
-
-    return write
-
-
-def _write_line(terminal: Any, line: str) -> None:
-    """A line of its own, also after xdist's progress dots (which write_line would continue)."""
-    terminal.ensure_newline()
-    if getattr(getattr(terminal, "_tw", None), "width_of_current_line", 0):
-        terminal.write("\n")
-    terminal.write_line(line)
-
-
 def _case_of(item: pytest.Item) -> Case | None:
     callspec = getattr(item, "callspec", None)
     return callspec.params.get("medbench_case") if callspec is not None else None
+
+
+class CallEventLines:
+    """The retry / timeout lines of an attempt's model calls (medbench.models.call_events), printed
+    as they happen where this process owns the terminal; an xdist worker ships them with the test
+    report (user property `medbench_call_events`) and the controller prints them."""
+
+    NAME = "medbench-call-events"
+    PROPERTY = "medbench_call_events"
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.is_worker = hasattr(config, "workerinput")
+
+    @contextmanager
+    def attempt(self, node: pytest.Item) -> Iterator[None]:
+        with call_events.collected(None if self.is_worker else self._write) as lines:
+            try:
+                yield
+            finally:
+                if lines and self.is_worker:
+                    node.user_properties.append((self.PROPERTY, lines))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "setup" or self.is_worker:  # the attempt runs in the setup of its test
+            return
+        for key, lines in report.user_properties:
+            if key == self.PROPERTY:
+                for line in lines:
+                    self._write(line)
+
+    def _write(self, line: str) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if terminal is None:
+            return
+        with capture.global_and_fixture_disabled() if capture else nullcontext():  # not into the test's capture
+            terminal.ensure_newline()
+            if getattr(getattr(terminal, "_tw", None), "width_of_current_line", 0):  # after xdist's progress dots
+                terminal.write("\n")
+            terminal.write_line(f"medbench: {line}")

@@ -82,6 +82,9 @@ def report(summary: dict, injected: dict[str, int], requests: int, wall: float,
     print(f"run: {calls.get('calls')} model calls, {calls.get('retries')} retries, {calls.get('timeouts')} timeouts, "
           f"{calls.get('time_lost_s')} s lost to failed attempts and waits; {retry_lines} retry lines printed; "
           f"wall {wall:.0f} s; pytest exit {completed.returncode}")
+    for line in completed.stdout.splitlines():
+        if line.startswith("medbench: --resume"):
+            print(line)
     ok = summary["total"] == summary["expected_total"] and summary["infrastructure_failures"] == 0
     if not ok:
         print("\n".join(line for line in completed.stdout.splitlines() if "incorrect:" in line)[-3000:])

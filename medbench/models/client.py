@@ -210,7 +210,7 @@ class OpenAIChatModel:
             )
         usage = getattr(completion, "usage", None)
         return ModelReply(
-            content=choices[0].message.content or "",
+            content=getattr(getattr(choices[0], "message", None), "content", None) or "",
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             completion_tokens=getattr(usage, "completion_tokens", None),
             latency_s=latency,
