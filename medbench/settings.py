@@ -31,6 +31,24 @@ class SetupError(Exception):
 
 
 @dataclass(frozen=True)
+class CallLimits:
+    """How long the harness waits for the model endpoint, and how long it keeps retrying (the defaults
+    are `OpenAIChatModel`'s)."""
+
+    timeout: float = 120.0
+    retry_budget: float = 300.0
+    timeout_retries: int = 1
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """The matching `OpenAIChatModel` constructor arguments."""
+        return {"timeout": self.timeout, "retry_budget_s": self.retry_budget, "timeout_retries": self.timeout_retries}
+
+    def recorded(self) -> dict[str, Any]:
+        """What run.json and summary.json record under `endpoint`."""
+        return {"timeout_s": self.timeout, "retry_budget_s": self.retry_budget, "timeout_retries": self.timeout_retries}
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a benchmark session needs to know, validated."""
 
@@ -60,6 +78,7 @@ class Settings:
     gates: tuple[Gate, ...] = ()
     report: Path | None = None
     concurrency: int = 1
+    call_limits: CallLimits = field(default_factory=CallLimits)
 
     @property
     def is_builtin(self) -> bool:
@@ -90,7 +109,7 @@ class Settings:
     def endpoint(self) -> dict[str, Any]:
         """Where the model was reached, without secrets (header names only, no query string)."""
         base = "built-in local endpoint" if self.is_builtin else _without_query(self.base_url)
-        return {"base_url": base, "extra_header_names": sorted(self.extra_headers)}
+        return {"base_url": base, "extra_header_names": sorted(self.extra_headers), **self.call_limits.recorded()}
 
 
 def slug(name: str) -> str:

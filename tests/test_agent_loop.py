@@ -239,9 +239,12 @@ def test_model_failure_after_retries_is_error_and_its_retries_count(gateway):
     assert outcome.calls[-1] == {
         "ok": False,
         "latency_s": 2.0,
+        "lost_s": 2.0,
         "prompt_tokens": None,
         "completion_tokens": None,
         "retries": 6,
+        "timeouts": 0,
+        "finish_reason": None,
     }
 
 
@@ -297,10 +300,70 @@ def test_tokens_latency_and_retries_are_totalled_per_task(gateway):
     assert outcome.calls[0] == {
         "ok": True,
         "latency_s": 0.5,
+        "lost_s": 0.0,
         "prompt_tokens": 100,
         "completion_tokens": 5,
         "retries": 2,
+        "timeouts": 0,
+        "finish_reason": None,
     }
+
+
+class RepliesModel:
+    """Returns the given ModelReply objects (or raises the given errors) in order."""
+
+    def __init__(self, *steps):
+        self.steps = list(steps)
+
+    def complete(self, messages):
+        step = self.steps.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
+
+def reply(content, *, latency_s=0.5, lost_s=0.0, retries=0, timeouts=0, finish_reason="stop"):
+    return ModelReply(content=content, prompt_tokens=100, completion_tokens=5, latency_s=latency_s, retries=retries,
+                      finish_reason=finish_reason, lost_s=lost_s, timeouts=timeouts)
+
+
+def test_time_lost_to_retries_and_timeouts_counts_in_latency_and_on_its_own(gateway):
+    model = RepliesModel(reply(f"GET {BASE}Patient", lost_s=30.0, retries=2, timeouts=1), reply("FINISH([])"))
+    outcome = run(model, gateway)
+    assert outcome.model_latency_s == 31.0 and outcome.time_lost_s == 30.0
+    assert (outcome.retries, outcome.timeouts) == (2, 1)
+    assert outcome.calls[0]["latency_s"] == 30.5 and outcome.calls[0]["lost_s"] == 30.0
+
+
+def test_a_call_that_gave_up_loses_all_its_time_and_keeps_its_timeouts(gateway):
+    model = RepliesModel(reply(f"GET {BASE}Patient"), ModelCallError("timed out", retries=1, latency_s=9.0, timeouts=2))
+    outcome = run(model, gateway)
+    assert outcome.status == status.ERROR
+    assert (outcome.time_lost_s, outcome.timeouts, outcome.retries) == (9.0, 2, 1)
+
+
+def test_finish_reason_is_recorded_per_call_and_the_last_answer_decides_truncation(gateway):
+    model = RepliesModel(reply(f"GET {BASE}Patient", finish_reason="length"), reply("The patient's latest magnesium is", finish_reason="length"))
+    outcome = run(model, gateway)
+    assert [call["finish_reason"] for call in outcome.calls] == ["length", "length"]
+    assert outcome.status == status.INVALID_ACTION, "a cut answer keeps the status upstream gives it"
+    assert outcome.last_answer_truncated and outcome.truncated_answers == 2
+
+
+def test_an_answer_cut_earlier_does_not_mark_a_finished_attempt_truncated(gateway):
+    model = RepliesModel(reply(f"GET {BASE}Patient", finish_reason="length"), reply("FINISH([])"))
+    outcome = run(model, gateway)
+    assert outcome.status == status.COMPLETED
+    assert not outcome.last_answer_truncated and outcome.truncated_answers == 1
+
+
+def test_context_limit_call_records_the_token_counts_the_error_reported(gateway):
+    overflow = ContextLimitError("HTTP 400: request (9000 tokens) exceeds the available context size (8192 tokens)",
+                                 prompt_tokens=9000, context_window=8192)
+    outcome = run(RepliesModel(reply(f"GET {BASE}Patient"), overflow), gateway)
+    assert outcome.status == status.CONTEXT_LIMIT
+    assert outcome.calls[-1]["prompt_tokens"] == 9000 and outcome.calls[-1]["context_window"] == 8192
+    assert outcome.prompt_tokens == 100 + 9000, "the attempt's tokens include the prompt that no longer fit"
 
 
 def test_tokens_are_none_when_the_endpoint_never_reports_usage(gateway):

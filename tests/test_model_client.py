@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from medbench.models import call_events
 from medbench.models import client as client_module
 from medbench.models.client import (
     PLACEHOLDER_API_KEY,
@@ -21,13 +22,13 @@ MESSAGES = [{"role": "user", "content": "What is the MRN?"}]
 SECRET = "sk-test-SECRET-0123456789"
 
 
-def completion(content="FINISH([1])", usage=True):
+def completion(content="FINISH([1])", usage=True, finish_reason="stop"):
     body = {
         "id": "chatcmpl-1",
         "object": "chat.completion",
         "created": 0,
         "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
     }
     if usage:
         body["usage"] = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
@@ -45,11 +46,20 @@ RATE_LIMIT_TPM = error(
 )
 
 
+# Faults the endpoint can inject instead of an answer.
+STALL = ("stall",)  # say nothing until the test ends: the client times out
+DROP = ("drop",)  # close the connection without answering
+TRUNCATED_BODY = ("truncate",)  # a 200 whose JSON body is cut mid-string (Content-Length matches the cut)
+SHORT_BODY = ("short",)  # a 200 that closes before sending the Content-Length it announced
+
+
 class Endpoint(BaseHTTPRequestHandler):
-    """Answers chat completions from a script; ("sleep", s) answers late so the client times out."""
+    """Answers chat completions from a script: (status, payload, headers) steps, ("sleep", s) to answer
+    late, or one of the faults above."""
 
     script: list = []
     seen: list = []
+    release = threading.Event()
 
     def log_message(self, *args):
         pass
@@ -61,6 +71,9 @@ class Endpoint(BaseHTTPRequestHandler):
         if step[0] == "sleep":
             time.sleep(step[1])
             step = completion()
+        if step[0] in ("stall", "drop", "truncate", "short"):
+            self._fault(step[0])
+            return
         status, payload, headers = step
         if status == 401:
             payload = {"error": {"message": f"bad key {self.headers['Authorization']}"}}
@@ -77,6 +90,25 @@ class Endpoint(BaseHTTPRequestHandler):
             pass
 
 
+    def _fault(self, kind):
+        self.close_connection = True
+        if kind == "stall":
+            self.release.wait()
+            return
+        if kind == "drop":
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        data = json.dumps(completion("GET http://localhost:8080/fhir/Patient?name=Smith")[1]).encode()
+        cut = data[: data.index(b"Patient") + 3]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(cut) if kind == "truncate" else len(data)))
+        self.end_headers()
+        self.wfile.write(cut)
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+
 @pytest.fixture(scope="module")
 def base_url():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
@@ -91,7 +123,9 @@ def base_url():
 def endpoint(base_url):
     Endpoint.script = []
     Endpoint.seen = []
-    return Endpoint
+    Endpoint.release = threading.Event()
+    yield Endpoint
+    Endpoint.release.set()
 
 
 @pytest.fixture
@@ -226,6 +260,125 @@ def test_retry_after_header_is_honoured_up_to_the_cap(base_url, endpoint, sleeps
     assert sleeps[0] == 7.0 and sleeps[1] == 30.0
 
 
+# --- faults of a flaky endpoint: truncated bodies, drops -------------------------------------
+
+
+def test_a_body_cut_mid_string_is_retried_like_a_dropped_connection(base_url, endpoint):
+    endpoint.script = [TRUNCATED_BODY, completion("GET x")]
+    reply = make(base_url).complete(MESSAGES)
+    assert (reply.content, reply.retries, len(endpoint.seen)) == ("GET x", 1, 2)
+
+
+def test_retries_made_before_a_truncated_body_still_count(base_url, endpoint):
+    endpoint.script = [error(503, "busy"), TRUNCATED_BODY, completion("GET x")]
+    assert make(base_url).complete(MESSAGES).retries == 2
+
+
+def test_bodies_truncated_every_time_fail_after_max_retries_with_their_count(base_url, endpoint):
+    endpoint.script = [TRUNCATED_BODY] * 4
+    with pytest.raises(ModelCallError, match="after 2 retries: truncated or malformed response body") as failure:
+        make(base_url, max_retries=2).complete(MESSAGES)
+    assert failure.value.retries == 2 and len(endpoint.seen) == 3
+
+
+def test_a_connection_dropped_before_the_answer_is_retried(base_url, endpoint):
+    endpoint.script = [DROP, completion("GET x")]
+    assert make(base_url).complete(MESSAGES).retries == 1
+
+
+def test_a_body_shorter_than_its_content_length_is_retried(base_url, endpoint):
+    endpoint.script = [SHORT_BODY, completion("GET x")]
+    reply = make(base_url).complete(MESSAGES)
+    assert (reply.content, reply.retries) == ("GET x", 1)
+
+
+# --- timeouts and the retry budget -----------------------------------------------------------
+
+
+def test_a_timed_out_call_is_retried_once_by_default(base_url, endpoint):
+    endpoint.script = [STALL, STALL, completion()]
+    with pytest.raises(ModelCallError, match="timed out 2 times; at most 1 timeout retries") as failure:
+        make(base_url, timeout=0.2, max_retries=6).complete(MESSAGES)
+    assert (failure.value.retries, failure.value.timeouts, len(endpoint.seen)) == (1, 2, 2)
+
+
+def test_more_timeout_retries_are_made_when_asked_and_their_time_counts_as_lost(base_url, endpoint):
+    endpoint.script = [STALL, STALL, completion("GET x")]
+    reply = make(base_url, timeout=0.2, timeout_retries=2).complete(MESSAGES)
+    assert (reply.content, reply.retries, reply.timeouts) == ("GET x", 2, 2)
+    assert reply.lost_s > 0
+
+
+def test_a_zero_retry_budget_means_no_retry(base_url, endpoint):
+    endpoint.script = [error(503, "busy"), completion()]
+    with pytest.raises(ModelCallError, match="retry budget of 0 s spent") as failure:
+        make(base_url, retry_budget_s=0).complete(MESSAGES)
+    assert failure.value.retries == 0 and len(endpoint.seen) == 1
+
+
+def test_no_retry_starts_when_its_wait_would_overrun_the_budget(base_url, endpoint, sleeps):
+    endpoint.script = [error(503, "busy"), completion()]
+    with pytest.raises(ModelCallError, match="retry budget of 3 s spent"):
+        make(base_url, backoff_initial_s=10.0, retry_budget_s=3.0).complete(MESSAGES)
+    assert sleeps == [] and len(endpoint.seen) == 1
+
+
+def test_a_retry_after_longer_than_the_budget_gives_up_at_once(base_url, endpoint, sleeps):
+    endpoint.script = [error(429, "slow down", headers={"Retry-After": "100"}), completion()]
+    with pytest.raises(ModelCallError, match="retry budget"):
+        make(base_url, backoff_max_s=200.0, retry_budget_s=50.0).complete(MESSAGES)
+    assert sleeps == []
+
+
+def test_time_lost_before_the_answer_is_kept_apart_from_its_latency(base_url, endpoint, sleeps):
+    endpoint.script = [error(500, "oops"), completion()]
+    reply = make(base_url).complete(MESSAGES)
+    assert reply.retries == 1 and reply.lost_s > 0 and reply.latency_s > 0
+
+
+def test_negative_limits_are_refused():
+    for bad in ({"timeout": 0}, {"retry_budget_s": -1}, {"timeout_retries": -1}):
+        with pytest.raises(ValueError):
+            OpenAIChatModel("m", "http://127.0.0.1:9/v1", **bad)
+
+
+# --- retries and timeouts are reported -------------------------------------------------------
+
+
+def test_each_retry_is_reported_with_task_attempt_and_reason(base_url, endpoint, sleeps, caplog):
+    endpoint.script = [error(503, "busy"), error(502, "bad gateway"), completion()]
+    events = []
+    with call_events.for_task("task5_3"), call_events.listening(events.append):
+        make(base_url).complete(MESSAGES)
+    assert [(e.kind, e.attempt, e.task, e.timed_out) for e in events] == [
+        ("retry", 1, "task5_3", False), ("retry", 2, "task5_3", False)]
+    assert events[0].line().startswith("task5_3: model call attempt 1 failed (HTTP 503: ")
+    assert "retrying in" in events[0].line()
+    assert [r.getMessage() for r in caplog.records if r.name == "medbench.models"] == [e.line() for e in events]
+
+
+def test_a_timeout_and_the_give_up_are_reported(base_url, endpoint):
+    endpoint.script = [STALL, STALL]
+    events = []
+    with call_events.listening(events.append), pytest.raises(ModelCallError):
+        make(base_url, timeout=0.2).complete(MESSAGES)
+    assert [(e.kind, e.attempt, e.timed_out) for e in events] == [("retry", 1, True), ("gave_up", 2, True)]
+    assert "attempt 2 timed out (APITimeoutError: no answer within 0.2 s); giving up after" in events[1].line()
+
+
+def test_errors_that_are_not_retried_report_nothing(base_url, endpoint):
+    endpoint.script = [error(404, "no such model", code="model_not_found")]
+    events = []
+    with call_events.listening(events.append), pytest.raises(ModelCallError):
+        make(base_url).complete(MESSAGES)
+    assert events == []
+
+
+def test_finish_reason_comes_back_with_the_answer(base_url, endpoint):
+    endpoint.script = [completion("GET http://loc", finish_reason="length")]
+    assert make(base_url).complete(MESSAGES).finish_reason == "length"
+
+
 # --- context limit and other refusals --------------------------------------------------------
 
 
@@ -240,6 +393,23 @@ def test_context_words_in_a_400_without_code_are_a_context_limit(base_url, endpo
     endpoint.script = [error(400, "This model's maximum context length is 4096 tokens. However, you requested 5000.")]
     with pytest.raises(ContextLimitError, match="maximum context length"):
         make(base_url).complete(MESSAGES)
+
+
+def test_a_context_limit_keeps_the_token_counts_a_llama_cpp_body_reports(base_url, endpoint):
+    body = {"error": {"code": 400, "message": "request (4476 tokens) exceeds the available context size (4096 tokens)",
+                      "type": "exceed_context_size_error", "n_prompt_tokens": 4476, "n_ctx": 4096}}
+    endpoint.script = [(400, body, {})]
+    with pytest.raises(ContextLimitError) as failure:
+        make(base_url).complete(MESSAGES)
+    assert (failure.value.prompt_tokens, failure.value.context_window) == (4476, 4096)
+
+
+def test_a_context_limit_keeps_the_token_counts_a_vllm_message_reports(base_url, endpoint):
+    endpoint.script = [error(400, "This model's maximum context length is 4096 tokens. However, you requested 5000 "
+                                  "tokens (4000 in the messages, 1000 in the completion). Please reduce the length.")]
+    with pytest.raises(ContextLimitError) as failure:
+        make(base_url).complete(MESSAGES)
+    assert (failure.value.prompt_tokens, failure.value.context_window) == (4000, 4096)
 
 
 def test_other_client_errors_fail_at_once(base_url, endpoint):

@@ -51,6 +51,15 @@ class ScriptedModel:
             os.kill(os.getpid(), signal.SIGKILL)
         if _wanted("FAKE_DOWN", task_id):
             raise ModelCallError("503 Service Unavailable from the fake endpoint")
+        if _wanted("FAKE_BLOCK", task_id):
+            # Say "inside task_id" on one FIFO, then wait for a line on another: the test decides when to go on.
+            with open(os.environ["FAKE_READY"], "w") as ready:
+                ready.write(task_id + "\\n")
+            with open(os.environ["FAKE_GO"]) as go:
+                go.readline()
+        if _wanted("FAKE_CUT", task_id):
+            return ModelReply(content="The patient you are looking for is", prompt_tokens=100, completion_tokens=7,
+                              latency_s=0.01, retries=0, finish_reason="length")
         answer = re.search(r"expected=(\\w+)", prompt).group(1)
         if _wanted("FAKE_WRONG", task_id) or (_wanted("FAKE_FLAKY", task_id) and calls % 2 == 0):
             answer = "S0000000"
@@ -97,7 +106,8 @@ def bench(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     pytester.makepyfile(test_medagentbench=BENCH_TEST.read_text())
     write_tasks(pytester, task_records(4))
     monkeypatch.setenv("FAKE_LOG", str(pytester.path / "calls.log"))
-    for name in ("FAKE_INTERRUPT", "FAKE_KILL", "FAKE_DOWN", "FAKE_WRONG", "FAKE_FLAKY", "FAKE_THINK"):
+    for name in ("FAKE_INTERRUPT", "FAKE_KILL", "FAKE_DOWN", "FAKE_WRONG", "FAKE_FLAKY", "FAKE_THINK", "FAKE_BLOCK",
+                 "FAKE_CUT"):
         monkeypatch.delenv(name, raising=False)
     for name in ("MEDBENCH_MODEL", "MEDBENCH_RESULTS_DIR", "MEDBENCH_TASKS", "MEDBENCH_MIN_ACCURACY"):
         monkeypatch.delenv(name, raising=False)
@@ -138,7 +148,8 @@ def test_help_shows_every_option_in_the_medbench_group(bench: pytest.Pytester) -
                  "--max-tokens", "--tasks", "--task-seed", "--write-tasks", "--official-dir", "--fhir-url",
                  "--fhir-display-url", "--ehr-seed", "--ehr-scale", "--max-rounds", "--protocol", "--grader",
                  "--post-mode", "--strip-think", "--results-dir", "--run-name", "--resume", "--repeats",
-                 "--min-accuracy", "--min-task-accuracy", "--report"):
+                 "--min-accuracy", "--min-task-accuracy", "--report", "--timeout", "--model-timeout",
+                 "--retry-budget", "--timeout-retries"):
         assert flag in group, flag
 
 
@@ -213,7 +224,8 @@ def test_strip_think_reaches_the_agent_loop(bench: pytest.Pytester, monkeypatch:
     monkeypatch.setenv("FAKE_THINK", "task1_1")
     official = run_bench(bench, "--results-dir=official")
     official.assert_outcomes(passed=3, failed=1)
-    official.stdout.fnmatch_lines(["*task1_1 incorrect: agent_invalid_action (status agent_invalid_action, 1 turns)*"])
+    official.stdout.fnmatch_lines(["*task1_1 incorrect: agent_invalid_action: answer does not start with GET, POST or FINISH(: "
+                                   "'<think>which patient?</think>FINISH(*' (status agent_invalid_action, 1 turns)*"])
     run_bench(bench, "--strip-think").assert_outcomes(passed=4)
 
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from medbench.results.records import run_record, transcript_record
-from medbench.results.resume import ResumeRefused, open_run
+from medbench.results.records import failure_reason, run_record, transcript_record, verdict_message
+from medbench.results.resume import ResumeRefused, open_run, reruns_in_session
 from medbench.results.writer import RunFolder
 
 IDENTITY = {"model": "reference", "task_set": "generated", "task_set_sha256": "ab" * 32, "grader": "official"}
@@ -20,8 +20,9 @@ def outcome(task_id: str, result: str | None = '["S1"]') -> SimpleNamespace:
                            prompt_tokens=5, completion_tokens=None, model_latency_s=0.25, model_calls=1, retries=0, error=None)
 
 
-def lines_for(task_id: str, correct: bool = True, session: str = "s1") -> tuple[dict, dict]:
+def lines_for(task_id: str, correct: bool = True, session: str = "s1", status: str = "completed") -> tuple[dict, dict]:
     done = outcome(task_id)
+    done.status = status
     run = run_record(index=0, category=1, attempt=1, session=session, outcome=done,
                      verdict=SimpleNamespace(correct=correct, reason=None if correct else "wrong MRN"),
                      elapsed_s=0.3, environment_fingerprint="fake")
@@ -172,3 +173,73 @@ def test_the_writer_never_loses_a_line_to_text_that_is_not_utf8(tmp_path: Path) 
     folder = RunFolder(tmp_path / "reference")
     folder.append({"task_id": "task1_1", "note": "\udfff"}, {"transcript_id": "x", "history": [{"content": "\ud800"}]})
     assert folder.records() == [{"task_id": "task1_1", "note": "\ufffd"}]
+
+
+def test_resume_runs_infrastructure_failures_again_and_skips_the_rest(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+    open_run(folder, identity=IDENTITY, details={}, session="s1", resume=False)
+    folder.append(*lines_for("task1_1"))
+    folder.append(*lines_for("task1_2", correct=False, status="error"))
+    folder.append(*lines_for("task1_3", correct=False, status="cassette_mismatch"))
+    folder.append(*lines_for("task1_4", correct=False, status="agent_invalid_action"))
+    skipped = open_run(folder, identity=IDENTITY, details={}, session="s2", resume=True)
+    assert skipped == {("task1_1", 1), ("task1_4", 1)}
+
+
+def test_resume_judges_an_attempt_by_its_latest_line(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "reference")
+    open_run(folder, identity=IDENTITY, details={}, session="s1", resume=False)
+    folder.append(*lines_for("task1_1", correct=False, status="error"))
+    folder.append(*lines_for("task1_1", session="s2"))
+    folder.append(*lines_for("task1_2", session="s1"))
+    folder.append(*lines_for("task1_2", correct=False, session="s2", status="error"))
+    assert open_run(folder, identity=IDENTITY, details={}, session="s3", resume=True) == {("task1_1", 1)}
+
+
+def test_reruns_in_session_counts_attempts_that_had_ended_in_infrastructure_failures() -> None:
+    records = [lines_for("task1_1", status="error")[0], lines_for("task1_2", status="cassette_mismatch")[0],
+               lines_for("task1_3", status="agent_invalid_action")[0],
+               lines_for("task1_1", session="s2")[0], lines_for("task1_2", session="s2", status="error")[0],
+               lines_for("task1_4", session="s2")[0]]
+    assert reruns_in_session(records, "s2") == 2
+    assert reruns_in_session(records, "s1") == 0
+
+
+def test_an_incorrect_attempt_whose_last_answer_was_cut_says_so_and_keeps_its_status() -> None:
+    cut = outcome("task1_1")
+    cut.status, cut.finish_reason, cut.truncated_answers = "agent_invalid_action", "length", 1
+    run = run_record(index=0, category=1, attempt=1, session="s", outcome=cut,
+                     verdict=SimpleNamespace(correct=False, reason="agent_invalid_action"), elapsed_s=0,
+                     environment_fingerprint="f")
+    assert run["status"] == "agent_invalid_action" and run["finish_reason"] == "length"
+    assert run["reason"] == ("agent_invalid_action; the last answer was cut at the completion-token limit "
+                             "(finish_reason length)")
+    assert run["truncated_answers"] == 1
+
+
+def test_retry_accounting_reaches_the_record() -> None:
+    slow = outcome("task1_1")
+    slow.timeouts, slow.time_lost_s, slow.model_latency_s, slow.retries = 2, 61.23456, 62.5, 3
+    run = run_record(index=0, category=1, attempt=1, session="s", outcome=slow,
+                     verdict=SimpleNamespace(correct=True, reason=None), elapsed_s=70, environment_fingerprint="f")
+    assert (run["timeouts"], run["time_lost_s"], run["latency_s"], run["retries"]) == (2, 61.235, 62.5, 3)
+
+
+def test_the_failure_line_shows_the_error_behind_an_errored_attempt_shortened() -> None:
+    run = {"task_id": "task1_1", "status": "error", "num_turns": 0, "reason": "error",
+           "error": "ModelCallError: model call failed: HTTP 502: <html>\n" + "<p>bad gateway</p>" * 100}
+    line = verdict_message(run)
+    assert line.startswith("task1_1 incorrect: error: ModelCallError: model call failed: HTTP 502: <html> <p>bad")
+    assert line.endswith("... (status error, 0 turns)") and len(line) < 260 and "\n" not in line
+
+
+def test_the_failure_line_puts_the_invalid_action_before_the_truncation_note() -> None:
+    run = {"status": "agent_invalid_action", "reason": "agent_invalid_action; the last answer was cut",
+           "error": "answer does not start with GET, POST or FINISH(: 'The patient'"}
+    assert failure_reason(run) == ("agent_invalid_action: answer does not start with GET, POST or FINISH(: "
+                                   "'The patient'; the last answer was cut")
+
+
+def test_a_graded_attempt_shows_only_the_graders_reason() -> None:
+    run = {"status": "completed", "reason": "task4: answer [1.8] != expected [2.1]", "error": None}
+    assert failure_reason(run) == "task4: answer [1.8] != expected [2.1]"

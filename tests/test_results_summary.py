@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from medbench.results.summary import build_summary, summary_table
+from medbench.results.summary import build_summary, model_calls_line, summary_table
 
 MANIFEST: dict[str, Any] = {
     "harness_version": "0.1.0",
@@ -117,3 +117,20 @@ def test_refused_requests_are_totalled_and_records_without_the_field_count_zero(
     summary = build_summary(MANIFEST, [record("task1_1", True, refused_requests=2), record("task1_2", False),
                                        record("task1_3", False, refused_requests=1)])
     assert summary["refused_requests"] == 3
+
+
+def test_summary_counts_retries_timeouts_time_lost_and_truncated_answers() -> None:
+    rows = [record("task1_1", True, model_calls=3, retries=2, timeouts=1, time_lost_s=31.5, truncated_answers=1,
+                   finish_reason="stop"),
+            record("task1_2", False, status="agent_invalid_action", model_calls=1, retries=0, timeouts=0,
+                   time_lost_s=0.0, truncated_answers=1, finish_reason="length"),
+            record("task1_3", True)]
+    summary = build_summary(MANIFEST, rows)
+    assert summary["model_calls"] == {"calls": 4, "retries": 2, "timeouts": 1, "time_lost_s": 31.5,
+                                      "truncated_answers": 2, "attempts_ending_truncated": 1}
+    assert model_calls_line(summary) == ("model calls: 4, 2 retried (1 timeouts, 31.5 s lost to failed attempts and "
+                                         "waits); 2 answers cut at the token limit (1 attempts ended on one)")
+
+
+def test_a_run_without_retries_or_truncation_prints_no_model_call_line() -> None:
+    assert model_calls_line(build_summary(MANIFEST, [record("task1_1", True, model_calls=2)])) is None

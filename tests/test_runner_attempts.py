@@ -27,7 +27,7 @@ class BlockingRunner:
         self.threads: set[str] = set()
         self._lock = threading.Lock()
 
-    def run(self, case: Case) -> AttemptResult:
+    def run(self, case: Case, live: Any = None) -> AttemptResult:
         with self._lock:
             self.ran.append(case.test_id)
             self.threads.add(threading.current_thread().name)
@@ -51,7 +51,7 @@ def test_results_come_back_in_the_callers_order_whatever_finishes_first() -> Non
     release_first = threading.Event()
 
     class SecondFinishesFirst:
-        def run(self, case: Case) -> AttemptResult:
+        def run(self, case: Case, live: Any = None) -> AttemptResult:
             if case.test_id == "task1_1":
                 assert release_first.wait(WAIT_S)
             else:
@@ -69,7 +69,7 @@ def test_concurrency_one_runs_each_attempt_only_when_asked_in_the_callers_thread
     seen: list[tuple[str, str]] = []
 
     class Recording:
-        def run(self, case: Case) -> AttemptResult:
+        def run(self, case: Case, live: Any = None) -> AttemptResult:
             seen.append((case.test_id, threading.current_thread().name))
             return AttemptResult(case, {})
 
@@ -99,7 +99,7 @@ def test_stop_cancels_attempts_not_started_and_they_then_run_on_demand() -> None
     ran: list[str] = []
 
     class Gated:
-        def run(self, case: Case) -> AttemptResult:
+        def run(self, case: Case, live: Any = None) -> AttemptResult:
             ran.append(case.test_id)
             started.set()
             if case.test_id == "task1_1":

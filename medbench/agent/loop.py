@@ -18,7 +18,8 @@ from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.agent.prompt import build_prompt
 from medbench.agent.protocol import FinishAction, GetAction, InvalidAction, PostAction
 from medbench.jsonsafe import valid_text
-from medbench.models.client import ChatModel, ContextLimitError, ModelError, ModelReply
+from medbench.models import call_events
+from medbench.models.client import TRUNCATED, ChatModel, ContextLimitError, ModelError, ModelReply
 from medbench.tasks.model import Task, TaskSet
 
 POST_MODES = ("official", "execute")
@@ -44,7 +45,10 @@ class LoopConfig:
 class TaskOutcome:
     """How one task ended. `history` is the transcript graders read: the prompt, then raw agent
     answers and harness turns. Token totals are None when the endpoint never reported usage.
-    `calls` has one JSON-ready record per model call (latency_s, prompt/completion tokens, retries)."""
+    `calls` has one JSON-ready record per model call (latency_s, lost_s, prompt/completion tokens,
+    retries, timeouts, finish_reason). `model_latency_s` is the time spent in model calls, retries
+    and their waits included; `time_lost_s` the part of it that produced no answer.
+    `finish_reason` is the last answer's (`length`: cut by the token cap)."""
 
     task_id: str
     status: str
@@ -63,6 +67,15 @@ class TaskOutcome:
     # For status `error`: "model" when the model call failed (upstream's client gives up on the
     # sample, ungraded), "harness" when anything else raised (upstream's TASK_ERROR, graded).
     error_source: str | None = None
+    timeouts: int = 0
+    time_lost_s: float = 0.0
+    finish_reason: str | None = None
+    truncated_answers: int = 0
+
+    @property
+    def last_answer_truncated(self) -> bool:
+        """The model's last answer was cut by the completion-token cap."""
+        return self.finish_reason == TRUNCATED
 
 
 def run_task(
@@ -86,7 +99,7 @@ def run_task(
         history.append({"role": "user", "content": build_prompt(task_set, task, config.api_base)})
         for _ in range(config.max_rounds):
             in_model_call = True
-            reply = _ask(model, history, calls)
+            reply = _ask(model, history, calls, task.id)
             in_model_call = False
             answer = protocol.strip_think(reply.content) if config.strip_think else reply.content
             history.append({"role": "agent", "content": answer})
@@ -119,18 +132,26 @@ def to_messages(history: list[dict[str, str]]) -> list[dict[str, str]]:
     ]
 
 
-def _ask(model: ChatModel, history: list[dict[str, str]], calls: list[dict[str, Any]]) -> ModelReply:
-    """Call the model and log the call, including failed ones (their retries and time count too)."""
+def _ask(model: ChatModel, history: list[dict[str, str]], calls: list[dict[str, Any]], task_id: str) -> ModelReply:
+    """Call the model and log the call, including failed ones (their retries and time count too).
+
+    A failed call's whole time is lost; a context-limit error keeps the token counts its body reported."""
     started = time.monotonic()
     try:
-        reply = model.complete(to_messages(history))
+        with call_events.for_task(task_id):
+            reply = model.complete(to_messages(history))
     except Exception as exc:
-        if isinstance(exc, ModelError):
-            calls.append(_call_record(exc.latency_s, None, None, exc.retries, ok=False))
+        if isinstance(exc, ContextLimitError):
+            calls.append(_call_record(exc.latency_s, exc.latency_s, exc.prompt_tokens, None, exc.retries, exc.timeouts,
+                                      None, ok=False, context_window=exc.context_window))
+        elif isinstance(exc, ModelError):
+            calls.append(_call_record(exc.latency_s, exc.latency_s, None, None, exc.retries, exc.timeouts, None, ok=False))
         else:
-            calls.append(_call_record(time.monotonic() - started, None, None, 0, ok=False))
+            elapsed = time.monotonic() - started
+            calls.append(_call_record(elapsed, elapsed, None, None, 0, 0, None, ok=False))
         raise
-    calls.append(_call_record(reply.latency_s, reply.prompt_tokens, reply.completion_tokens, reply.retries, ok=True))
+    calls.append(_call_record(reply.latency_s + reply.lost_s, reply.lost_s, reply.prompt_tokens, reply.completion_tokens,
+                              reply.retries, reply.timeouts, reply.finish_reason, ok=True))
     return reply
 
 
@@ -151,15 +172,30 @@ def _observe(action: GetAction | PostAction, gateway: FhirGateway, config: LoopC
 
 
 def _call_record(
-    latency_s: float, prompt_tokens: int | None, completion_tokens: int | None, retries: int, *, ok: bool
+    latency_s: float,
+    lost_s: float,
+    prompt_tokens: int | None,
+    completion_tokens: int | None,
+    retries: int,
+    timeouts: int,
+    finish_reason: str | None,
+    *,
+    ok: bool,
+    context_window: int | None = None,
 ) -> dict[str, Any]:
-    return {
+    record: dict[str, Any] = {
         "ok": ok,
         "latency_s": latency_s,
+        "lost_s": lost_s,
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "retries": retries,
+        "timeouts": timeouts,
+        "finish_reason": finish_reason,
     }
+    if context_window is not None:
+        record["context_window"] = context_window
+    return record
 
 
 def _outcome(
@@ -174,6 +210,8 @@ def _outcome(
         reported = [call[key] for call in calls if call[key] is not None]
         return sum(reported) if reported else None
 
+    answered = [call for call in calls if call["ok"]]
+
     return TaskOutcome(
         task_id=task_id,
         status=end,
@@ -187,4 +225,8 @@ def _outcome(
         retries=sum(call["retries"] for call in calls),
         error=error,
         calls=calls,
+        timeouts=sum(call.get("timeouts", 0) for call in calls),
+        time_lost_s=sum(call.get("lost_s", 0.0) for call in calls),
+        finish_reason=answered[-1]["finish_reason"] if answered else None,
+        truncated_answers=sum(1 for call in answered if call.get("finish_reason") == TRUNCATED),
     )

@@ -42,9 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         db_path = ensure_database(seed=args.seed, scale=args.scale, cache_dir=args.cache_dir)
         log.info("EHR database %s ready in %.1f s", db_path, time.perf_counter() - started)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    server = FhirServer(db_path, host=args.host, port=args.port).start()
-    log.info("FHIR server at %s (Ctrl-C to stop)", server.base_url)
-    server.serve_forever()
+    server = FhirServer(db_path, host=args.host, port=args.port)
+    server.serve_forever(on_ready=lambda ready: log.info("FHIR server at %s (Ctrl-C to stop)", ready.base_url))
     log.info("FHIR server stopped")
     return 0
 

@@ -248,10 +248,15 @@ class FhirServer:
         self._http = None
         self._app = None
 
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted (the `serve` command)."""
-        self.start()
+    def serve_forever(self, on_ready: Callable[[FhirServer], None] | None = None) -> None:
+        """Serve in the calling thread until interrupted (the `serve` command).
+
+        `on_ready` announces the server inside the interruptible part: a Ctrl-C that arrives right
+        after the announcement still stops the server cleanly."""
         try:
+            self.start()
+            if on_ready is not None:
+                on_ready(self)
             threading.Event().wait()
         except KeyboardInterrupt:
             pass

@@ -1,14 +1,16 @@
 """Chat models the agent loop talks to, and the OpenAI-compatible client for real endpoints.
 
-The SDK's own retries are off: we retry 429 / 5xx / timeouts / connection errors ourselves, a
-bounded number of times with exponential backoff and jitter, so that retries are counted per
-task and never hang a run. Context-window overflow is told apart from other failures because
-the benchmark scores it as its own status.
+The SDK's own retries are off: we retry 429 / 5xx / timeouts / dropped connections / truncated
+response bodies ourselves, within bounds (a number of retries, at most `timeout_retries`
+timeouts, and a time budget), with exponential backoff and jitter, so that retries are counted
+per task, reported while they happen (`call_events`) and never hang a run. Context-window
+overflow is told apart from other failures because the benchmark scores it as its own status.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import random
 import time
@@ -18,40 +20,63 @@ from typing import Any, Protocol
 
 import openai
 
+from medbench.models import call_events
+from medbench.models.call_events import CallEvent
+from medbench.models.context_limit import context_tokens, looks_like_context_limit
 from medbench.secrets import Scrubber
+
+__all__ = [
+    "ChatModel", "ContextLimitError", "ModelCallError", "ModelError", "ModelReply", "OpenAIChatModel",
+    "PLACEHOLDER_API_KEY", "RETRYABLE_STATUSES", "looks_like_context_limit",
+]
 
 # Sent when neither an explicit key nor OPENAI_API_KEY is set: local endpoints accept anything.
 PLACEHOLDER_API_KEY = "no-key"
 # Error bodies can be whole HTML pages from proxies; messages keep the start.
 MAX_ERROR_CHARS = 2000
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
-# Upstream's context-limit rule: one word of each group, case-insensitive, as substrings.
-CONTEXT_WORDS = ("prompt", "context", "tokens")
-LIMIT_WORDS = ("limit", "exceed", "max", "long", "much", "many", "reach", "over", "up", "beyond")
+DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_RETRY_BUDGET_S = 300.0
+# The finish_reason of an answer cut by the completion-token cap.
+TRUNCATED = "length"
 
 
 @dataclass(frozen=True)
 class ModelReply:
-    """One answer; tokens are None when the endpoint reports no usage; latency of the successful attempt."""
+    """One answer. Tokens are None when the endpoint reports no usage; `latency_s` is the successful
+    attempt's, `lost_s` the time the call spent before it (failed attempts and backoff waits);
+    `finish_reason` is the endpoint's (`length`: cut by the token cap), None when not reported."""
 
     content: str
     prompt_tokens: int | None
     completion_tokens: int | None
     latency_s: float
     retries: int
+    finish_reason: str | None = None
+    lost_s: float = 0.0
+    timeouts: int = 0
 
 
 class ModelError(Exception):
-    """A model call that gave no answer; carries the retries and time it cost."""
+    """A model call that gave no answer; carries the retries, timeouts and time it cost."""
 
-    def __init__(self, message: str, *, retries: int = 0, latency_s: float = 0.0) -> None:
+    def __init__(self, message: str, *, retries: int = 0, latency_s: float = 0.0, timeouts: int = 0) -> None:
         super().__init__(message)
         self.retries = retries
         self.latency_s = latency_s
+        self.timeouts = timeouts
 
 
 class ContextLimitError(ModelError):
-    """The endpoint says the conversation no longer fits the model's context window."""
+    """The endpoint says the conversation no longer fits the model's context window.
+
+    `prompt_tokens` and `context_window` are what the error body reported (None when it did not)."""
+
+    def __init__(self, message: str, *, retries: int = 0, latency_s: float = 0.0, timeouts: int = 0,
+                 prompt_tokens: int | None = None, context_window: int | None = None) -> None:
+        super().__init__(message, retries=retries, latency_s=latency_s, timeouts=timeouts)
+        self.prompt_tokens = prompt_tokens
+        self.context_window = context_window
 
 
 class ModelCallError(ModelError):
@@ -64,14 +89,23 @@ class ChatModel(Protocol):
         ...
 
 
-def looks_like_context_limit(text: str) -> bool:
-    """Upstream's word rule; apply it only to non-retryable errors (it also matches 429 "tokens per min")."""
-    lowered = text.lower()
-    return any(w in lowered for w in CONTEXT_WORDS) and any(w in lowered for w in LIMIT_WORDS)
+@dataclass(frozen=True)
+class _Fault:
+    """One failed attempt, as the retry policy sees it."""
+
+    reason: str
+    retryable: bool
+    timed_out: bool = False
 
 
 class OpenAIChatModel:
-    """Chat completions over the official `openai` SDK against any OpenAI-compatible base URL."""
+    """Chat completions over the official `openai` SDK against any OpenAI-compatible base URL.
+
+    `timeout` bounds each attempt (connecting, and each wait for the next bytes of the answer);
+    `max_retries` bounds the retries of one call, `timeout_retries` how many of them may follow a
+    timeout, and `retry_budget_s` the time one call may spend retrying once its first attempt
+    failed (waits and retried attempts; a retried attempt's timeout is cut to what is left).
+    """
 
     def __init__(
         self,
@@ -81,14 +115,21 @@ class OpenAIChatModel:
         extra_headers: dict[str, str] | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
-        timeout: float = 120.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
         max_retries: int = 6,
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 60.0,
+        timeout_retries: int = 1,
+        retry_budget_s: float = DEFAULT_RETRY_BUDGET_S,
     ) -> None:
+        if timeout <= 0 or retry_budget_s < 0 or max_retries < 0 or timeout_retries < 0:
+            raise ValueError("timeout must be positive; retry_budget_s, max_retries and timeout_retries not negative")
         self.model = model
         self.base_url = base_url
+        self.timeout = timeout
         self.max_retries = max_retries
+        self.timeout_retries = timeout_retries
+        self.retry_budget_s = retry_budget_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         secret = api_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
@@ -133,50 +174,86 @@ class OpenAIChatModel:
     def complete(self, messages: list[dict[str, str]]) -> ModelReply:
         """One answer, retrying transient failures; raises ContextLimitError or ModelCallError."""
         started = time.monotonic()
-        retries = 0
+        retries = timeouts = 0
+        deadline: float | None = None  # set when the first attempt fails: the retry budget runs from there
         while True:
             attempt_started = time.monotonic()
+            attempt_timeout = self.timeout if deadline is None else min(self.timeout, deadline - attempt_started)
             try:
-                completion = self._client.chat.completions.create(model=self.model, messages=messages, **self._sampling)
-            except openai.APIError as error:
-                elapsed = time.monotonic() - started
-                if not _is_retryable(error):
-                    raise self._final_error(error, retries, elapsed) from None
-                if retries >= self.max_retries:
-                    raise ModelCallError(
-                        f"model call failed after {retries} retries: {self._describe(error)}",
-                        retries=retries,
-                        latency_s=elapsed,
-                    ) from None
-                time.sleep(self._backoff_s(retries, error))
+                completion = self._client.chat.completions.create(
+                    model=self.model, messages=messages, timeout=attempt_timeout, **self._sampling)
+            except (openai.APIError, json.JSONDecodeError) as error:
+                now = time.monotonic()
+                fault = self._classify(error, attempt_timeout)
+                timeouts += fault.timed_out
+                if not fault.retryable:
+                    raise self._final_error(error, retries, now - started, timeouts) from None
+                if deadline is None:
+                    deadline = now + self.retry_budget_s
+                wait = self._backoff_s(retries, error)
+                stop = self._stop_reason(retries, timeouts, now + wait, deadline)
+                event = CallEvent(call_events.RETRY if stop is None else call_events.GAVE_UP, retries + 1,
+                                  fault.reason, fault.timed_out, now - started, None if stop else wait)
+                call_events.emit(event)
+                if stop is not None:
+                    raise ModelCallError(f"model call failed after {retries} retries{stop}: {fault.reason}",
+                                         retries=retries, latency_s=now - started, timeouts=timeouts) from None
+                time.sleep(wait)
                 retries += 1
                 continue
-            latency = time.monotonic() - attempt_started
-            return self._reply(completion, latency, retries, time.monotonic() - started)
+            ended = time.monotonic()
+            return self._reply(completion, ended - attempt_started, attempt_started - started, retries, timeouts)
 
-    def _reply(self, completion: Any, latency: float, retries: int, elapsed: float) -> ModelReply:
+    def _stop_reason(self, retries: int, timeouts: int, next_start: float, deadline: float) -> str | None:
+        """Why the call must not be retried again (a phrase for the error), or None to retry."""
+        if retries >= self.max_retries:
+            return ""
+        if timeouts > self.timeout_retries:
+            return f" (timed out {timeouts} times; at most {self.timeout_retries} timeout retries)"
+        if next_start >= deadline:
+            return f" (retry budget of {self.retry_budget_s:g} s spent)"
+        return None
+
+    def _reply(self, completion: Any, latency: float, lost: float, retries: int, timeouts: int) -> ModelReply:
         choices = getattr(completion, "choices", None)
         if not choices:
             raise ModelCallError(
                 f"model endpoint answered without choices: {self._scrub(str(completion)[:500])}",
                 retries=retries,
-                latency_s=elapsed,
+                latency_s=lost + latency,
+                timeouts=timeouts,
             )
         usage = getattr(completion, "usage", None)
         return ModelReply(
-            content=choices[0].message.content or "",
+            content=getattr(getattr(choices[0], "message", None), "content", None) or "",
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             completion_tokens=getattr(usage, "completion_tokens", None),
             latency_s=latency,
             retries=retries,
+            finish_reason=getattr(choices[0], "finish_reason", None),
+            lost_s=lost,
+            timeouts=timeouts,
         )
 
-    def _final_error(self, error: openai.APIError, retries: int, elapsed: float) -> ModelError:
-        if _is_context_limit(error):
-            return ContextLimitError(self._describe(error), retries=retries, latency_s=elapsed)
-        return ModelCallError(f"model call failed: {self._describe(error)}", retries=retries, latency_s=elapsed)
+    def _classify(self, error: openai.APIError | json.JSONDecodeError, timeout: float) -> _Fault:
+        if isinstance(error, json.JSONDecodeError):
+            # A body cut mid-JSON (a dropped proxy stream) is as transient as a dropped connection.
+            return _Fault(f"truncated or malformed response body (JSONDecodeError: {error})", retryable=True)
+        if isinstance(error, openai.APITimeoutError):
+            return _Fault(f"APITimeoutError: no answer within {timeout:.3g} s", retryable=True, timed_out=True)
+        return _Fault(self._describe(error), retryable=_is_retryable(error))
 
-    def _backoff_s(self, retries: int, error: openai.APIError) -> float:
+    def _final_error(self, error: openai.APIError | json.JSONDecodeError, retries: int, elapsed: float,
+                     timeouts: int) -> ModelError:
+        assert isinstance(error, openai.APIError)  # every JSONDecodeError is retryable
+        if _is_context_limit(error):
+            tokens = context_tokens(_error_text(error))
+            return ContextLimitError(self._describe(error), retries=retries, latency_s=elapsed, timeouts=timeouts,
+                                     prompt_tokens=tokens.prompt_tokens, context_window=tokens.context_window)
+        return ModelCallError(f"model call failed: {self._describe(error)}", retries=retries, latency_s=elapsed,
+                              timeouts=timeouts)
+
+    def _backoff_s(self, retries: int, error: openai.APIError | json.JSONDecodeError) -> float:
         """Exponential with jitter; a server's Retry-After wins when it asks for longer (capped)."""
         ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2**retries)
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)
@@ -219,7 +296,8 @@ def _is_context_limit(error: openai.APIError) -> bool:
 
 
 def _error_text(error: openai.APIError) -> str:
-    """The raw body of an HTTP error (what upstream's word rule reads), else the SDK's message."""
+    """The raw body of an HTTP error (what upstream's word rule reads), else the SDK's message
+    (for a dropped connection, with the transport's own words: which side closed, and when)."""
     response = getattr(error, "response", None)
     if response is not None:
         try:
@@ -228,10 +306,13 @@ def _error_text(error: openai.APIError) -> str:
             body = ""
         if body:
             return body
+    cause = error.__cause__
+    if isinstance(error, openai.APIConnectionError) and cause is not None and str(cause):
+        return f"{error} ({type(cause).__name__}: {cause})"
     return str(error)
 
 
-def _retry_after_s(error: openai.APIError) -> float | None:
+def _retry_after_s(error: openai.APIError | json.JSONDecodeError) -> float | None:
     response = getattr(error, "response", None)
     if response is None:
         return None

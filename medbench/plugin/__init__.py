@@ -16,6 +16,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from medbench.plugin import replay, xdist
 from medbench.plugin.options import add_options, settings_from_config
 from medbench.results.gates import failed_gates
 from medbench.results.records import report_properties
-from medbench.results.summary import summary_table
+from medbench.results.resume import reruns_in_session
+from medbench.results.summary import model_calls_line, summary_table
 from medbench.runner import new_session_id, write_summary
 from medbench.runner.attempts import AttemptPool, AttemptRunner
 from medbench.runner.cassettes import CassettePlan
@@ -77,6 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
         label = labels.get(f"task{category}", f"category {category}")
         config.addinivalue_line("markers", f"task{category}: MedAgentBench task{category} tasks ({label})")
     state = config.stash[STATE] = PluginState(config, settings_from_config(config))
+    config.pluginmanager.register(CallEventLines(config), CallEventLines.NAME)
     if not state.is_worker:
         config.pluginmanager.register(Controller(state), "medbench-controller")
         if state.settings.resume:
@@ -291,7 +294,9 @@ def medbench_attempt(request: pytest.FixtureRequest, medbench_case: Case, medben
     """The attempt's runs.jsonl record, written before the test asserts (run ahead with --concurrency)."""
     state = request.config.stash[STATE]
     medbench_pool.submit(_upcoming_cases(request, state))
-    result = medbench_pool.result(medbench_case)
+    events = request.config.pluginmanager.get_plugin(CallEventLines.NAME)
+    result = medbench_pool.result(medbench_case, events.live)
+    events.attempt_ended(request.node, result)
     if result.record is not None:
         request.node.user_properties.extend(report_properties(result.record))
         request.node.stash[RECORD] = dict(report_properties(result.record))
@@ -340,6 +345,7 @@ class Controller:
         self.problems: list[str] = []
         self.gate_failures: list[str] = []
         self.report_lines: list[str] = []
+        self.notes: list[str] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.reported.add(report.nodeid)
@@ -370,6 +376,8 @@ class Controller:
             k = repeats["k"]
             write(f"repeats: pass@1 {repeats.get('pass@1')}, pass@{k} {repeats.get(f'pass@{k}')}, "
                   f"pass^{k} {repeats.get(f'pass^{k}')}")
+        for line in self.notes:
+            write(f"medbench: {line}")
         for line in self.problems:
             write(f"medbench: {line}", red=True)
         for line in self.gate_failures:
@@ -385,6 +393,12 @@ class Controller:
         self.summary = write_summary(self.bench, time.monotonic() - started)
         if self.summary is None:
             return
+        calls_line = model_calls_line(self.summary)
+        self.notes = [calls_line] if calls_line else []
+        if self.bench.settings.resume:
+            reruns = reruns_in_session(self.bench.folder.records(), self.bench.session)
+            if reruns:
+                self.notes.append(f"--resume ran {reruns} attempt(s) again that had ended as error or cassette_mismatch")
         unrecorded = len(self.failed - self.with_verdict)
         if unrecorded:
             self.problems.append(f"{unrecorded} test(s) failed without a recorded verdict "
@@ -399,6 +413,53 @@ class Controller:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if self.gate_failures else pytest.ExitCode.OK
         if self.bench.settings.report:
             self.report_lines = _write_report(self.bench.settings)
+
+
+class CallEventLines:
+    """The retry / timeout lines of an attempt's model calls (medbench.models.call_events).
+
+    Printed as they happen when the attempt runs in the thread of a process that owns the
+    terminal; otherwise when its test ends -- an xdist worker ships them with the test report
+    (user property `medbench_call_events`) and the controller prints them."""
+
+    NAME = "medbench-call-events"
+    PROPERTY = "medbench_call_events"
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.is_worker = xdist.is_worker(config)
+
+    @property
+    def live(self) -> Any:
+        return None if self.is_worker else self._write
+
+    def attempt_ended(self, node: pytest.Item, result: Any) -> None:
+        if not result.call_events or result.events_shown:
+            return
+        if self.is_worker:
+            node.user_properties.append((self.PROPERTY, result.call_events))
+        else:
+            for line in result.call_events:
+                self._write(line)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "setup" or self.is_worker:  # the attempt runs in the setup of its test
+            return
+        for key, lines in report.user_properties:
+            if key == self.PROPERTY:
+                for line in lines:
+                    self._write(line)
+
+    def _write(self, line: str) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if terminal is None:
+            return
+        with capture.global_and_fixture_disabled() if capture else nullcontext():  # not into the test's capture
+            terminal.ensure_newline()
+            if getattr(getattr(terminal, "_tw", None), "width_of_current_line", 0):  # after xdist's progress dots
+                terminal.write("\n")
+            terminal.write_line(f"medbench: {line}")
 
 
 class _BuildProgress:

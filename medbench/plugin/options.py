@@ -24,6 +24,7 @@ from medbench.settings import (
     OPENAI_BASE_URL,
     POST_MODES,
     PROTOCOLS,
+    CallLimits,
     Settings,
 )
 
@@ -38,6 +39,7 @@ class _Option:
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
     in_ini: bool = True
+    aliases: tuple[str, ...] = ()
 
     @property
     def dest(self) -> str:
@@ -79,12 +81,14 @@ OPTIONS: tuple[_Option, ...] = (
 def add_options(parser: pytest.Parser) -> None:
     """Register the `medbench` group and its ini keys."""
     group = parser.getgroup("medbench", "medbench benchmark (MedAgentBench agent runs)")
-    for option in OPTIONS:
+    taken = _flags_taken(parser)
+    for option in OPTIONS + CALL_LIMIT_OPTIONS:
         fallbacks = [f"env {option.env}"] if option.env else []
         if option.in_ini:
             fallbacks.append(f"ini {option.ini}")
         default = f"default: {option.default}" if option.default is not None else "default: none"
-        group.addoption(option.flag, dest=option.dest, default=None, choices=option.choices, metavar=option.metavar,
+        flags = [flag for flag in (option.flag, *option.aliases) if flag not in taken]
+        group.addoption(*flags, dest=option.dest, default=None, choices=option.choices, metavar=option.metavar,
                         help=f"{option.help} ({'; '.join(fallbacks + [default])})")
         if option.in_ini:
             parser.addini(option.ini, f"medbench {option.flag}", default=None)
@@ -128,7 +132,36 @@ def settings_from_config(config: pytest.Config) -> Settings:
         results_dir=Path(values["--results-dir"]), run_name=values["--run-name"],
         resume=bool(config.getoption("medbench_resume")), repeats=values["--repeats"],
         gates=tuple(gates), report=_path(values["--report"]), concurrency=values["--concurrency"],
+        call_limits=call_limits_from_config(config),
     )
+
+
+# --- model-call limits: per-attempt timeout, retry budget, timeout retries (issue 11) ----------------
+CALL_LIMIT_OPTIONS: tuple[_Option, ...] = (
+    # --model-timeout stays usable where pytest-timeout already owns --timeout (see _flags_taken).
+    _Option("--timeout", "seconds a model call attempt may wait for the endpoint to connect or send its next bytes", CallLimits.timeout, "MEDBENCH_TIMEOUT", float, metavar="S", aliases=("--model-timeout",)),
+    _Option("--retry-budget", "seconds one model call may spend retrying after its first attempt failed (waits and retried attempts)", CallLimits.retry_budget, "MEDBENCH_RETRY_BUDGET", float, metavar="S"),
+    _Option("--timeout-retries", "how many times one model call is retried after timing out", CallLimits.timeout_retries, "MEDBENCH_TIMEOUT_RETRIES", int, metavar="N"),
+)
+
+
+def _flags_taken(parser: pytest.Parser) -> set[str]:
+    """Flags other plugins registered before us (pytest-timeout's --timeout): registering one twice
+    would crash pytest at start-up, so such a flag is left to its owner and only the alias remains."""
+    groups = [*getattr(parser, "_groups", []), getattr(parser, "_anonymous", None)]
+    return {name for group in groups if group is not None for opt in group.options for name in opt.names()}
+
+
+def call_limits_from_config(config: pytest.Config) -> CallLimits:
+    """--timeout, --retry-budget, --timeout-retries (command line, env, ini, default), validated."""
+    timeout, budget, timeout_retries = (_resolve(config, option) for option in CALL_LIMIT_OPTIONS)
+    if timeout <= 0:
+        raise pytest.UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
+    if budget < 0:
+        raise pytest.UsageError(f"--retry-budget must not be negative, got {budget:g}")
+    if timeout_retries < 0:
+        raise pytest.UsageError(f"--timeout-retries must not be negative, got {timeout_retries}")
+    return CallLimits(float(timeout), float(budget), int(timeout_retries))
 
 
 def parse_headers(items: list[str]) -> dict[str, str]:

@@ -75,7 +75,7 @@ def offline_model(settings: Settings) -> Any:
     offline = urlunsplit((parts.scheme or "http", OFFLINE_HOST, parts.path, parts.query, ""))
     return OpenAIChatModel(s.model, offline, api_key=None if s.is_builtin else s.api_key,
                            extra_headers=None if s.is_builtin else (s.extra_headers or None),
-                           temperature=s.temperature, max_tokens=s.max_tokens)
+                           temperature=s.temperature, max_tokens=s.max_tokens, **s.call_limits.client_kwargs())
 
 
 def _option(config: pytest.Config, name: str) -> Any:

@@ -19,12 +19,19 @@ TRANSCRIPTS_FILE = "transcripts.jsonl"
 
 # Statuses that say the harness, not the model, failed: they never count as a model's verdict.
 INFRASTRUCTURE_STATUSES = frozenset({"error", "cassette_mismatch"})
+# finish_reason of an answer cut by the completion-token cap, and what the reason then adds.
+TRUNCATED = "length"
+TRUNCATION_NOTE = "the last answer was cut at the completion-token limit (finish_reason length)"
+ERROR_CHARS_SHOWN = 200
+REASON_CHARS_SHOWN = 300
 
 RecordKey = tuple[str, int]
 
 
 class OutcomeLike(Protocol):
-    """What records read from an agent-loop outcome (medbench.agent.loop.TaskOutcome)."""
+    """What records read from an agent-loop outcome (medbench.agent.loop.TaskOutcome).
+
+    Also read when present: `calls`, `timeouts`, `time_lost_s`, `finish_reason`, `truncated_answers`."""
 
     @property
     def task_id(self) -> str: ...
@@ -93,8 +100,16 @@ def run_record(
     environment_fingerprint: str,
     finished_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The runs.jsonl line for one graded attempt."""
+    """The runs.jsonl line for one graded attempt.
+
+    `latency_s` is the time spent in model calls, retries and waits included, `time_lost_s` the
+    part that produced no answer; an incorrect attempt whose last answer was cut by the token cap
+    says so in `reason` (its status stays what the agent loop decided, as upstream)."""
     finished = finished_at or datetime.now(timezone.utc)
+    finish_reason = getattr(outcome, "finish_reason", None)
+    reason = None if verdict.correct else _text(verdict.reason)
+    if reason is not None and finish_reason == TRUNCATED:
+        reason = f"{reason}; {TRUNCATION_NOTE}"
     return {
         "index": int(index),
         "task_id": str(outcome.task_id),
@@ -105,7 +120,7 @@ def run_record(
         "time": finished.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
         "category": f"task{int(category)}",
         "attempt": int(attempt),
-        "reason": None if verdict.correct else _text(verdict.reason),
+        "reason": reason,
         "result_raw": _text(outcome.result),
         "error": _text(outcome.error),
         "error_source": getattr(outcome, "error_source", None),
@@ -115,6 +130,10 @@ def run_record(
         "model_calls": int(outcome.model_calls),
         "retries": int(outcome.retries),
         "refused_requests": int(getattr(outcome, "refused_requests", 0)),
+        "timeouts": int(getattr(outcome, "timeouts", 0)),
+        "time_lost_s": round(float(getattr(outcome, "time_lost_s", 0.0)), 3),
+        "finish_reason": _text(finish_reason),
+        "truncated_answers": int(getattr(outcome, "truncated_answers", 0)),
         "elapsed_s": round(float(elapsed_s), 3),
         "finished_at": finished.isoformat(timespec="seconds"),
         "session": str(session),
@@ -147,11 +166,25 @@ def report_properties(run: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def verdict_message(run: dict[str, Any]) -> str:
-    """The one-line assertion message of an incorrect attempt: grader reason and status, no transcript."""
-    reason = run.get("reason") or "incorrect"
-    if len(reason) > 300:
-        reason = reason[:297] + "..."
-    return f"{run['task_id']} incorrect: {reason} (status {run['status']}, {run['num_turns']} turns)"
+    """The one-line assertion message of an incorrect attempt: why, and the status, no transcript."""
+    return f"{run['task_id']} incorrect: {failure_reason(run)} (status {run['status']}, {run['num_turns']} turns)"
+
+
+def failure_reason(run: dict[str, Any]) -> str:
+    """Why an attempt is incorrect, shortened to one line: the grader's reason, and for an attempt
+    that ended without an answer (error, invalid action, context limit, cassette mismatch) what
+    went wrong, e.g. `error: model call failed after 6 retries: HTTP 503: ...`."""
+    reason = " ".join(str(run.get("reason") or "incorrect").split())
+    error = run.get("error")
+    if error and run.get("status") != "completed":
+        head, sep, rest = reason.partition(";")
+        reason = f"{head}: {_shorten(error, ERROR_CHARS_SHOWN)}{sep}{rest}"
+    return _shorten(reason, REASON_CHARS_SHOWN)
+
+
+def _shorten(text: str, limit: int) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _count(value: int | None) -> int | None:

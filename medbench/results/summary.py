@@ -15,7 +15,7 @@ from typing import Any
 from tabulate import tabulate
 
 from medbench.results.comparability import comparability
-from medbench.results.records import INFRASTRUCTURE_STATUSES, record_key
+from medbench.results.records import INFRASTRUCTURE_STATUSES, TRUNCATED, record_key
 from medbench.results.stats import pass_at_k, pass_hat_k, wilson_interval
 
 UPSTREAM_STATUS_FIELDS = {
@@ -85,6 +85,7 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
         },
         "latency_s": round(sum(float(r.get("latency_s") or 0.0) for r in rows), 3),
         "refused_requests": sum(int(r.get("refused_requests") or 0) for r in rows),
+        "model_calls": model_call_statistics(rows),
         "harness_version": manifest.get("harness_version"),
         "run_name": identity.get("run_name"),
         "created": manifest.get("created"),
@@ -92,6 +93,33 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
     })
     summary["tokens"]["total"] = summary["tokens"]["prompt"] + summary["tokens"]["completion"]
     return summary
+
+
+def model_call_statistics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the endpoint cost beyond the answers: retries, timeouts, time lost, truncated answers.
+
+    `time_lost_s` is model time that produced no answer (failed attempts, timeouts, backoff waits);
+    `latency_s` includes it. `truncated_answers` counts answers cut by the token cap, and
+    `attempts_ending_truncated` the attempts whose last answer was cut."""
+    return {
+        "calls": sum(int(r.get("model_calls") or 0) for r in rows),
+        "retries": sum(int(r.get("retries") or 0) for r in rows),
+        "timeouts": sum(int(r.get("timeouts") or 0) for r in rows),
+        "time_lost_s": round(sum(float(r.get("time_lost_s") or 0.0) for r in rows), 3),
+        "truncated_answers": sum(int(r.get("truncated_answers") or 0) for r in rows),
+        "attempts_ending_truncated": sum(1 for r in rows if r.get("finish_reason") == TRUNCATED),
+    }
+
+
+def model_calls_line(summary: dict[str, Any]) -> str | None:
+    """The terminal line about retries, timeouts and truncated answers; None when there were none."""
+    calls = summary.get("model_calls") or {}
+    if not (calls.get("retries") or calls.get("timeouts") or calls.get("truncated_answers")):
+        return None
+    return (f"model calls: {calls['calls']}, {calls['retries']} retried ({calls['timeouts']} timeouts, "
+            f"{calls['time_lost_s']:.1f} s lost to failed attempts and waits); "
+            f"{calls['truncated_answers']} answers cut at the token limit "
+            f"({calls['attempts_ending_truncated']} attempts ended on one)")
 
 
 def elapsed_seconds(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> float:

@@ -18,6 +18,7 @@ from typing import Any
 from filelock import FileLock
 
 from medbench.jsonsafe import json_safe
+from medbench.results.folder_lock import SessionLock
 from medbench.results.records import RUNS_FILE, TRANSCRIPTS_FILE
 
 MANIFEST_FILE = "run.json"
@@ -35,9 +36,11 @@ class RunFolder:
         self.transcripts_path = self.path / TRANSCRIPTS_FILE
         self.manifest_path = self.path / MANIFEST_FILE
         self.summary_path = self.path / SUMMARY_FILE
+        # Held for the session's life by each of its processes (see folder_lock); `lock()` is the short one.
+        self.session_lock = SessionLock(self.path)
 
     def lock(self) -> FileLock:
-        """The folder's lock: every writer of every xdist worker takes it."""
+        """The folder's short write lock: every writer of every xdist worker takes it for each write."""
         self.path.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.path / LOCK_FILE))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from typing import Any
 from medbench.agent.loop import LoopConfig, TaskOutcome, run_task
 from medbench.environment import Environment, attempt_namespace
 from medbench.grading import grade
+from medbench.models import call_events
 from medbench.results.records import run_record, transcript_record
 from medbench.runner.cassettes import CassettePlan, attempt_cassette
 from medbench.runner.session import Case
@@ -36,6 +37,10 @@ class AttemptResult:
     record: dict[str, Any] | None
     outcome: TaskOutcome | None = None
     problems: list[str] = field(default_factory=list)
+    # Retry and timeout lines of its model calls (medbench.models.call_events); `events_shown` when
+    # they already went to a live writer as they happened.
+    call_events: list[str] = field(default_factory=list)
+    events_shown: bool = False
 
 
 class AttemptRunner:
@@ -55,7 +60,14 @@ class AttemptRunner:
         # Masks the API key and extra-header values in everything this process writes.
         self.scrubber = Scrubber.of(settings.api_key, settings.extra_headers)
 
-    def run(self, case: Case) -> AttemptResult:
+    def run(self, case: Case, live: Callable[[str], None] | None = None) -> AttemptResult:
+        """Run one attempt; its call events are collected (and written to `live` as they happen)."""
+        with call_events.collected(live) as lines:
+            result = self._run(case)
+        result.call_events, result.events_shown = list(lines), live is not None
+        return result
+
+    def _run(self, case: Case) -> AttemptResult:
         with ExitStack() as stack:
             cassette = None
             if self.cassettes is not None:
@@ -129,11 +141,12 @@ class AttemptPool:
                 if case.test_id not in self._futures:
                     self._futures[case.test_id] = self._executor.submit(self.runner.run, case)
 
-    def result(self, case: Case) -> AttemptResult:
+    def result(self, case: Case, live: Callable[[str], None] | None = None) -> AttemptResult:
+        """The attempt's result; `live` gets its call events as they happen when it runs in this thread."""
         with self._lock:
             future = self._futures.pop(case.test_id, None)
         if future is None or future.cancelled():
-            return self.runner.run(case)
+            return self.runner.run(case, live)
         return future.result()
 
     def stop(self) -> None:

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from medbench.environment import Environment
 from medbench.results.records import RecordKey
-from medbench.results.resume import ResumeRefused, identity_differences, open_run
+from medbench.results.folder_lock import RunRefused
+from medbench.results.resume import identity_differences, open_run, recorded_attempts
 from medbench.results.writer import RunFolder
 from medbench.settings import Settings, SetupError
 from medbench.tasks.model import Task, TaskSet
@@ -209,7 +208,7 @@ class BenchSession:
         try:
             self.recorded = open_run(self.folder, identity=self.identity(), details=details,
                                      session=self.session, resume=self.settings.resume)
-        except ResumeRefused as error:
+        except RunRefused as error:  # another session holds the folder, or --resume meets other settings
             raise SetupError(str(error)) from None
         self.setup_seconds = round(time.perf_counter() - (self._setup_began or time.perf_counter()), 3)
         self.started = True
@@ -217,9 +216,7 @@ class BenchSession:
     def preview_recorded(self) -> None:
         """--resume: the attempts already recorded, read before the folder is opened (nothing written)."""
         if self.settings.resume and not self.started:
-            from medbench.results.records import record_key
-
-            self.recorded = {record_key(record) for record in self.folder.records()}
+            self.recorded = recorded_attempts(self.folder)
 
     def _clock(self) -> None:
         if self._setup_began is None:
@@ -239,7 +236,9 @@ class BenchSession:
                               [list(key) for key in sorted(self.recorded)])
 
     def close(self) -> None:
+        """Stop what this session started and free the results folder for the next session."""
         self._resources.close()
+        self.folder.session_lock.release()
 
     def open_model(self) -> Any:
         """The model client of this process (thread-safe; attempts derive per-cassette siblings from it)."""
@@ -250,22 +249,19 @@ class BenchSession:
             if self.builtin_model_url is None:
                 raise SetupError("the built-in model endpoint was not started for this session")
             return OpenAIChatModel(s.model, self.builtin_model_url, api_key=BUILTIN_API_KEY,
-                                   temperature=s.temperature, max_tokens=s.max_tokens)
+                                   temperature=s.temperature, max_tokens=s.max_tokens, **s.call_limits.client_kwargs())
         return OpenAIChatModel(s.model, s.base_url, api_key=s.api_key, extra_headers=s.extra_headers or None,
-                               temperature=s.temperature, max_tokens=s.max_tokens)
+                               temperature=s.temperature, max_tokens=s.max_tokens, **s.call_limits.client_kwargs())
 
 
 def check_endpoint_reachable(base_url: str) -> None:
     """Stop before any task when nothing answers at the endpoint; any HTTP answer (even 401) will do.
 
-    A dropped connection is retried a few times: one hiccup must not fail a 300-task session."""
-    with requests.Session() as session:
-        session.mount("http://", HTTPAdapter(max_retries=Retry(total=3, connect=3, read=3, backoff_factor=0.5,
-                                                                status_forcelist=())))
-        session.mount("https://", HTTPAdapter(max_retries=Retry(total=3, connect=3, read=3, backoff_factor=0.5,
-                                                                 status_forcelist=())))
-        try:
-            session.get(base_url.rstrip("/") + "/models", timeout=15)
-        except requests.RequestException as error:
-            raise SetupError(f"model endpoint {base_url} is not reachable ({type(error).__name__}); "
-                             "check --base-url and that the server is running") from None
+    Dropped connections are retried a few times: one hiccup must not fail a 300-task session."""
+    from medbench.models.preflight import probe_endpoint
+
+    try:
+        probe_endpoint(base_url)
+    except requests.RequestException as error:
+        raise SetupError(f"model endpoint {base_url} is not reachable ({type(error).__name__}); "
+                         "check --base-url and that the server is running") from None
