@@ -1,4 +1,4 @@
-"""Command line for the reports: `python -m medbench.reports {csv,plots,analyze,report}`.
+"""Command line for the reports: `python -m medbench.reports {csv,plots,analyze,report,export-traces}`.
 
 scripts/generate_csvs.py, scripts/visualize.py and scripts/analyze.py run one command each
 through `main(argv, command=...)`, so both entry points share options and behaviour.
@@ -15,13 +15,32 @@ from medbench.reports import default_out_dir, write_reports
 from medbench.reports.analysis import Analysis, analyse, write_csvs, write_plots
 from medbench.reports.load import ReportError
 from medbench.reports.terminal import format_analysis, format_comparison
+from medbench.reports.traces import ExportOptions, export_traces
 
 DESCRIPTIONS = {
     "csv": "Write the analysis tables as CSV files.",
     "plots": "Write the figures as 300 dpi PNG files.",
     "analyze": "Print the analysis tables, or compare two models with --compare A B.",
-    "report": "Write CSVs, plots, report.md and a self-contained report.html.",
+    "report": "Write CSVs, plots, report.md, a self-contained report.html and the transcript viewer.",
 }
+EXPORT_DESCRIPTION = ("Write recorded attempts as chat-format JSONL for fine-tuning (OpenAI, Hugging Face TRL), "
+                      "with a provenance file beside it. Refuses attempts of the official test set.")
+
+
+def _add_export_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS",
+                        help="run folders (holding runs.jsonl) or results folders of model folders")
+    parser.add_argument("--out", type=Path, required=True, help="the JSONL file to write (provenance: <name>.provenance.json)")
+    parser.add_argument("--with-incorrect", action="store_true",
+                        help="also export incorrect attempts, each line with task_id, model and its verdict (preference data)")
+    parser.add_argument("--one-per-task", action="store_true",
+                        help="one attempt per task: the first correct one (the first of any verdict with --with-incorrect)")
+    parser.add_argument("--category", action="append", default=[], metavar="TASKN",
+                        help="only this task category (task1 ... task10); repeatable")
+    parser.add_argument("--allow-test-set", action="store_true",
+                        help="export even attempts of the official test set or copies of its instructions (not for training)")
+    parser.add_argument("--official-dir", type=Path, default=None,
+                        help="official assets for the test-set check (default: $MEDBENCH_OFFICIAL_DIR, cache, download)")
 
 
 def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
@@ -38,6 +57,9 @@ def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
     if command == "plots":
         parser.add_argument("--select", action="append", default=[], metavar="MODEL",
                             help="model for the grouped per-task bars; repeatable (default: highlights, then the top)")
+    if command == "report":
+        parser.add_argument("--no-transcripts", action="store_true",
+                            help="skip the transcript viewer (transcripts.html and its transcripts/ folder)")
     if command == "analyze":
         parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
                             help="paired McNemar exact test between two models on their shared tasks")
@@ -55,6 +77,7 @@ def build_parser(command: str | None = None, prog: str | None = None) -> argpars
     sub = parser.add_subparsers(dest="command", required=True)
     for name, description in DESCRIPTIONS.items():
         _add_options(sub.add_parser(name, help=description, description=description), name)
+    _add_export_options(sub.add_parser("export-traces", help=EXPORT_DESCRIPTION, description=EXPORT_DESCRIPTION))
     return parser
 
 
@@ -63,11 +86,21 @@ def _load(args: argparse.Namespace) -> Analysis:
                    models_file=args.models_file)
 
 
+def _export(args: argparse.Namespace) -> list[Path]:
+    options = ExportOptions(with_incorrect=args.with_incorrect, one_per_task=args.one_per_task,
+                            categories=tuple(args.category), allow_test_set=args.allow_test_set)
+    result = export_traces(args.results, args.out, options, official_dir=args.official_dir)
+    print(f"{result.lines} trace(s) written", file=sys.stderr)
+    return [result.traces, result.provenance]
+
+
 def _run(args: argparse.Namespace) -> list[Path] | str:
+    if args.command == "export-traces":
+        return _export(args)
     out = getattr(args, "out", None) or default_out_dir(args.results_dir)
     if args.command == "report":
         return write_reports(args.results_dir, out, highlight=args.highlight, allow_mixed=args.allow_mixed,
-                             models_file=args.models_file)
+                             models_file=args.models_file, transcripts=not args.no_transcripts)
     analysis = _load(args)
     if args.command == "csv":
         return write_csvs(analysis, out)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from medbench.reports import tables
 from medbench.reports.analysis import Analysis
+from medbench.reports.viewer import VIEWER_PAGE, viewer_link
 
 _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -25,17 +26,32 @@ th { background: #f2f2f2; }
 td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; }
 .note { color: #555; }
+td a { color: inherit; }
 """
+
+# failure_breakdown column -> the viewer filters behind its count
+_FAILURE_FILTERS = {
+    "Total": {}, "Correct": {"verdict": "correct"}, "Completed Incorrect": {"status": "completed", "verdict": "incorrect"},
+    "Invalid Actions": {"status": "agent_invalid_action"}, "Limit Reached": {"status": "limit_reached"},
+    "Context Limit": {"status": "context_limit"}, "Errors": {"status": "error"},
+}
+REASONS_PER_MODEL = 10
+Links = dict[tuple[int, str], str]
+
 
 
 @dataclass(frozen=True)
 class Section:
-    """A heading with optional text, table and image (path relative to the report folder)."""
+    """A heading with optional text, table and image (path relative to the report folder).
+
+    `links` maps (row position, column) of the table to a URL; only the HTML page shows them.
+    """
 
     title: str
     text: str = ""
     table: pd.DataFrame | None = None
     image: str | None = None
+    links: Links | None = None
 
 
 def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -97,11 +113,67 @@ def _modes_section(analysis: Analysis) -> Section:
     return Section("Run modes", warning, modes)
 
 
-def report_sections(analysis: Analysis, plot_names: set[str]) -> list[Section]:
-    """Every section the data supports, in reading order."""
+def matrix_links(frame: pd.DataFrame, slugs: dict[str, str]) -> Links:
+    """Each cell of the per-model task matrix opens that model's attempts in that category."""
+    links: Links = {}
+    for position, name in enumerate(frame["Model"]):
+        for column in frame.columns:
+            category = None if column in ("Model", "Overall") else str(column)
+            links[(position, str(column))] = viewer_link(slugs[name], category=category)
+    return links
+
+
+def failure_links(frame: pd.DataFrame, slugs: dict[str, str]) -> Links:
+    """Each failure row opens the model's incorrect attempts; each count, the attempts it counts."""
+    links: Links = {}
+    for position, name in enumerate(frame["Model"]):
+        links[(position, "Model")] = viewer_link(slugs[name], verdict="incorrect")
+        for column, filters in _FAILURE_FILTERS.items():
+            links[(position, column)] = viewer_link(slugs[name], **filters)
+    return links
+
+
+def top_failure_reasons(frame: pd.DataFrame, per_model: int = REASONS_PER_MODEL) -> pd.DataFrame:
+    """The most frequent (status, grader reason) pairs of each model, as failure_reasons.csv counts them."""
+    return frame.groupby("Model", sort=False).head(per_model).reset_index(drop=True)
+
+
+def reason_links(frame: pd.DataFrame, slugs: dict[str, str]) -> Links:
+    """Each failure-reason row opens exactly the attempts with that status and grader's reason."""
+    links: Links = {}
+    for position, row in frame.iterrows():
+        link = viewer_link(slugs[row["Model"]], status=row["Status"], reason=row["Reason"])
+        for column in frame.columns:
+            links[(int(position), str(column))] = link
+    return links
+
+
+def _viewer_sections(analysis: Analysis) -> list[Section]:
+    reasons = top_failure_reasons(analysis.tables["failure_reasons"])
+    slugs = {entry.name: entry.results.slug for entry in analysis.entries}
+    opening = pd.DataFrame([{"Model": e.name, "Attempts": e.total, "Incorrect": e.total - e.correct} for e in analysis.entries])
+    links: Links = {}
+    for position, entry in enumerate(analysis.entries):
+        links[(position, "Model")] = links[(position, "Attempts")] = viewer_link(entry.results.slug)
+        links[(position, "Incorrect")] = viewer_link(entry.results.slug, verdict="incorrect")
+    sections = [Section("Transcripts", f"{VIEWER_PAGE} (next to this page, with its transcripts/ folder) shows every "
+                        "attempt's conversation, FHIR requests, verdict and grader's reason, with filters, search and "
+                        "two models side by side. The cells of this table, of the task matrix and of the failure tables "
+                        "link to the matching transcripts.", opening, links=links)]
+    if not reasons.empty:
+        sections.append(Section("Failure reasons", f"The {REASONS_PER_MODEL} most frequent (status, grader's reason) "
+                                "pairs per model (all of them in failure_reasons.csv).", reasons,
+                                links=reason_links(reasons, slugs)))
+    return sections
+
+
+def report_sections(analysis: Analysis, plot_names: set[str], viewer: bool = False) -> list[Section]:
+    """Every section the data supports, in reading order; with `viewer`, tables link to transcripts.html."""
     t = analysis.tables
     board = t["leaderboard"]
     n_models = len(analysis.entries)
+    slugs = {entry.name: entry.results.slug for entry in analysis.entries}
+    matrix = models_by_task(t["task_accuracy_matrix"])
     sections = [
         Section("medbench report", f"{n_models} model(s) from {analysis.results_dir}. "
                 "Intervals are Wilson 95% score intervals; ranks are shared on ties."),
@@ -119,7 +191,7 @@ def report_sections(analysis: Analysis, plot_names: set[str]) -> list[Section]:
             tables.adjacent_comparisons(analysis.entries)))
     sections += [
         Section("Accuracy per task", "Accuracy (%) of each model on each task category.",
-                models_by_task(t["task_accuracy_matrix"]), "plots/task_heatmap.png"),
+                matrix, "plots/task_heatmap.png", matrix_links(matrix, slugs) if viewer else None),
         Section("Task difficulty", "Tasks from hardest to easiest by mean model accuracy (full tie lists in task_difficulty.csv).",
                 shorten_ties(t["task_difficulty"]), "plots/task_difficulty.png"),
         Section("Selected models per task", image="plots/task_grouped_bars.png"),
@@ -130,7 +202,10 @@ def report_sections(analysis: Analysis, plot_names: set[str]) -> list[Section]:
                                 shorten_ties(t[f"{slug}_comparison"]), f"plots/{slug}_vs_field.png"))
     sections.append(Section("Format adherence and failures",
                             "Where every attempt ended: correct, a wrong answer, or a failure status.",
-                            t["failure_breakdown"], "plots/failure_breakdown.png"))
+                            t["failure_breakdown"], "plots/failure_breakdown.png",
+                            failure_links(t["failure_breakdown"], slugs) if viewer else None))
+    if viewer:
+        sections += _viewer_sections(analysis)
     if "pass_k" in t:
         sections.append(Section("Repeated attempts: pass@k and pass^k",
                                 "pass@k: at least one of k attempts correct; pass^k: all k correct.", t["pass_k"]))
@@ -139,7 +214,7 @@ def report_sections(analysis: Analysis, plot_names: set[str]) -> list[Section]:
     if "accuracy_vs_parameters.png" in plot_names:
         sections.append(Section("Accuracy vs parameter count", "Models whose parameter label is a count.",
                                 image="plots/accuracy_vs_parameters.png"))
-    return [s if s.image is None or Path(s.image).name in plot_names else Section(s.title, s.text, s.table)
+    return [s if s.image is None or Path(s.image).name in plot_names else Section(s.title, s.text, s.table, links=s.links)
             for s in sections]
 
 
@@ -168,14 +243,33 @@ def render_html(sections: list[Section], base_dir: Path) -> str:
             data = base64.b64encode((base_dir / section.image).read_bytes()).decode("ascii")
             body.append(f'<img alt="{html.escape(section.title)}" src="data:image/png;base64,{data}">')
         if section.table is not None and not section.table.empty:
-            body.append(display_frame(section.table).to_html(index=False, border=0))
+            shown = display_frame(section.table)
+            body.append(linked_table_html(shown, section.links) if section.links else shown.to_html(index=False, border=0))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>medbench report</title>"
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
-def write_report(analysis: Analysis, out_dir: Path, plot_paths: list[Path]) -> list[Path]:
-    """report.md and report.html in out_dir; plot_paths must lie in out_dir/plots."""
-    sections = report_sections(analysis, {p.name for p in plot_paths})
+def linked_table_html(frame: pd.DataFrame, links: Links) -> str:
+    """The table as pandas writes it (same class and layout), with the linked cells as anchors."""
+    head = "".join(f"<th>{html.escape(str(column))}</th>" for column in frame.columns)
+    rows = []
+    for position, values in enumerate(frame.itertuples(index=False)):
+        cells = []
+        for column, value in zip(frame.columns, values):
+            text = html.escape(str(value))
+            link = links.get((position, str(column)))
+            cells.append(f'<td><a href="{html.escape(link)}">{text}</a></td>' if link else f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<table class="dataframe">\n<thead><tr style="text-align: right;">{head}</tr></thead>\n<tbody>\n'
+            + "\n".join(rows) + "\n</tbody>\n</table>")
+
+
+def write_report(analysis: Analysis, out_dir: Path, plot_paths: list[Path], viewer: bool = False) -> list[Path]:
+    """report.md and report.html in out_dir; plot_paths must lie in out_dir/plots.
+
+    `viewer`: transcripts.html was written beside them, so the tables link to it.
+    """
+    sections = report_sections(analysis, {p.name for p in plot_paths}, viewer)
     markdown = out_dir / "report.md"
     markdown.write_text(render_markdown(sections), encoding="utf-8")
     page = out_dir / "report.html"
