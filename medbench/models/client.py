@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import openai
 
+from medbench.models.tool_reply import ToolReply, read_tool_reply
+
 # Sent when neither an explicit key nor OPENAI_API_KEY is set: local endpoints accept anything.
 PLACEHOLDER_API_KEY = "no-key"
 # Error bodies can be whole HTML pages from proxies; messages keep the start.
@@ -186,6 +188,37 @@ class OpenAIChatModel:
         if self._secret and self._secret != PLACEHOLDER_API_KEY:
             text = text.replace(self._secret, "***")
         return text
+
+
+    # --- tools mode (`--protocol=tools`); `complete` above is the text protocol's call -----------------
+
+    def complete_with_tools(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ToolReply:
+        """One answer to a conversation with OpenAI `tools` (tool_choice left to the model): its text and
+        tool calls. Retries, errors and accounting as `complete`; raises ContextLimitError or ModelCallError."""
+        started = time.monotonic()
+        retries = 0
+        while True:
+            attempt_started = time.monotonic()
+            try:
+                completion = self._client.chat.completions.create(model=self.model, messages=messages, tools=tools,
+                                                                  **self._sampling)
+            except openai.APIError as error:
+                elapsed = time.monotonic() - started
+                if not _is_retryable(error):
+                    raise self._final_error(error, retries, elapsed) from None
+                if retries >= self.max_retries:
+                    raise ModelCallError(f"model call failed after {retries} retries: {self._describe(error)}",
+                                         retries=retries, latency_s=elapsed) from None
+                time.sleep(self._backoff_s(retries, error))
+                retries += 1
+                continue
+            choices = getattr(completion, "choices", None)
+            if not choices:
+                raise ModelCallError(
+                    f"model endpoint answered without choices: {self._scrub(str(completion)[:500])}",
+                    retries=retries, latency_s=time.monotonic() - started)
+            return read_tool_reply(choices[0], getattr(completion, "usage", None),
+                                   time.monotonic() - attempt_started, retries)
 
 
 def _is_retryable(error: openai.APIError) -> bool:

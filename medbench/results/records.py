@@ -19,6 +19,10 @@ TRANSCRIPTS_FILE = "transcripts.jsonl"
 INFRASTRUCTURE_STATUSES = frozenset({"error", "cassette_mismatch"})
 
 RecordKey = tuple[str, int]
+# The run's modes, as summary.json `modes` names them (also written on each runs.jsonl line).
+MODE_KEYS = ("protocol", "grader", "post_mode", "max_rounds", "strip_think")
+# Counts a tools-mode outcome carries (medbench.agent.tools_loop.ToolsOutcome).
+TOOLS_COUNTS = ("tool_errors", "reminders")
 
 
 class OutcomeLike(Protocol):
@@ -88,10 +92,12 @@ def run_record(
     elapsed_s: float,
     environment_fingerprint: str,
     finished_at: datetime | None = None,
+    modes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The runs.jsonl line for one graded attempt."""
+    """The runs.jsonl line for one graded attempt; `modes` (protocol, grader, ...) is written on every
+    line when given, and a tools-mode outcome adds its `tool_errors` and `reminders` counts."""
     finished = finished_at or datetime.now(timezone.utc)
-    return {
+    record = {
         "index": int(index),
         "task_id": str(outcome.task_id),
         "status": str(outcome.status),
@@ -115,11 +121,23 @@ def run_record(
         "environment_fingerprint": str(environment_fingerprint),
         "transcript_id": transcript_id(session, outcome.task_id, attempt),
     }
+    for key in TOOLS_COUNTS:
+        value = getattr(outcome, key, None)
+        if value is not None:
+            record[key] = int(value)
+    if modes is not None:
+        record["modes"] = _primitive(modes)
+    return record
+
+
+def run_modes(settings: Any) -> dict[str, Any]:
+    """The modes a line was measured under (the summary's `modes`), from `medbench.settings.Settings`."""
+    return {key: getattr(settings, key) for key in MODE_KEYS}
 
 
 def transcript_record(run: dict[str, Any], outcome: OutcomeLike) -> dict[str, Any]:
     """The transcripts.jsonl line: the full conversation, kept out of runs.jsonl and the terminal."""
-    return {
+    record = {
         "transcript_id": run["transcript_id"],
         "task_id": run["task_id"],
         "attempt": run["attempt"],
@@ -129,6 +147,12 @@ def transcript_record(run: dict[str, Any], outcome: OutcomeLike) -> dict[str, An
         "history": [{"role": str(turn["role"]), "content": str(turn["content"])} for turn in outcome.history],
         "calls": _primitive(list(getattr(outcome, "calls", []))),
     }
+    messages = getattr(outcome, "messages", None)
+    if messages is not None:
+        # Tools mode: `history` is the graders' view; `messages` the conversation as the endpoint saw it.
+        record["protocol"] = str(getattr(outcome, "protocol", "tools"))
+        record["messages"] = _primitive(messages)
+    return record
 
 
 def report_properties(run: dict[str, Any]) -> list[tuple[str, Any]]:
