@@ -180,3 +180,23 @@ def test_tools_prompt_holds_the_base_url_context_and_question_and_no_text_protoc
     assert f"base URL is {BASE}" in prompt
     assert prompt.endswith("Context: It is 2023-11-13.\nQuestion: What is the MRN of Zoë?")
     assert "FINISH(" not in prompt and "GET " not in prompt and "finish" in prompt
+
+
+def test_the_tools_command_prints_the_schemas_the_endpoint_receives(capsys):
+    from medbench.agent.__main__ import main
+
+    assert main(["tools"]) == 0
+    assert json.loads(capsys.readouterr().out) == build_tools(generated_catalog()).specs()
+    official_catalog()
+    assert main(["tools", "--tasks", "official", "--official-dir", str(OFFICIAL_DIR), "--names"]) == 0
+    rows = [line.split()[:2] for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["search_conditions", "GET"] and rows[-1] == ["finish", "FINISH"] and len(rows) == 12
+
+
+def test_the_tools_command_prints_a_tasks_tools_mode_prompt(capsys):
+    from medbench.agent.__main__ import main
+
+    official_catalog()
+    assert main(["tools", "--tasks", "official", "--official-dir", str(OFFICIAL_DIR), "--prompt", "task2_1"]) == 0
+    assert capsys.readouterr().out.startswith("You are assisting clinicians")
+    assert main(["tools", "--tasks", "official", "--official-dir", str(OFFICIAL_DIR), "--prompt", "task99_1"]) == 2
