@@ -89,6 +89,8 @@ def run_tools_task(task: Task, task_set: TaskSet, model: ToolChatModel, gateway:
         return _outcome(task.id, end, result, error, history, messages, calls, counts)
 
     try:
+        if not callable(getattr(model, "complete_with_tools", None)):
+            raise TypeError(f"{model!r} cannot call tools (it has no complete_with_tools); run it with --protocol=text")
         toolset = tools or tools_for(task_set)
         specs = toolset.specs()
         for _ in range(config.max_rounds):
