@@ -19,7 +19,8 @@ from medbench.agent.tools import (
 from medbench.tasks.generated import generated_presentation
 from medbench.tasks.model import Task
 
-OFFICIAL_DIR = Path(os.environ.get("MEDBENCH_OFFICIAL_DIR") or Path(__file__).resolve().parents[2] / "shared" / "medagentbench")
+OFFICIAL_DIR = Path(os.environ.get("MEDBENCH_OFFICIAL_DIR")
+                    or Path(__file__).resolve().parents[2] / "shared" / "medagentbench")
 OFFICIAL_FUNCS = OFFICIAL_DIR / "funcs_v1.json"
 BASE = "http://localhost:8080/fhir/"
 
@@ -73,7 +74,7 @@ def test_every_tool_spec_is_an_openai_function_tool(catalog):
 
 def test_catalog_entries_keep_their_description_parameters_and_required_list(catalog):
     tools = build_tools(catalog)
-    for function, tool in zip(catalog, tools.tools):
+    for function, tool in zip(catalog, tools.tools[:len(catalog)], strict=True):
         assert tool.source == function["name"]
         assert tool.description == function["description"]
         assert tool.parameters["properties"] == function["parameters"]["properties"]
@@ -130,7 +131,8 @@ def test_search_arguments_need_the_required_parameters_with_their_types():
 def test_searches_take_further_fhir_search_parameters_as_strings_or_numbers():
     tool = build_tools(generated_catalog()).get("search_patients")
     assert tool.argument_problems({"birthdate": "1990-01-01", "_count": 5000, "_sort": "-birthdate"}) == []
-    assert tool.argument_problems({"_count": {"value": 5}}) == ["_count: {'value': 5} is not of type 'string', 'number'"]
+    assert tool.argument_problems({"_count": {"value": 5}}) == [
+        "_count: {'value': 5} is not of type 'string', 'number'"]
 
 
 def test_create_arguments_are_checked_at_the_catalogs_parameter_level_not_inside_the_resource():

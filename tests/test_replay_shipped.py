@@ -41,10 +41,10 @@ SHIPPED_TOOLS = SHIPPED / "tools"
 
 
 @pytest.mark.skipif(not (SHIPPED_TOOLS / "verdicts.json").exists(), reason="no shipped tools-mode recording")
-def test_one_shipped_tools_mode_cassette_per_category_replays_to_the_recorded_status_and_verdict(tmp_path: Path) -> None:
+def test_one_shipped_tools_mode_cassette_per_category_replays_to_the_recorded_verdict(tmp_path: Path) -> None:
     selection = [f"tests_bench/test_medagentbench.py::test_task[{task}]" for task in SAMPLE]
-    result = subprocess.run([sys.executable, "-m", "pytest", "--model=reference", "--protocol=tools", "--run-name=tools",
-                             "--record-mode=none", f"--results-dir={tmp_path}", "-q", "-p", "no:cacheprovider",
+    result = subprocess.run([sys.executable, "-m", "pytest", "--model=reference", "--protocol=tools",
+                             "--run-name=tools", "--record-mode=none", f"--results-dir={tmp_path}", "-q", "-p", "no:cacheprovider",
                              *selection], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     expected = json.loads((SHIPPED_TOOLS / "verdicts.json").read_text())
     runs = tmp_path / "reference" / "tools" / "runs.jsonl"

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("task1_1", "task4_1", "task9_1")
 SMALL = ("--ehr-scale=small", "--results-dir=results", "-p", "no:cacheprovider")
 TOOLS = ("--model=reference", "--protocol=tools", "--run-name=tools")
+RUN_FOLDER = Path("results") / "reference" / "tools"
 
 
 def make_project(folder: Path) -> Path:
@@ -36,7 +37,7 @@ def lines(path: Path) -> list[dict]:
 
 
 def verdicts(project: Path) -> dict[str, tuple[str, bool]]:
-    return {r["task_id"]: (r["status"], r["correct"]) for r in lines(project / "results" / "reference" / "tools" / "runs.jsonl")}
+    return {r["task_id"]: (r["status"], r["correct"]) for r in lines(project / RUN_FOLDER / "runs.jsonl")}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_a_tools_recording_replays_offline_to_identical_verdicts(recorded: Path,
     assert result.returncode == 0, result.stdout[-3000:]
     assert "medbench cassettes: replaying" in result.stdout
     assert verdicts(project) == verdicts(recorded) == {task: ("completed", True) for task in TASKS}
-    fingerprints = {r["environment_fingerprint"] for r in lines(project / "results" / "reference" / "tools" / "runs.jsonl")}
+    fingerprints = {r["environment_fingerprint"] for r in lines(project / RUN_FOLDER / "runs.jsonl")}
     assert fingerprints == {"replay:tools"}, "a replay starts no FHIR server and no model endpoint"
 
 

@@ -43,7 +43,8 @@ def test_the_analyze_command_refuses_mixed_protocols_with_the_fix(results, capsy
 def test_compare_puts_one_model_in_both_protocols_side_by_side(results, capsys):
     assert main([str(results), "--compare", "reference", "reference/tools"], command="analyze") == 0
     out = capsys.readouterr().out
-    profile = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("protocol", "correct "))}
+    rows = [line.split() for line in out.splitlines() if line.startswith(("protocol", "correct "))]
+    profile = {row[0]: row[1:] for row in rows}
     assert profile == {"protocol": ["text", "tools"], "correct": ["30", "20"]}
     overall = next(line for line in out.splitlines() if line.startswith("all "))
     assert overall.split() == ["all", "100.0", "66.7", "33.3"]
@@ -57,7 +58,8 @@ def test_a_folder_slug_names_its_run_even_when_the_model_name_is_shared(tmp_path
                 summary={"modes": {**MODES, "protocol": "tools"}})
     assert main([str(tmp_path), "--compare", "reference", "reference/tools"], command="analyze") == 0
     out = capsys.readouterr().out
-    assert next(line for line in out.splitlines() if line.startswith("protocol")).split() == ["protocol", "text", "tools"]
+    protocols = next(line for line in out.splitlines() if line.startswith("protocol")).split()
+    assert protocols == ["protocol", "text", "tools"]
 
 
 def test_compare_still_refuses_runs_of_another_grader_unless_allow_mixed(results, capsys):

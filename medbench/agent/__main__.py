@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     for flag, default in (("--task-seed", 0), ("--ehr-seed", 0)):
         tools.add_argument(flag, type=int, default=default, metavar="N", help="with --prompt: as the pytest option")
     tools.add_argument("--ehr-scale", default=DEFAULT_EHR_SCALE, choices=EHR_SCALES,
-                       help=f"with --prompt: the EHR generated tasks are drawn from (default {DEFAULT_EHR_SCALE}, as pytest)")
+                       help=f"with --prompt: the EHR generated tasks are drawn from "
+                            f"(default {DEFAULT_EHR_SCALE}, as pytest)")
     args = parser.parse_args(argv)
     from medbench.tasks import OfficialAssetsError, TaskFileError
 

@@ -130,7 +130,7 @@ def build_tools(functions: Sequence[Mapping[str, Any]]) -> ToolSet:
              parameters=_shown_schema(function.get("parameters"), kind),
              kind=kind, resource=resource, source=str(function["name"]),
              argument_schema=_argument_schema(function.get("parameters"), kind))
-        for name, function, (kind, resource) in zip(names, functions, entries)
+        for name, function, (kind, resource) in zip(names, functions, entries, strict=True)
     ]
     for extra in _mode_data()["extra_tools"]:
         kind = _EXTRA_KINDS[extra["name"]]
@@ -202,7 +202,8 @@ def _entry(function: Mapping[str, Any]) -> tuple[str, str]:
     match = _ENTRY.match(name)
     resource = re.split(r"[/\]}]", match.group(2))[-1] if match else ""
     if not match or not _RESOURCE.match(resource):
-        raise CatalogError(f"function {name!r}: expected a name like 'GET {{api_base}}/Patient' or 'POST [base]Observation'")
+        raise CatalogError(f"function {name!r}: expected a name like 'GET {{api_base}}/Patient' "
+                           "or 'POST [base]Observation'")
     return (SEARCH if match.group(1).upper() == "GET" else CREATE), resource
 
 

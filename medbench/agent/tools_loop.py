@@ -100,7 +100,8 @@ def run_tools_task(task: Task, task_set: TaskSet, model: ToolChatModel, gateway:
             if not reply.tool_calls:
                 messages.append({"role": "assistant", "content": content})
                 if counts["reminders"] >= REMINDERS_PER_TASK:
-                    return outcome(status.INVALID_ACTION, error=f"reply without a tool call after a reminder: {content[:60]!r}")
+                    return outcome(status.INVALID_ACTION,
+                                   error=f"reply without a tool call after a reminder: {content[:60]!r}")
                 counts["reminders"] += 1
                 messages.append({"role": "user", "content": reply_text("reminder")})
                 continue
@@ -134,7 +135,8 @@ def _run_call(call: ToolCall, toolset: ToolSet, gateway: FhirGateway, config: Lo
     problems = tool.argument_problems(arguments)
     if problems:
         text = json.dumps(arguments, ensure_ascii=False)
-        return _rejected(tool, text, config, reply_text("invalid_arguments", name=tool.name, problem="; ".join(problems)))
+        message = reply_text("invalid_arguments", name=tool.name, problem="; ".join(problems))
+        return _rejected(tool, text, config, message)
     if tool.kind == END:
         result = json.dumps(arguments["answers"], ensure_ascii=False)
         return _Step("", [_agent(f"{protocol.FINISH_PREFIX}{result})")], finished=result)

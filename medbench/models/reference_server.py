@@ -68,7 +68,8 @@ def _tools_of(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     if not isinstance(tools, list) or not all(
             isinstance(t, dict) and isinstance(t.get("function"), dict) and isinstance(t["function"].get("name"), str)
             for t in tools):
-        raise _RequestError(HTTPStatus.BAD_REQUEST, "'tools' must be a list of {\"type\": \"function\", \"function\": {\"name\", ...}}")
+        raise _RequestError(HTTPStatus.BAD_REQUEST,
+                            "'tools' must be a list of {\"type\": \"function\", \"function\": {\"name\", ...}}")
     return tools
 
 
