@@ -189,7 +189,6 @@ class OpenAIChatModel:
             text = text.replace(self._secret, "***")
         return text
 
-
     # --- tools mode (`--protocol=tools`); `complete` above is the text protocol's call -----------------
 
     def complete_with_tools(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ToolReply:
