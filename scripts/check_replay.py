@@ -2,12 +2,15 @@
 
     python scripts/check_replay.py                 # replay cassettes/reference, compare, exit 0/1
     python scripts/check_replay.py -n 2            # the same under xdist
+    python scripts/check_replay.py --run-name tools  # replay cassettes/reference/tools (the tools-mode recording)
     python scripts/check_replay.py --save results  # after recording: store results/reference's
                                                    # summary.json and verdicts.json next to the cassettes
 
 A replay runs `pytest tests_bench --model=MODEL --record-mode=none` into a scratch results
-folder, so it never touches the network or the user's results. Compared: every task's status
-and verdict, and the summary's counts, per-category breakdown and accuracy (not timings).
+folder, so it never touches the network or the user's results. The modes that decide the
+conversation (protocol, grader, post mode, max rounds) are read from the cassettes' manifest, so
+a tools-mode recording replays with `--protocol=tools`. Compared: every task's status and
+verdict, and the summary's counts, per-category breakdown and accuracy (not timings).
 """
 
 from __future__ import annotations
@@ -50,8 +53,22 @@ def guard_errors(report: Path) -> list[str]:
             for stage in ("setup", "teardown") if test.get(stage, {}).get("outcome") == "failed"]
 
 
-def save(results_dir: Path, model_slug: str, cassettes: Path) -> None:
+# pytest options of the modes a manifest's identity records (replayed as recorded).
+MANIFEST_OPTIONS = {"protocol": "--protocol", "grader": "--grader", "post_mode": "--post-mode",
+                    "max_rounds": "--max-rounds"}
+
+
+def recorded_options(folder: Path) -> list[str]:
+    """The pytest options that give a replay the recorded modes (none when there is no manifest)."""
+    path = folder / "manifest.json"
+    identity = json.loads(path.read_text(encoding="utf-8")).get("identity", {}) if path.exists() else {}
+    return [f"{flag}={identity[key]}" for key, flag in MANIFEST_OPTIONS.items() if identity.get(key) is not None]
+
+
+def save(results_dir: Path, model_slug: str, cassettes: Path, run_name: str | None = None) -> None:
     run_folder, target = results_dir / model_slug, cassettes / model_slug
+    if run_name:
+        run_folder, target = run_folder / run_name, target / run_name
     summary = json.loads((run_folder / "summary.json").read_text(encoding="utf-8"))
     (target / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     rows = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in verdicts(run_folder).items()]
@@ -59,18 +76,20 @@ def save(results_dir: Path, model_slug: str, cassettes: Path) -> None:
     print(f"saved {target / 'summary.json'} and {target / 'verdicts.json'} ({summary['total']} attempts)")
 
 
-def check(model: str, model_slug: str, cassettes: Path, workers: int | None) -> int:
-    expected_folder = cassettes / model_slug
+def check(model: str, model_slug: str, cassettes: Path, workers: int | None, run_name: str | None = None) -> int:
+    expected_folder = cassettes / model_slug / run_name if run_name else cassettes / model_slug
     with tempfile.TemporaryDirectory(prefix="medbench-replay-") as scratch:
         report = Path(scratch) / "report.json"
         command = [sys.executable, "-m", "pytest", "tests_bench", f"--model={model}", "--record-mode=none",
                    f"--cassettes-dir={cassettes}", f"--results-dir={scratch}", "-q", "-p", "no:cacheprovider",
-                   "--json-report", f"--json-report-file={report}"]
+                   "--json-report", f"--json-report-file={report}", *recorded_options(expected_folder)]
+        if run_name:
+            command.append(f"--run-name={run_name}")
         if workers:
             command += ["-n", str(workers)]
         completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
         print(completed.stdout[-1500:], end="")
-        run_folder = Path(scratch) / model_slug
+        run_folder = Path(scratch) / model_slug / run_name if run_name else Path(scratch) / model_slug
         if not (run_folder / "summary.json").exists():
             print(completed.stderr[-3000:], file=sys.stderr)
             print(f"replay wrote no summary (pytest exited {completed.returncode})", file=sys.stderr)
@@ -94,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="reference")
     parser.add_argument("--cassettes-dir", type=Path, default=ROOT / "cassettes")
     parser.add_argument("-n", dest="workers", type=int, default=None, help="xdist workers for the replay")
+    parser.add_argument("--run-name", default=None, metavar="NAME",
+                        help="the recording in cassettes/<model>/<NAME>/ (e.g. tools, the tools-mode recording)")
     parser.add_argument("--save", type=Path, metavar="RESULTS_DIR",
                         help="store the recorded run's summary and verdicts next to the cassettes instead of checking")
     args = parser.parse_args(argv)
@@ -101,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     from medbench.settings import slug
 
     cassettes = args.cassettes_dir.resolve()
+    run_name = slug(args.run_name) if args.run_name else None
     if args.save:
-        save(args.save, slug(args.model), cassettes)
+        save(args.save, slug(args.model), cassettes, run_name)
         return 0
-    return check(args.model, slug(args.model), cassettes, args.workers)
+    return check(args.model, slug(args.model), cassettes, args.workers, run_name)
 
 
 if __name__ == "__main__":

@@ -78,9 +78,21 @@ def medbench_gateway(medbench_environment):
     return None
 
 
+class ScriptedToolModel(ScriptedModel):
+    """Tools mode: calls finish with the MRN named after `expected=`."""
+
+    def complete_with_tools(self, messages, tools):
+        from medbench.models.tool_reply import ToolCall, ToolReply
+
+        answer = re.search(r"expected=(\\w+)", messages[0]["content"]).group(1)
+        call = ToolCall(id="call_1", name="finish", arguments=json.dumps({"answers": [answer]}))
+        return ToolReply(content="", tool_calls=(call,), prompt_tokens=300, completion_tokens=9, latency_s=0.01,
+                         retries=0)
+
+
 @pytest.fixture(scope="session")
 def medbench_model():
-    return ScriptedModel()
+    return ScriptedModel() if os.environ.get("FAKE_NO_TOOLS") else ScriptedToolModel()
 '''
 
 BENCH_TEST = Path(__file__).resolve().parents[1] / "tests_bench" / "test_medagentbench.py"
@@ -107,7 +119,7 @@ def bench(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     write_tasks(pytester, task_records(4))
     monkeypatch.setenv("FAKE_LOG", str(pytester.path / "calls.log"))
     for name in ("FAKE_INTERRUPT", "FAKE_KILL", "FAKE_DOWN", "FAKE_WRONG", "FAKE_FLAKY", "FAKE_THINK", "FAKE_BLOCK",
-                 "FAKE_CUT"):
+                 "FAKE_CUT", "FAKE_NO_TOOLS"):
         monkeypatch.delenv(name, raising=False)
     for name in ("MEDBENCH_MODEL", "MEDBENCH_RESULTS_DIR", "MEDBENCH_TASKS", "MEDBENCH_MIN_ACCURACY"):
         monkeypatch.delenv(name, raising=False)
@@ -153,10 +165,30 @@ def test_help_shows_every_option_in_the_medbench_group(bench: pytest.Pytester) -
         assert flag in group, flag
 
 
-def test_tools_protocol_is_a_usage_error_that_says_so(bench: pytest.Pytester) -> None:
-    result = run_bench(bench, "--protocol=tools")
+def test_an_unknown_protocol_is_a_usage_error_naming_both(bench: pytest.Pytester) -> None:
+    result = run_bench(bench, "--protocol=json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "--protocol=tools is not implemented yet" in result.stderr.str()
+    assert "argument --protocol: invalid choice: 'json'" in result.stderr.str() and "'tools'" in result.stderr.str()
+
+
+def test_tools_protocol_runs_each_task_as_a_tools_conversation_and_records_the_protocol(bench: pytest.Pytester) -> None:
+    result = run_bench(bench, "--protocol=tools")
+    result.assert_outcomes(passed=4)
+    folder = run_folder(bench)
+    assert {line["modes"]["protocol"] for line in read_lines(folder / "runs.jsonl")} == {"tools"}
+    assert json.loads((folder / "summary.json").read_text())["modes"]["protocol"] == "tools"
+    transcript = read_lines(folder / "transcripts.jsonl")[0]
+    assert transcript["messages"][1]["tool_calls"][0]["function"]["name"] == "finish"
+    assert transcript["history"][-1]["content"] == 'FINISH(["S1000001"])'
+
+
+def test_a_model_without_tool_calling_ends_each_tools_task_as_an_error_saying_so(bench: pytest.Pytester,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_NO_TOOLS", "1")
+    result = run_bench(bench, "--protocol=tools")
+    result.assert_outcomes(failed=4)
+    line = read_lines(run_folder(bench) / "runs.jsonl")[0]
+    assert line["status"] == "error" and "cannot call tools" in line["error"]
 
 
 def test_an_unreadable_task_gate_is_a_usage_error(bench: pytest.Pytester) -> None:

@@ -27,3 +27,22 @@ def give_up(messages: list[dict[str, Any]]) -> str:
 
 
 BASELINES = {"do-nothing": finish_without_acting, "give-up": give_up}
+
+
+# Tools mode (`--protocol=tools`): the same two agents, answering with a call of the `finish` tool.
+# `finish` takes a JSON list, so `give-up` puts its text in a one-item list: an answer graders
+# cannot read as a value or an order, as in text mode.
+
+
+def finish_without_acting_tools(messages: list[dict[str, Any]],
+                                tools: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """`do-nothing` in tools mode: `finish(answers=[])` at once."""
+    return [("finish", {"answers": []})]
+
+
+def give_up_tools(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """`give-up` in tools mode: `finish(answers=["I cannot complete this task."])` at once."""
+    return [("finish", {"answers": [GIVE_UP_ANSWER]})]
+
+
+TOOL_BASELINES = {"do-nothing": finish_without_acting_tools, "give-up": give_up_tools}

@@ -23,6 +23,7 @@ import openai
 from medbench.models import call_events
 from medbench.models.call_events import CallEvent
 from medbench.models.context_limit import context_tokens, looks_like_context_limit
+from medbench.models.tool_reply import ToolReply, read_tool_reply
 from medbench.secrets import Scrubber
 
 __all__ = [
@@ -87,6 +88,17 @@ class ChatModel(Protocol):
     def complete(self, messages: list[dict[str, str]]) -> ModelReply:
         """Answer a conversation of {"role": "user"|"assistant", "content"} messages."""
         ...
+
+
+@dataclass(frozen=True)
+class _Completed:
+    """A completion and what getting it cost: the answering attempt's latency, the time lost before it."""
+
+    completion: Any
+    latency_s: float
+    lost_s: float
+    retries: int
+    timeouts: int
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,22 @@ class OpenAIChatModel:
 
     def complete(self, messages: list[dict[str, str]]) -> ModelReply:
         """One answer, retrying transient failures; raises ContextLimitError or ModelCallError."""
+        call = self._create(messages=messages)
+        return self._reply(call.completion, call.latency_s, call.lost_s, call.retries, call.timeouts)
+
+    def complete_with_tools(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ToolReply:
+        """One answer to a conversation with OpenAI `tools` (tool_choice left to the model): its text and
+        tool calls. Retries, errors and accounting as `complete`; raises ContextLimitError or ModelCallError."""
+        call = self._create(messages=messages, tools=tools)
+        choices = getattr(call.completion, "choices", None)
+        if not choices:
+            raise ModelCallError(f"model endpoint answered without choices: {self._scrub(str(call.completion)[:500])}",
+                                 retries=call.retries, latency_s=call.lost_s + call.latency_s, timeouts=call.timeouts)
+        return read_tool_reply(choices[0], getattr(call.completion, "usage", None), call.latency_s, call.retries,
+                               lost_s=call.lost_s, timeouts=call.timeouts)
+
+    def _create(self, **request: Any) -> _Completed:
+        """One chat completion, retried as the policy allows (the one retry loop of both protocols)."""
         started = time.monotonic()
         retries = timeouts = 0
         deadline: float | None = None  # set when the first attempt fails: the retry budget runs from there
@@ -181,7 +209,7 @@ class OpenAIChatModel:
             attempt_timeout = self.timeout if deadline is None else min(self.timeout, deadline - attempt_started)
             try:
                 completion = self._client.chat.completions.create(
-                    model=self.model, messages=messages, timeout=attempt_timeout, **self._sampling)
+                    model=self.model, timeout=attempt_timeout, **request, **self._sampling)
             except (openai.APIError, json.JSONDecodeError) as error:
                 now = time.monotonic()
                 fault = self._classify(error, attempt_timeout)
@@ -202,7 +230,7 @@ class OpenAIChatModel:
                 retries += 1
                 continue
             ended = time.monotonic()
-            return self._reply(completion, ended - attempt_started, attempt_started - started, retries, timeouts)
+            return _Completed(completion, ended - attempt_started, attempt_started - started, retries, timeouts)
 
     def _stop_reason(self, retries: int, timeouts: int, next_start: float, deadline: float) -> str | None:
         """Why the call must not be retried again (a phrase for the error), or None to retry."""
@@ -279,6 +307,8 @@ def authorization_first(headers: Mapping[str, str]) -> dict[str, str]:
     for name, value in headers.items():
         result["Authorization" if name.lower() == "authorization" else name] = value
     return result
+
+    # --- tools mode (`--protocol=tools`); `complete` above is the text protocol's call -----------------
 
 
 def _is_retryable(error: openai.APIError) -> bool:

@@ -1,4 +1,6 @@
-"""A local OpenAI-compatible endpoint serving the built-in models: `reference` and `do-nothing`.
+"""A local OpenAI-compatible endpoint serving the built-in models: `reference` and the baselines
+`do-nothing` and `give-up` (medbench/models/baselines.py). A request that carries `tools` is
+answered with `tool_calls` (medbench/models/reference_tools.py), one without in the text protocol.
 
 The harness talks to the reference model exactly as to any hosted model (openai SDK, HTTP,
 chat completions), so `--model=reference` exercises the same client, retry and accounting code
@@ -21,6 +23,7 @@ from typing import Any
 
 from medbench.models.baselines import BASELINES
 from medbench.models.reference_agent import ReferenceAgentError, reference_reply
+from medbench.models.reference_tools import TOOL_MODELS
 from medbench.serving import BackgroundServer, ServerLimits
 
 log = logging.getLogger(__name__)
@@ -57,9 +60,25 @@ def _messages_of(body: Any) -> list[dict[str, Any]]:
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise _RequestError(HTTPStatus.BAD_REQUEST, f"messages[{index}] must be an object with a string 'role'")
-        if not isinstance(message.get("content"), (str, list)):
+        content = message.get("content")
+        if content is None and message["role"] == "assistant" and message.get("tool_calls"):
+            continue  # an assistant turn that only calls tools
+        if not isinstance(content, (str, list)):
             raise _RequestError(HTTPStatus.BAD_REQUEST, f"messages[{index}].content must be a string or a list of parts")
     return messages
+
+
+def _tools_of(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The validated `tools` of a request (None when it carries none: the text protocol)."""
+    tools = body.get("tools")
+    if tools is None:
+        return None
+    if not isinstance(tools, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("function"), dict) and isinstance(t["function"].get("name"), str)
+            for t in tools):
+        raise _RequestError(HTTPStatus.BAD_REQUEST,
+                            "'tools' must be a list of {\"type\": \"function\", \"function\": {\"name\", ...}}")
+    return tools
 
 
 def chat_completion(body: Any, serve_as: str | None = None) -> dict[str, Any]:
@@ -72,12 +91,20 @@ def chat_completion(body: Any, serve_as: str | None = None) -> dict[str, Any]:
     if name not in BUILTIN_MODELS:
         raise _RequestError(HTTPStatus.NOT_FOUND, f"model {name!r} is not built in; choose one of {sorted(BUILTIN_MODELS)}",
                             "model_not_found")
+    tools = _tools_of(body)
+    message: dict[str, Any] = {"role": "assistant", "content": None}
     try:
-        content = BUILTIN_MODELS[name](messages)
+        if tools is None:
+            message["content"] = BUILTIN_MODELS[name](messages)
+        else:
+            message["tool_calls"] = _tool_calls(TOOL_MODELS[name](messages, tools), messages)
     except ReferenceAgentError as exc:
         raise _RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), "reference_agent_error") from None
-    prompt_tokens = sum(rough_token_count(json.dumps(m.get("content"))) for m in messages)
-    completion_tokens = rough_token_count(content)
+    # Like a hosted endpoint, the prompt count includes the tool schemas and earlier tool calls.
+    prompt_tokens = sum(rough_token_count(json.dumps(m.get("content"))) + rough_token_count(_calls_text(m))
+                        for m in messages)
+    prompt_tokens += rough_token_count(json.dumps(tools)) if tools else 0
+    completion_tokens = rough_token_count(message["content"] or "") + rough_token_count(_calls_text(message))
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -86,8 +113,8 @@ def chat_completion(body: Any, serve_as: str | None = None) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
                 "logprobs": None,
             }
         ],
@@ -101,6 +128,20 @@ def chat_completion(body: Any, serve_as: str | None = None) -> dict[str, Any]:
 
 def _error_payload(status: HTTPStatus, message: str, kind: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+def _tool_calls(calls: list[tuple[str, dict[str, Any]]], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI tool_calls with ids that are unique in the conversation and the same in every run
+    (a recording made twice is the same file)."""
+    turn = 1 + sum(1 for m in messages if m.get("role") == "assistant")
+    return [{"id": f"call_{turn}_{index}", "type": "function",
+             "function": {"name": name, "arguments": json.dumps(arguments)}}
+            for index, (name, arguments) in enumerate(calls, start=1)]
+
+
+def _calls_text(message: dict[str, Any]) -> str:
+    calls = message.get("tool_calls")
+    return json.dumps(calls) if calls else ""
 
 
 def _answer(method: str, path: str, raw: bytes, serve_as: str | None = None,

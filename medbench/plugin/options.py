@@ -66,7 +66,7 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("--ehr-seed", "seed of the synthetic EHR (embedded server)", 0, "MEDBENCH_EHR_SEED", int, metavar="N"),
     _Option("--ehr-scale", "synthetic EHR size: small (fast tests), medium, full (realistic)", DEFAULT_EHR_SCALE, "MEDBENCH_EHR_SCALE", str, EHR_SCALES),
     _Option("--max-rounds", "model turns per task before limit_reached", 8, "MEDBENCH_MAX_ROUNDS", int, metavar="N"),
-    _Option("--protocol", "agent protocol: text (official GET/POST/FINISH) or tools (not implemented yet)", "text", "MEDBENCH_PROTOCOL", str, PROTOCOLS),
+    _Option("--protocol", "agent protocol: text (official GET/POST/FINISH) or tools (native function calling, see README)", "text", "MEDBENCH_PROTOCOL", str, PROTOCOLS),
     _Option("--grader", "grader mode: official (upstream decisions, quirks included) or corrected", "official", "MEDBENCH_GRADER", str, GRADERS),
     _Option("--post-mode", "POST handling: official (acknowledged, not sent) or execute (sent, isolated per task)", "official", "MEDBENCH_POST_MODE", str, POST_MODES),
     _Option("--results-dir", "folder for <model-slug>/runs.jsonl, transcripts.jsonl, summary.json", "results", "MEDBENCH_RESULTS_DIR", metavar="DIR"),
@@ -105,8 +105,6 @@ def add_options(parser: pytest.Parser) -> None:
 def settings_from_config(config: pytest.Config) -> Settings:
     """Read and validate the options; a bad value raises pytest.UsageError naming the option."""
     values = {option.flag: _resolve(config, option) for option in OPTIONS}
-    if values["--protocol"] == "tools":
-        raise pytest.UsageError("--protocol=tools is not implemented yet; use --protocol=text (the official protocol)")
     for flag in ("--max-rounds", "--repeats", "--concurrency"):
         if values[flag] < 1:
             raise pytest.UsageError(f"{flag} must be at least 1, got {values[flag]}")

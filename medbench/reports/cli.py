@@ -13,7 +13,9 @@ from pathlib import Path
 
 from medbench.reports import default_out_dir, write_reports
 from medbench.reports.analysis import Analysis, analyse, write_csvs, write_plots
+from medbench.reports.consistency import check_comparable_pair
 from medbench.reports.load import ReportError
+from medbench.reports.tables import find_entry
 from medbench.reports.terminal import format_analysis, format_comparison
 from medbench.reports.traces import ExportOptions, export_traces
 
@@ -62,7 +64,9 @@ def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
                             help="skip the transcript viewer (transcripts.html and its transcripts/ folder)")
     if command == "analyze":
         parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
-                            help="paired McNemar exact test between two models on their shared tasks")
+                            help="two runs side by side (modes, per-task accuracy) and their paired McNemar exact test; "
+                                 "their protocols may differ (text vs tools), their task set and grader must agree "
+                                 "unless --allow-mixed")
 
 
 def build_parser(command: str | None = None, prog: str | None = None) -> argparse.ArgumentParser:
@@ -101,14 +105,22 @@ def _run(args: argparse.Namespace) -> list[Path] | str:
     if args.command == "report":
         return write_reports(args.results_dir, out, highlight=args.highlight, allow_mixed=args.allow_mixed,
                              models_file=args.models_file, transcripts=not args.no_transcripts)
+    if getattr(args, "compare", None):
+        return _compare(args)
     analysis = _load(args)
     if args.command == "csv":
         return write_csvs(analysis, out)
     if args.command == "plots":
         return write_plots(analysis, out / "plots", select=args.select)
-    if args.compare:
-        return format_comparison(analysis, *args.compare)
     return format_analysis(analysis)
+
+
+def _compare(args: argparse.Namespace) -> str:
+    """`analyze --compare A B`: only the two runs must be comparable, and their protocols may differ."""
+    analysis = analyse(args.results_dir, highlight=args.highlight, allow_mixed=True, models_file=args.models_file)
+    first, second = (find_entry(analysis.entries, name) for name in args.compare)
+    check_comparable_pair(first.results, second.results, allow_mixed=args.allow_mixed)
+    return format_comparison(analysis, first.results.slug, second.results.slug)
 
 
 def main(argv: Sequence[str] | None = None, command: str | None = None, prog: str | None = None) -> int:

@@ -17,10 +17,10 @@ class MixedRunsError(ReportError):
     """Runs with different task sets, grader modes or protocols were asked to share a table."""
 
 
-def mode_differences(models: list[ModelResults]) -> list[str]:
+def mode_differences(models: list[ModelResults], modes: tuple[str, ...] = CHECKED_MODES) -> list[str]:
     """One line per checked mode whose value is not the same for every run, naming the runs."""
     lines = []
-    for mode in CHECKED_MODES:
+    for mode in modes:
         groups: dict[str, list[str]] = {}
         for model in models:
             value = model.modes.get(mode)
@@ -31,9 +31,10 @@ def mode_differences(models: list[ModelResults]) -> list[str]:
     return lines
 
 
-def check_consistent(models: list[ModelResults], allow_mixed: bool = False) -> list[str]:
+def check_consistent(models: list[ModelResults], allow_mixed: bool = False,
+                     modes: tuple[str, ...] = CHECKED_MODES) -> list[str]:
     """Raise MixedRunsError on differing modes unless allow_mixed; return the differences."""
-    differences = mode_differences(models)
+    differences = mode_differences(models, modes)
     if differences and not allow_mixed:
         raise MixedRunsError(
             "refusing to compare runs measured differently:\n  "
@@ -41,3 +42,9 @@ def check_consistent(models: list[ModelResults], allow_mixed: bool = False) -> l
             + "\nMove the odd runs to another results directory, or pass --allow-mixed to compare anyway."
         )
     return differences
+
+
+def check_comparable_pair(a: ModelResults, b: ModelResults, allow_mixed: bool = False) -> list[str]:
+    """`analyze --compare A B`: a side-by-side may differ in protocol (that is what it shows, e.g. one
+    model in the text and the tools protocol); the task set and grader must agree unless allow_mixed."""
+    return check_consistent([a, b], allow_mixed, tuple(m for m in CHECKED_MODES if m != "protocol"))

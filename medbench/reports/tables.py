@@ -94,8 +94,11 @@ def categories(entries: list[Entry]) -> list[str]:
 def find_entry(entries: list[Entry], wanted: str) -> Entry:
     """Match a folder slug, recorded model name or display name (case-insensitive)."""
     needle = wanted.casefold()
+    for entry in entries:  # a folder slug first: one model may have several runs (`reference`, `reference/tools`)
+        if needle == entry.results.slug.casefold():
+            return entry
     for entry in entries:
-        if needle in {entry.results.slug.casefold(), entry.results.model.casefold(), entry.name.casefold(), entry.info.display_name.casefold()}:
+        if needle in {entry.results.model.casefold(), entry.name.casefold(), entry.info.display_name.casefold()}:
             return entry
     known = ", ".join(e.results.slug for e in entries)
     raise UnknownModelError(f"no model {wanted!r} in these results; known model folders: {known}")
@@ -385,3 +388,37 @@ def pairwise_comparisons(entries: list[Entry]) -> pd.DataFrame:
 def adjacent_comparisons(entries: list[Entry]) -> pd.DataFrame:
     """McNemar between each model and the next one down the leaderboard."""
     return pd.DataFrame([paired_comparison(a, b) for a, b in zip(entries, entries[1:])])
+
+
+SIDE_BY_SIDE_MODES = ("protocol", "grader", "post_mode", "max_rounds", "strip_think", "task_set", "task_set_sha256")
+
+
+def side_by_side(a: Entry, b: Entry, catalog: Catalog) -> pd.DataFrame:
+    """Two runs per task category and overall: accuracy, and the difference in points (A - B)."""
+    rows = []
+    for category in [*categories([a, b]), "all"]:
+        counts = [(e.correct, e.total) if category == "all" else e.category_counts(category) for e in (a, b)]
+        scores = [pct(correct, total) for correct, total in counts]
+        rows.append({"Task": category, "Description": "" if category == "all" else catalog.task_label(category),
+                     f"{a.name} (%)": scores[0], f"{b.name} (%)": scores[1],
+                     "Difference (pp)": round(scores[0] - scores[1], 1)})
+    return pd.DataFrame(rows)
+
+
+def run_profiles(a: Entry, b: Entry) -> pd.DataFrame:
+    """How the two runs were measured and how they went: modes, outcomes, turns and tokens per attempt."""
+    def mean(values: list) -> float | str:
+        present = [v for v in values if v is not None]
+        return round(statistics.fmean(present), 1) if present else ""
+
+    def column(entry: Entry) -> list[object]:
+        records, modes = entry.results.records, entry.results.modes
+        shown = [str(modes.get(key, "")) if key != "task_set_sha256" else str(modes.get(key, ""))[:12]
+                 for key in SIDE_BY_SIDE_MODES]
+        return [*shown, entry.total, entry.correct, entry.status_count(INVALID_ACTION), entry.status_count(LIMIT_REACHED),
+                mean([r.num_turns for r in records]), mean([r.prompt_tokens for r in records]),
+                mean([r.completion_tokens for r in records])]
+
+    labels = [*SIDE_BY_SIDE_MODES, "attempts", "correct", "agent_invalid_action", "limit_reached",
+              "mean turns", "mean prompt tokens", "mean completion tokens"]
+    return pd.DataFrame({"": labels, a.name: column(a), b.name: column(b)})

@@ -39,13 +39,15 @@ def format_analysis(analysis: Analysis) -> str:
 
 
 def format_comparison(analysis: Analysis, first: str, second: str) -> str:
-    """The paired McNemar comparison of two models, with a one-line reading of it."""
+    """Two runs side by side (modes, per-task accuracy) and the paired McNemar test, with a one-line reading."""
     a = tables.find_entry(analysis.entries, first)
     b = tables.find_entry(analysis.entries, second)
     row = tables.paired_comparison(a, b)
     p_value = float(row["p-value"])
     verdict = ("the difference is significant at the 5% level" if p_value < 0.05
                else "the difference is not significant at the 5% level")
-    text = format_table(f"{a.name} vs {b.name} (McNemar exact test, first attempts)", pd.DataFrame([row]))
-    return (f"{text}\n\n{a.name} alone solved {row['A Only']} task(s), {b.name} alone {row['B Only']}; "
+    blocks = [format_table(f"{a.name} and {b.name}", tables.run_profiles(a, b)),
+              format_table("Accuracy per task (%)", tables.side_by_side(a, b, analysis.catalog)),
+              format_table(f"{a.name} vs {b.name} (McNemar exact test, first attempts)", pd.DataFrame([row]))]
+    return ("\n\n".join(blocks) + f"\n\n{a.name} alone solved {row['A Only']} task(s), {b.name} alone {row['B Only']}; "
             f"p = {p_value:.4g}: {verdict}.\n")

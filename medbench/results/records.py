@@ -26,6 +26,10 @@ ERROR_CHARS_SHOWN = 200
 REASON_CHARS_SHOWN = 300
 
 RecordKey = tuple[str, int]
+# The run's modes, as summary.json `modes` names them (also written on each runs.jsonl line).
+MODE_KEYS = ("protocol", "grader", "post_mode", "max_rounds", "strip_think")
+# Counts a tools-mode outcome carries (medbench.agent.tools_loop.ToolsOutcome).
+TOOLS_COUNTS = ("tool_errors", "reminders")
 
 
 class OutcomeLike(Protocol):
@@ -99,8 +103,10 @@ def run_record(
     elapsed_s: float,
     environment_fingerprint: str,
     finished_at: datetime | None = None,
+    modes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The runs.jsonl line for one graded attempt.
+    """The runs.jsonl line for one graded attempt; `modes` (protocol, grader, ...) is written on every
+    line when given, and a tools-mode outcome adds its `tool_errors` and `reminders` counts.
 
     `latency_s` is the time spent in model calls, retries and waits included, `time_lost_s` the
     part that produced no answer; an incorrect attempt whose last answer was cut by the token cap
@@ -110,7 +116,7 @@ def run_record(
     reason = None if verdict.correct else _text(verdict.reason)
     if reason is not None and finish_reason == TRUNCATED:
         reason = f"{reason}; {TRUNCATION_NOTE}"
-    return {
+    record = {
         "index": int(index),
         "task_id": str(outcome.task_id),
         "status": str(outcome.status),
@@ -140,11 +146,23 @@ def run_record(
         "environment_fingerprint": str(environment_fingerprint),
         "transcript_id": transcript_id(session, outcome.task_id, attempt),
     }
+    for key in TOOLS_COUNTS:
+        value = getattr(outcome, key, None)
+        if value is not None:
+            record[key] = int(value)
+    if modes is not None:
+        record["modes"] = _primitive(modes)
+    return record
+
+
+def run_modes(settings: Any) -> dict[str, Any]:
+    """The modes a line was measured under (the summary's `modes`), from `medbench.settings.Settings`."""
+    return {key: getattr(settings, key) for key in MODE_KEYS}
 
 
 def transcript_record(run: dict[str, Any], outcome: OutcomeLike) -> dict[str, Any]:
     """The transcripts.jsonl line: the full conversation, kept out of runs.jsonl and the terminal."""
-    return {
+    record = {
         "transcript_id": run["transcript_id"],
         "task_id": run["task_id"],
         "attempt": run["attempt"],
@@ -156,6 +174,12 @@ def transcript_record(run: dict[str, Any], outcome: OutcomeLike) -> dict[str, An
         "calls": _primitive(list(getattr(outcome, "calls", []))),
         "refused_requests": int(getattr(outcome, "refused_requests", 0)),
     }
+    messages = getattr(outcome, "messages", None)
+    if messages is not None:
+        # Tools mode: `history` is the graders' view; `messages` the conversation as the endpoint saw it.
+        record["protocol"] = str(getattr(outcome, "protocol", "tools"))
+        record["messages"] = _primitive(messages)
+    return record
 
 
 def report_properties(run: dict[str, Any]) -> list[tuple[str, Any]]:

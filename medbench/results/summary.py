@@ -15,7 +15,7 @@ from typing import Any
 from tabulate import tabulate
 
 from medbench.results.comparability import comparability
-from medbench.results.records import INFRASTRUCTURE_STATUSES, TRUNCATED, record_key
+from medbench.results.records import INFRASTRUCTURE_STATUSES, MODE_KEYS, TRUNCATED, record_key
 from medbench.results.stats import pass_at_k, pass_hat_k, wilson_interval
 
 UPSTREAM_STATUS_FIELDS = {
@@ -72,8 +72,7 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
         "complete": expected > 0 and total == expected,
         "task_set": {"name": identity.get("task_set"), "sha256": identity.get("task_set_sha256"),
                      "task_count": details.get("task_count")},
-        "modes": {key: identity.get(key) for key in
-                  ("protocol", "grader", "post_mode", "max_rounds", "strip_think")},
+        "modes": {key: identity.get(key) for key in MODE_KEYS},
         "environment": environment,
         "comparability": comparability(identity.get("task_set"), environment),
         "sampling": {"temperature": identity.get("temperature"), "max_tokens": identity.get("max_tokens")},

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medbench.agent.loop import LoopConfig, TaskOutcome, run_task
+from medbench.agent.tools_loop import run_tools_task
 from medbench.environment import Environment, attempt_namespace
 from medbench.grading import grade
 from medbench.models import call_events
-from medbench.results.records import run_record, transcript_record
+from medbench.results.records import run_modes, run_record, transcript_record
 from medbench.runner.cassettes import CassettePlan, attempt_cassette
 from medbench.runner.session import Case
 from medbench.secrets import Scrubber
@@ -94,7 +95,8 @@ class AttemptRunner:
                             api_base=self.environment.display_base)
         started = time.perf_counter()
         try:
-            outcome = run_task(task, self.task_set, model, gateway, config)
+            run = run_tools_task if s.protocol == "tools" else run_task
+            outcome = run(task, self.task_set, model, gateway, config)
             verdict = grade(task, outcome, gateway, self.environment.display_base, mode=s.grader)
         finally:
             if namespace is not None:
@@ -103,7 +105,7 @@ class AttemptRunner:
                 model.close()
         record = run_record(index=case.index, category=task.category, attempt=case.attempt, session=self.session,
                             outcome=outcome, verdict=verdict, elapsed_s=time.perf_counter() - started,
-                            environment_fingerprint=self.environment.fingerprint)
+                            environment_fingerprint=self.environment.fingerprint, modes=run_modes(s))
         record = self.scrubber.data(record)  # the record also becomes the pytest message and report metadata
         self.folder.append(record, self.scrubber.data(transcript_record(record, outcome)))
         return AttemptResult(case, record, outcome)
