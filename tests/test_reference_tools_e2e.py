@@ -16,6 +16,7 @@ import pytest
 
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.agent.tools_loop import run_tools_task
+from medbench.ehr.population import build_population
 from medbench.ehr.seating import Seating
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.fhir import FhirServer, embedded_server
@@ -41,7 +42,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def generated() -> TaskSet:
-    return load_task_set("generated", task_seed=0, ehr_seed=0, ehr_scale="small")
+    return load_task_set("generated", task_seed=0, population=build_population(seed=0, scale="small"))
 
 
 @pytest.fixture(scope="module")

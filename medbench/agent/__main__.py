@@ -31,10 +31,16 @@ def _catalog(spec: str, official_dir: Path | None) -> list[dict[str, Any]]:
 
 
 def _prompt(args: argparse.Namespace) -> str:
-    from medbench.tasks import load_task_set
+    from medbench.runner.session import load_task_set
+    from medbench.settings import Settings
 
-    task_set = load_task_set(args.tasks, task_seed=args.task_seed, ehr_seed=args.ehr_seed, ehr_scale=args.ehr_scale,
-                             official_dir=args.official_dir)
+    population = None
+    if args.tasks == "generated":
+        from medbench.ehr.population import build_population
+
+        population = build_population(seed=args.ehr_seed, scale=args.ehr_scale)
+    settings = Settings(tasks=args.tasks, task_seed=args.task_seed, official_dir=args.official_dir)
+    task_set = load_task_set(settings, population)
     return tools_prompt(task_set.by_id(args.prompt), args.fhir_display_url)
 
 
