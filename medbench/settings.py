@@ -78,6 +78,7 @@ class Settings:
     gates: tuple[Gate, ...] = ()
     report: Path | None = None
     concurrency: int = 1
+    task_ids: tuple[str, ...] = ()  # --task-id: run exactly these tasks
     call_limits: CallLimits = field(default_factory=CallLimits)
 
     @property
@@ -110,6 +111,11 @@ class Settings:
         """Where the model was reached, without secrets (header names only, no query string)."""
         base = "built-in local endpoint" if self.is_builtin else _without_query(self.base_url)
         return {"base_url": base, "extra_header_names": sorted(self.extra_headers), **self.call_limits.recorded()}
+
+
+def slug_is_safe(name: str) -> bool:
+    """A model name whose folder cannot be confused with another's by the slug alone (`..`, `.`, `///`)."""
+    return bool(re.sub(r"[^A-Za-z0-9]+", "", name))
 
 
 def slug(name: str) -> str:

@@ -107,12 +107,15 @@ def test_project_models_file_names_the_published_models_and_task_labels():
     assert catalog.task_label("task8") == "Orthopedic referral"
 
 
-def test_results_folder_models_file_overrides_but_keeps_task_labels(tmp_path):
-    (tmp_path / "models.toml").write_text('[models.mine]\ndisplay_name = "Mine"\nparameters = "7B"\n')
+def test_results_folder_models_file_overrides_entries_one_by_one_and_keeps_the_rest(tmp_path):
+    (tmp_path / "models.toml").write_text('[models.mine]\ndisplay_name = "Mine"\nparameters = "7B"\n'
+                                          '[models."openai_gpt-4o"]\ndisplay_name = "GPT-4o (ours)"\n'
+                                          '[tasks]\ntask2 = "Age"\n')
     catalog = load_catalog(results_dir=tmp_path)
     assert catalog.info_for("mine", "mine").display_name == "Mine"
-    assert catalog.info_for("openai_gpt-4o", "openai/gpt-4o").display_name == "openai_gpt-4o"
-    assert catalog.task_label("task1") == "Patient lookup"
+    assert catalog.info_for("openai_gpt-4o", "openai/gpt-4o").display_name == "GPT-4o (ours)"
+    assert catalog.info_for("some-folder", "meta-llama/llama-4-maverick").parameters == "400B (MoE)"
+    assert catalog.task_label("task1") == "Patient lookup" and catalog.task_label("task2") == "Age"
 
 
 def test_a_negative_price_is_refused_naming_the_entry(tmp_path):

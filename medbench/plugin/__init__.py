@@ -116,8 +116,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse cassettes recorded for other settings before any task runs."""
+    """--task-id keeps exactly the named tasks; cassettes recorded for other settings are refused."""
     state = config.stash[STATE]
+    if state.settings.task_ids:
+        _select_task_ids(config, items, state.settings.task_ids)
     if state.plan is None or not any(item.get_closest_marker(MARKER) for item in items):
         return
     bench = state.bench
@@ -131,6 +133,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             items[:] = [item for item in items if not item.get_closest_marker(MARKER)]
             raise pytest.UsageError(str(error)) from None
         state.refusal = str(error)  # a usage error inside a worker crashes xdist: fail each test instead
+
+
+def _select_task_ids(config: pytest.Config, items: list[pytest.Item], task_ids: tuple[str, ...]) -> None:
+    """Exact selection by task id (`-k` matches substrings: `task1_1` also selects task1_10..task1_19)."""
+    known = {case.task_id for case in config.stash[STATE].bench.cases()}
+    unknown = sorted(set(task_ids) - known)
+    if unknown:
+        raise pytest.UsageError(f"--task-id: no task {', '.join(unknown)} in this task set "
+                                f"(ids look like task1_1 .. task10_30)")
+    kept, dropped = [], []
+    for item in items:
+        case = _case_of(item)
+        (dropped if case is not None and case.task_id not in task_ids else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -395,6 +413,8 @@ class Controller:
             return
         calls_line = model_calls_line(self.summary)
         self.notes = [calls_line] if calls_line else []
+        if self.bench.folder.archive_note:
+            self.notes.append(self.bench.folder.archive_note)
         if self.bench.settings.resume:
             reruns = reruns_in_session(self.bench.folder.records(), self.bench.session)
             if reruns:

@@ -26,6 +26,7 @@ from medbench.settings import (
     PROTOCOLS,
     CallLimits,
     Settings,
+    slug_is_safe,
 )
 
 
@@ -98,6 +99,9 @@ def add_options(parser: pytest.Parser) -> None:
                     help="remove <think>...</think> from model answers before parsing (not in official mode)")
     group.addoption("--resume", dest="medbench_resume", action="store_true", default=False,
                     help="continue the run in the results folder: skip recorded task attempts (same modes and task set only)")
+    group.addoption("--task-id", dest="medbench_task_id", action="append", default=[], metavar="ID[,ID...]",
+                    help="run exactly these tasks, repeatable or comma-separated (task1_1,task2_3); "
+                         "-k matches substrings, so -k task1_1 also runs task1_10..task1_19")
     group.addoption("--min-task-accuracy", dest="medbench_min_task_accuracy", action="append", default=[],
                     metavar="taskN=X", help="gate per category, repeatable, e.g. task5=0.8")
 
@@ -105,6 +109,14 @@ def add_options(parser: pytest.Parser) -> None:
 def settings_from_config(config: pytest.Config) -> Settings:
     """Read and validate the options; a bad value raises pytest.UsageError naming the option."""
     values = {option.flag: _resolve(config, option) for option in OPTIONS}
+    if not (values["--model"] or "").strip():
+        raise pytest.UsageError("--model must name a model (e.g. --model=gpt-4o, or --model=reference for the built-in one)")
+    if not slug_is_safe(values["--model"]):
+        raise pytest.UsageError(f"--model={values['--model']!r} does not make a results folder name; "
+                                "use letters, digits, '/', '_', '-' or '.'")
+    if values["--official-dir"] and values["--tasks"] != "official":
+        raise pytest.UsageError("--official-dir is only read with --tasks=official "
+                                f"(this session uses --tasks={values['--tasks']}); drop it or add --tasks=official")
     for flag in ("--max-rounds", "--repeats", "--concurrency"):
         if values[flag] < 1:
             raise pytest.UsageError(f"{flag} must be at least 1, got {values[flag]}")
@@ -131,6 +143,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
         resume=bool(config.getoption("medbench_resume")), repeats=values["--repeats"],
         gates=tuple(gates), report=_path(values["--report"]), concurrency=values["--concurrency"],
         call_limits=call_limits_from_config(config),
+        task_ids=tuple(dict.fromkeys(part.strip() for item in config.getoption("medbench_task_id")
+                                     for part in item.split(",") if part.strip())),
     )
 
 

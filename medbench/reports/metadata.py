@@ -108,7 +108,8 @@ def parse_catalog(data: dict[str, Any], source: Path | None = None) -> Catalog:
 def load_catalog(models_file: Path | None = None, results_dir: Path | None = None) -> Catalog:
     """Catalog from the first models file found (see module docstring); empty if none.
 
-    A user's file without a [tasks] table keeps the project's task-category labels.
+    A user's file overrides the project's entries one by one: a model it names replaces that
+    entry, every other shipped entry (and the task-category labels it does not set) stays.
     """
     if models_file is not None:
         path = Path(models_file)
@@ -121,9 +122,10 @@ def load_catalog(models_file: Path | None = None, results_dir: Path | None = Non
         if path is None:
             return Catalog()
     catalog = parse_catalog(_read_toml(path), source=path)
-    if not catalog.task_labels and path != PROJECT_MODELS_FILE and PROJECT_MODELS_FILE.is_file():
-        labels = parse_catalog(_read_toml(PROJECT_MODELS_FILE)).task_labels
-        catalog = Catalog(models=catalog.models, task_labels=labels, source=path)
+    if path != PROJECT_MODELS_FILE and PROJECT_MODELS_FILE.is_file():
+        shipped = parse_catalog(_read_toml(PROJECT_MODELS_FILE))
+        catalog = Catalog(models={**shipped.models, **catalog.models},
+                          task_labels={**shipped.task_labels, **catalog.task_labels}, source=path)
     return catalog
 
 

@@ -46,6 +46,12 @@ def open_run(folder: RunFolder, *, identity: dict[str, Any], details: dict[str, 
         manifest = folder.read_manifest()
         if manifest is not None and session in manifest.get("sessions", []):
             return recorded_attempts(folder) if manifest.get("resumed_by", {}).get(session) else set()
+        recorded_model = (manifest or {}).get("identity", {}).get("model")
+        if recorded_model is not None and recorded_model != identity.get("model"):
+            raise ResumeRefused(
+                f"{folder.path} holds a run of model {recorded_model!r}, and --model={identity.get('model')!r} maps "
+                "to the same folder name; keep them apart with --run-name NAME or --results-dir DIR "
+                "(nothing was archived or changed).")
         if resume and manifest is not None:
             differences = identity_differences(manifest.get("identity", {}), identity)
             if differences:

@@ -24,6 +24,8 @@ from medbench.results.records import RUNS_FILE, TRANSCRIPTS_FILE
 MANIFEST_FILE = "run.json"
 SUMMARY_FILE = "summary.json"
 ARCHIVE_DIR = "archive"
+# Archived runs kept per results folder (the newest); a run is tens of MB with its transcripts.
+KEEP_ARCHIVES = 5
 LOCK_FILE = ".lock"
 
 
@@ -38,6 +40,7 @@ class RunFolder:
         self.summary_path = self.path / SUMMARY_FILE
         # Held for the session's life by each of its processes (see folder_lock); `lock()` is the short one.
         self.session_lock = SessionLock(self.path)
+        self.archive_note: str | None = None
 
     def lock(self) -> FileLock:
         """The folder's short write lock: every writer of every xdist worker takes it for each write."""
@@ -68,8 +71,11 @@ class RunFolder:
     def has_results(self) -> bool:
         return any(p.exists() for p in (self.runs_path, self.transcripts_path, self.manifest_path, self.summary_path))
 
-    def archive(self) -> Path | None:
-        """Move the previous run's files to archive/<time>/, so a new run never mixes with it."""
+    def archive(self, keep: int = KEEP_ARCHIVES) -> Path | None:
+        """Move the previous run's files to archive/<time>/, so a new run never mixes with it.
+
+        Only the `keep` newest archives stay (each is a whole run, tens of MB); older ones are
+        deleted, and `archive_note` says so."""
         existing = [p for p in (self.runs_path, self.transcripts_path, self.manifest_path, self.summary_path) if p.exists()]
         if not existing:
             return None
@@ -78,6 +84,14 @@ class RunFolder:
         target.mkdir(parents=True)
         for path in existing:
             shutil.move(str(path), str(target / path.name))
+        archives = sorted(p for p in (self.path / ARCHIVE_DIR).iterdir() if p.is_dir())
+        removed = archives[:-keep] if keep > 0 else []
+        for old in removed:
+            shutil.rmtree(old, ignore_errors=True)
+        kept = archives[len(removed):]
+        size_mb = sum(f.stat().st_size for d in kept for f in d.rglob("*") if f.is_file()) / 1e6
+        self.archive_note = (f"the previous run moved to {target} ({len(kept)} archive(s) kept, {size_mb:.0f} MB"
+                             + (f"; {len(removed)} older one(s) deleted, the newest {keep} are kept)" if removed else ")"))
         return target
 
 
