@@ -25,7 +25,7 @@ from unittest import mock
 
 import requests.adapters
 
-from medbench.agent import status
+from medbench import types
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.grading import grade
@@ -34,8 +34,8 @@ from medbench.results.records import run_record, transcript_record
 from medbench.results.writer import RunFolder, read_jsonl
 from medbench.tasks.model import TaskSet
 
-STATUSES = frozenset({status.COMPLETED, status.INVALID_ACTION, status.LIMIT_REACHED, status.CONTEXT_LIMIT,
-                      status.ERROR, status.CASSETTE_MISMATCH})
+STATUSES = frozenset({types.COMPLETED, types.INVALID_ACTION, types.LIMIT_REACHED, types.CONTEXT_LIMIT,
+                      types.ERROR, types.CASSETTE_MISMATCH})
 SURROGATES = ("\ud800", "\udbff", "\udc00", "\udfff")
 RESOURCES = ("Patient", "Observation", "MedicationRequest", "ServiceRequest", "Condition", "Procedure", "metadata")
 

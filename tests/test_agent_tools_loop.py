@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from medbench.agent import status
+from medbench import types
 from medbench.agent.loop import LoopConfig
 from medbench.agent.protocol import POST_ACCEPTED, POST_INVALID, get_error_turn, get_ok_turn, post_error_turn
 from medbench.agent.tools import reply_text, tools_for, tools_prompt
@@ -120,7 +120,7 @@ def test_the_request_carries_the_task_sets_tools_and_opens_with_the_tools_prompt
     outcome = run(model, gateway)
     assert model.tools[0] == tools_for(TASK_SET).specs()
     assert model.received[0] == [{"role": "user", "content": tools_prompt(TASK, BASE)}]
-    assert (outcome.status, outcome.result, outcome.num_turns) == (status.COMPLETED, "[]", 1)
+    assert (outcome.status, outcome.result, outcome.num_turns) == (types.COMPLETED, "[]", 1)
 
 
 def test_a_search_result_comes_back_as_a_tool_message_holding_the_body_as_sent(gateway):
@@ -163,7 +163,7 @@ def test_finish_among_parallel_calls_ends_the_task_and_later_calls_do_not_run(ga
     calls = [call("search_patients", {"identifier": "S1"}), call("finish", {"answers": ["S1"]}),
              call("search_patients", {"identifier": "S2"})]
     outcome = run(ScriptedToolModel(calls), gateway)
-    assert (outcome.status, outcome.result) == (status.COMPLETED, '["S1"]')
+    assert (outcome.status, outcome.result) == (types.COMPLETED, '["S1"]')
     assert FakeFhir.seen == [("GET", "/fhir/Patient?identifier=S1&_format=json")]
     assert outcome.history[-1] == {"role": "agent", "content": 'FINISH(["S1"])'}
 
@@ -176,7 +176,7 @@ def test_a_call_to_an_unknown_tool_is_answered_with_the_tool_names_and_counted(g
     outcome = run(model, gateway)
     assert tool_messages(outcome)[0] == {"role": "tool", "tool_call_id": "x", "content": reply_text(
         "unknown_tool", name="'fhir_get'", names=", ".join(tools_for(TASK_SET).names))}
-    assert (outcome.status, outcome.tool_errors, FakeFhir.seen) == (status.COMPLETED, 1, [])
+    assert (outcome.status, outcome.tool_errors, FakeFhir.seen) == (types.COMPLETED, 1, [])
     assert [t["role"] for t in outcome.history] == ["user", "agent"], "nothing was sent, so graders see nothing"
 
 
@@ -197,7 +197,7 @@ def test_arguments_that_do_not_fit_the_schema_are_answered_with_the_problem_and_
     assert first["content"] == reply_text("invalid_arguments", name="search_observations_by_code",
                                           problem="'code' is a required property")
     assert second["content"] == BUNDLE
-    assert (outcome.status, outcome.tool_errors, outcome.num_turns) == (status.COMPLETED, 1, 3)
+    assert (outcome.status, outcome.tool_errors, outcome.num_turns) == (types.COMPLETED, 1, 3)
 
 
 def test_finish_with_an_answer_that_is_not_a_list_is_refused_and_the_model_can_finish_again(gateway):
@@ -205,12 +205,12 @@ def test_finish_with_an_answer_that_is_not_a_list_is_refused_and_the_model_can_f
     outcome = run(model, gateway)
     assert tool_messages(outcome)[0]["content"] == reply_text("invalid_arguments", name="finish",
                                                               problem="answers: 'S1' is not of type 'array'")
-    assert (outcome.status, outcome.result, outcome.tool_errors) == (status.COMPLETED, '["S1"]', 1)
+    assert (outcome.status, outcome.result, outcome.tool_errors) == (types.COMPLETED, '["S1"]', 1)
 
 
 def test_finish_without_answers_never_completes_if_the_model_does_not_correct_it(gateway):
     outcome = run(ScriptedToolModel(*[[call("finish", "{}")]] * 3), gateway, max_rounds=3)
-    assert (outcome.status, outcome.result, outcome.tool_errors) == (status.LIMIT_REACHED, None, 3)
+    assert (outcome.status, outcome.result, outcome.tool_errors) == (types.LIMIT_REACHED, None, 3)
 
 
 # --- replies without a tool call --------------------------------------------------------------
@@ -221,12 +221,12 @@ def test_a_text_reply_gets_one_reminder_and_the_task_goes_on(gateway):
     outcome = run(model, gateway)
     assert model.received[1][1:] == [{"role": "assistant", "content": "The patient is S1."},
                                      {"role": "user", "content": reply_text("reminder")}]
-    assert (outcome.status, outcome.reminders, outcome.result) == (status.COMPLETED, 1, '["S1"]')
+    assert (outcome.status, outcome.reminders, outcome.result) == (types.COMPLETED, 1, '["S1"]')
 
 
 def test_a_second_text_reply_ends_the_task_as_invalid_action(gateway):
     outcome = run(ScriptedToolModel("Let me think.", [call("search_patients", {})], 'FINISH(["S1"])'), gateway)
-    assert outcome.status == status.INVALID_ACTION
+    assert outcome.status == types.INVALID_ACTION
     assert outcome.error == "reply without a tool call after a reminder: 'FINISH([\"S1\"])'"
     assert (outcome.reminders, outcome.num_turns, outcome.result) == (1, 3, None)
 
@@ -292,7 +292,7 @@ def test_max_rounds_counts_model_turns_not_tool_calls(gateway):
     two = [call("search_patients", {"identifier": "S1"}), call("search_patients", {"identifier": "S2"})]
     model = ScriptedToolModel(two, two, two, FINISH)
     outcome = run(model, gateway, max_rounds=3)
-    assert (outcome.status, outcome.num_turns, outcome.model_calls) == (status.LIMIT_REACHED, 3, 3)
+    assert (outcome.status, outcome.num_turns, outcome.model_calls) == (types.LIMIT_REACHED, 3, 3)
     assert len(FakeFhir.seen) == 6
 
 
@@ -316,5 +316,5 @@ def test_strip_think_keeps_reasoning_out_of_the_conversation_and_the_graders_vie
 def test_a_context_limit_ends_the_task_with_its_status_and_the_transcript_so_far(gateway):
     model = ScriptedToolModel([call("search_patients", {})], ContextLimitError("context length exceeded", retries=1))
     outcome = run(model, gateway)
-    assert (outcome.status, outcome.num_turns, outcome.model_calls, outcome.retries) == (status.CONTEXT_LIMIT, 1, 2, 1)
+    assert (outcome.status, outcome.num_turns, outcome.model_calls, outcome.retries) == (types.CONTEXT_LIMIT, 1, 2, 1)
     assert outcome.calls[-1]["ok"] is False

@@ -1,6 +1,6 @@
 """The agent loop: prompt, text protocol, FHIR gateway and statuses (see docs/DESIGN.md)."""
 
-from medbench.agent.loop import LoopConfig, TaskOutcome, run_task
+from medbench.agent.loop import LoopConfig, run_task
 from medbench.agent.prompt import build_prompt
 from medbench.agent.protocol import (
     FinishAction,
@@ -17,7 +17,6 @@ __all__ = [
     "InvalidAction",
     "LoopConfig",
     "PostAction",
-    "TaskOutcome",
     "build_prompt",
     "parse_action",
     "run_task",

@@ -13,14 +13,16 @@ from typing import Any
 
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from medbench.agent import protocol, status
+from medbench import types
+from medbench.agent import protocol
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.agent.prompt import build_prompt
 from medbench.agent.protocol import FinishAction, GetAction, InvalidAction, PostAction
 from medbench.jsonsafe import valid_text
 from medbench.models import call_events
-from medbench.models.client import TRUNCATED, ChatModel, ContextLimitError, ModelError, ModelReply
+from medbench.models.client import ChatModel, ContextLimitError, ModelError, ModelReply
 from medbench.tasks.model import Task, TaskSet
+from medbench.types import TRUNCATED, TaskOutcome
 
 POST_MODES = ("official", "execute")
 
@@ -41,43 +43,6 @@ class LoopConfig:
             raise ValueError(f"max_rounds must be at least 1, got {self.max_rounds}")
 
 
-@dataclass
-class TaskOutcome:
-    """How one task ended. `history` is the transcript graders read: the prompt, then raw agent
-    answers and harness turns. Token totals are None when the endpoint never reported usage.
-    `calls` has one JSON-ready record per model call (latency_s, lost_s, prompt/completion tokens,
-    retries, timeouts, finish_reason). `model_latency_s` is the time spent in model calls, retries
-    and their waits included; `time_lost_s` the part of it that produced no answer.
-    `finish_reason` is the last answer's (`length`: cut by the token cap)."""
-
-    task_id: str
-    status: str
-    result: str | None
-    history: list[dict[str, str]]
-    num_turns: int
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    model_latency_s: float
-    model_calls: int
-    retries: int
-    error: str | None = None
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    # GET/POST urls the gateway refused to send (not under the FHIR base; medbench.environment.fhir_urls).
-    refused_requests: int = 0
-    # For status `error`: "model" when the model call failed (upstream's client gives up on the
-    # sample, ungraded), "harness" when anything else raised (upstream's TASK_ERROR, graded).
-    error_source: str | None = None
-    timeouts: int = 0
-    time_lost_s: float = 0.0
-    finish_reason: str | None = None
-    truncated_answers: int = 0
-
-    @property
-    def last_answer_truncated(self) -> bool:
-        """The model's last answer was cut by the completion-token cap."""
-        return self.finish_reason == TRUNCATED
-
-
 def run_task(
     task: Task, task_set: TaskSet, model: ChatModel, gateway: FhirGateway, config: LoopConfig | None = None
 ) -> TaskOutcome:
@@ -91,7 +56,7 @@ def run_task(
     def outcome(end: str, result: str | None = None, error: str | None = None) -> TaskOutcome:
         ended = _outcome(task.id, end, result, error, history, calls)
         ended.refused_requests = refused
-        if end == status.ERROR:
+        if end == types.ERROR:
             ended.error_source = "model" if in_model_call else "harness"
         return ended
 
@@ -105,19 +70,19 @@ def run_task(
             history.append({"role": "agent", "content": answer})
             action = protocol.parse_action(answer)
             if isinstance(action, FinishAction):
-                return outcome(status.COMPLETED, result=action.result)
+                return outcome(types.COMPLETED, result=action.result)
             if isinstance(action, InvalidAction):
-                return outcome(status.INVALID_ACTION, error=action.reason)
+                return outcome(types.INVALID_ACTION, error=action.reason)
             turn, was_refused = _observe(action, gateway, config)
             refused += was_refused
             history.append({"role": "user", "content": turn})
-        return outcome(status.LIMIT_REACHED)
+        return outcome(types.LIMIT_REACHED)
     except ContextLimitError as exc:
-        return outcome(status.CONTEXT_LIMIT, error=str(exc))
+        return outcome(types.CONTEXT_LIMIT, error=str(exc))
     except CannotOverwriteExistingCassetteException as exc:
-        return outcome(status.CASSETTE_MISMATCH, error=str(exc))
+        return outcome(types.CASSETTE_MISMATCH, error=str(exc))
     except Exception as exc:
-        return outcome(status.ERROR, error=f"{type(exc).__name__}: {exc}")
+        return outcome(types.ERROR, error=f"{type(exc).__name__}: {exc}")
 
 
 def to_messages(history: list[dict[str, str]]) -> list[dict[str, str]]:

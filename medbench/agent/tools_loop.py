@@ -30,8 +30,9 @@ from typing import Any
 
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from medbench.agent import protocol, status
-from medbench.agent.loop import LoopConfig, TaskOutcome, _call_record
+from medbench import types
+from medbench.agent import protocol
+from medbench.agent.loop import LoopConfig, _call_record
 from medbench.agent.loop import _outcome as _text_outcome
 from medbench.agent.tools import (
     CREATE,
@@ -51,6 +52,7 @@ from medbench.models import call_events
 from medbench.models.client import ContextLimitError, ModelError
 from medbench.models.tool_reply import ToolCall, ToolChatModel, ToolReply
 from medbench.tasks.model import Task, TaskSet
+from medbench.types import TaskOutcome
 
 PROTOCOL = "tools"
 REMINDERS_PER_TASK = 1
@@ -93,7 +95,7 @@ def run_tools_task(task: Task, task_set: TaskSet, model: ToolChatModel, gateway:
     def outcome(end: str, result: str | None = None, error: str | None = None) -> ToolsOutcome:
         ended = _outcome(task.id, end, result, error, history, messages, calls, counts)
         ended.refused_requests = counts["refused"]
-        if end == status.ERROR:
+        if end == types.ERROR:
             ended.error_source = "model" if in_model_call else "harness"
         return ended
 
@@ -111,7 +113,7 @@ def run_tools_task(task: Task, task_set: TaskSet, model: ToolChatModel, gateway:
             if not reply.tool_calls:
                 messages.append({"role": "assistant", "content": content})
                 if counts["reminders"] >= REMINDERS_PER_TASK:
-                    return outcome(status.INVALID_ACTION,
+                    return outcome(types.INVALID_ACTION,
                                    error=f"reply without a tool call after a reminder: {content[:60]!r}")
                 counts["reminders"] += 1
                 messages.append({"role": "user", "content": reply_text("reminder")})
@@ -122,17 +124,17 @@ def run_tools_task(task: Task, task_set: TaskSet, model: ToolChatModel, gateway:
                 step = _run_call(call, toolset, gateway, config)
                 history.extend(step.view)
                 if step.finished is not None:
-                    return outcome(status.COMPLETED, result=step.finished)
+                    return outcome(types.COMPLETED, result=step.finished)
                 counts["tool_errors"] += step.failed
                 counts["refused"] += step.refused
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": step.content})
-        return outcome(status.LIMIT_REACHED)
+        return outcome(types.LIMIT_REACHED)
     except ContextLimitError as exc:
-        return outcome(status.CONTEXT_LIMIT, error=str(exc))
+        return outcome(types.CONTEXT_LIMIT, error=str(exc))
     except CannotOverwriteExistingCassetteException as exc:
-        return outcome(status.CASSETTE_MISMATCH, error=str(exc))
+        return outcome(types.CASSETTE_MISMATCH, error=str(exc))
     except Exception as exc:
-        return outcome(status.ERROR, error=f"{type(exc).__name__}: {exc}")
+        return outcome(types.ERROR, error=f"{type(exc).__name__}: {exc}")
 
 
 def _run_call(call: ToolCall, toolset: ToolSet, gateway: FhirGateway, config: LoopConfig) -> _Step:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from medbench.agent.status import COMPLETED, ERROR
-from medbench.grading.checks import Verdict
+from medbench.types import COMPLETED, ERROR
+from medbench.types import Verdict
 from medbench.grading.corrected import CORRECTED
 from medbench.grading.fhir_reads import Gateway
 from medbench.grading.official import GRADERS, OFFICIAL, Outcome, Rules

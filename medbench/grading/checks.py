@@ -15,14 +15,6 @@ from typing import Any
 Path = Sequence[str | int]
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The grader's decision on one transcript; ``reason`` says why when it is incorrect."""
-
-    correct: bool
-    reason: str | None = None
-
-
 class Incorrect(Exception):
     """Raised inside a grader to end it with an incorrect verdict and this reason."""
 

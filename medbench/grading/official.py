@@ -17,7 +17,6 @@ from typing import Any, Protocol
 from medbench.clock import NOW_ISO
 from medbench.grading.checks import (
     Incorrect,
-    Verdict,
     expect_answer,
     expect_contains,
     expect_equal,
@@ -43,6 +42,7 @@ from medbench.grading.transcript import (
     official_post_evidence,
 )
 from medbench.tasks.model import Task
+from medbench.types import Verdict
 
 BP_VALUE = "118/77 mmHg"
 REFERRAL_NOTE = (

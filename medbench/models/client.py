@@ -25,6 +25,7 @@ from medbench.models.call_events import CallEvent
 from medbench.models.context_limit import context_tokens, looks_like_context_limit
 from medbench.models.tool_reply import ToolReply, read_tool_reply
 from medbench.secrets import Scrubber
+from medbench.types import TRUNCATED
 
 __all__ = [
     "ChatModel", "ContextLimitError", "ModelCallError", "ModelError", "ModelReply", "OpenAIChatModel",
@@ -38,8 +39,6 @@ MAX_ERROR_CHARS = 2000
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_RETRY_BUDGET_S = 300.0
-# The finish_reason of an answer cut by the completion-token cap.
-TRUNCATED = "length"
 
 
 @dataclass(frozen=True)

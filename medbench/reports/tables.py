@@ -15,7 +15,7 @@ from itertools import combinations
 
 import pandas as pd
 
-from medbench.agent.status import (
+from medbench.types import (
     COMPLETED,
     CONTEXT_LIMIT,
     ERROR,

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any
 
 from medbench.jsonsafe import json_safe, parse_shallow, valid_text
+from medbench.types import COMPLETED, INFRASTRUCTURE_STATUSES, TRUNCATED, TaskOutcome, Verdict
 
 RUNS_FILE = "runs.jsonl"
 TRANSCRIPTS_FILE = "transcripts.jsonl"
 
-# Statuses that say the harness, not the model, failed: they never count as a model's verdict.
-INFRASTRUCTURE_STATUSES = frozenset({"error", "cassette_mismatch"})
-# finish_reason of an answer cut by the completion-token cap, and what the reason then adds.
-TRUNCATED = "length"
+# What the reason of an attempt whose last answer was cut by the completion-token cap adds.
 TRUNCATION_NOTE = "the last answer was cut at the completion-token limit (finish_reason length)"
 ERROR_CHARS_SHOWN = 200
 REASON_CHARS_SHOWN = 300
@@ -30,44 +28,6 @@ RecordKey = tuple[str, int]
 MODE_KEYS = ("protocol", "grader", "post_mode", "max_rounds", "strip_think")
 # Counts a tools-mode outcome carries (medbench.agent.tools_loop.ToolsOutcome).
 TOOLS_COUNTS = ("tool_errors", "reminders")
-
-
-class OutcomeLike(Protocol):
-    """What records read from an agent-loop outcome (medbench.agent.loop.TaskOutcome).
-
-    Also read when present: `calls`, `timeouts`, `time_lost_s`, `finish_reason`, `truncated_answers`."""
-
-    @property
-    def task_id(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def result(self) -> str | None: ...
-    @property
-    def history(self) -> list[dict[str, str]]: ...
-    @property
-    def num_turns(self) -> int: ...
-    @property
-    def prompt_tokens(self) -> int | None: ...
-    @property
-    def completion_tokens(self) -> int | None: ...
-    @property
-    def model_latency_s(self) -> float: ...
-    @property
-    def model_calls(self) -> int: ...
-    @property
-    def retries(self) -> int: ...
-    @property
-    def error(self) -> str | None: ...
-
-
-class VerdictLike(Protocol):
-    """What records read from a grader verdict (medbench.grading.checks.Verdict)."""
-
-    @property
-    def correct(self) -> bool: ...
-    @property
-    def reason(self) -> str | None: ...
 
 
 def record_key(record: dict[str, Any]) -> RecordKey:
@@ -98,8 +58,8 @@ def run_record(
     category: int,
     attempt: int,
     session: str,
-    outcome: OutcomeLike,
-    verdict: VerdictLike,
+    outcome: TaskOutcome,
+    verdict: Verdict,
     elapsed_s: float,
     environment_fingerprint: str,
     finished_at: datetime | None = None,
@@ -160,7 +120,7 @@ def run_modes(settings: Any) -> dict[str, Any]:
     return {key: getattr(settings, key) for key in MODE_KEYS}
 
 
-def transcript_record(run: dict[str, Any], outcome: OutcomeLike) -> dict[str, Any]:
+def transcript_record(run: dict[str, Any], outcome: TaskOutcome) -> dict[str, Any]:
     """The transcripts.jsonl line: the full conversation, kept out of runs.jsonl and the terminal."""
     record = {
         "transcript_id": run["transcript_id"],
@@ -200,7 +160,7 @@ def failure_reason(run: dict[str, Any]) -> str:
     went wrong, e.g. `error: model call failed after 6 retries: HTTP 503: ...`."""
     reason = " ".join(str(run.get("reason") or "incorrect").split())
     error = run.get("error")
-    if error and run.get("status") != "completed":
+    if error and run.get("status") != COMPLETED:
         head, sep, rest = reason.partition(";")
         reason = f"{head}: {_shorten(error, ERROR_CHARS_SHOWN)}{sep}{rest}"
     return _shorten(reason, REASON_CHARS_SHOWN)

@@ -17,7 +17,8 @@ from typing import Any
 
 from medbench import __version__
 from medbench.results.folder_lock import FolderInUse, RunRefused
-from medbench.results.records import INFRASTRUCTURE_STATUSES, RecordKey, record_key
+from medbench.results.records import RecordKey, record_key
+from medbench.types import INFRASTRUCTURE_STATUSES
 from medbench.results.writer import RunFolder
 
 __all__ = ["FolderInUse", "ResumeRefused", "RunRefused", "identity_differences", "open_run", "reruns_in_session"]

@@ -15,15 +15,25 @@ from typing import Any
 from tabulate import tabulate
 
 from medbench.results.comparability import comparability
-from medbench.results.records import INFRASTRUCTURE_STATUSES, MODE_KEYS, TRUNCATED, record_key
+from medbench.results.records import MODE_KEYS, record_key
+from medbench.types import (
+    COMPLETED,
+    CONTEXT_LIMIT,
+    ERROR,
+    INFRASTRUCTURE_STATUSES,
+    INVALID_ACTION,
+    LIMIT_REACHED,
+    TRUNCATED,
+)
 from medbench.results.stats import pass_at_k, pass_hat_k, wilson_interval
 
+# Each status and the summary field upstream counts it in.
 UPSTREAM_STATUS_FIELDS = {
-    "completed": "completed",
-    "agent_invalid_action": "invalid_action",
-    "limit_reached": "limit_reached",
-    "context_limit": "context_limit",
-    "error": "error",
+    COMPLETED: "completed",
+    INVALID_ACTION: "invalid_action",
+    LIMIT_REACHED: "limit_reached",
+    CONTEXT_LIMIT: "context_limit",
+    ERROR: "error",
 }
 
 

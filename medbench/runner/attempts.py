@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from medbench.agent.loop import LoopConfig, TaskOutcome, run_task
+from medbench.agent.loop import LoopConfig, run_task
 from medbench.agent.tools_loop import run_tools_task
 from medbench.environment import Environment, attempt_namespace
 from medbench.grading import grade
@@ -28,6 +28,7 @@ from medbench.runner.cassettes import CassettePlan, attempt_cassette
 from medbench.runner.session import Case
 from medbench.secrets import Scrubber
 from medbench.tasks.model import TaskSet
+from medbench.types import TaskOutcome
 
 
 @dataclass

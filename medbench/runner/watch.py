@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from medbench.agent.status import ERROR
+from medbench.types import ERROR
 
 # The model client's wording of a non-retryable HTTP refusal (medbench.models.client).
 REFUSAL = re.compile(r"model call failed: HTTP (401|403|404)\b")
