@@ -22,7 +22,7 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_EHR_SCALE = "full"
 EHR_SCALES = ("small", "medium", "full")
 PROTOCOLS = ("text", "tools")
-GRADERS = ("official", "corrected")
+GRADERS = ("official", "corrected", "state")
 POST_MODES = ("official", "execute")
 
 
@@ -85,6 +85,15 @@ class Settings:
     def is_builtin(self) -> bool:
         """`reference`, `do-nothing` or `give-up`: served by the local built-in endpoint, no key, no network."""
         return self.model in BUILTIN_MODELS
+
+    def mode_problem(self) -> str | None:
+        """Why these modes cannot run together, or None. The state grader reads what the attempt
+        created on the server, so it needs POSTs that are sent (and kept per attempt)."""
+        if self.grader == "state" and self.post_mode != "execute":
+            return ("--grader=state decides from the resources each attempt created on the FHIR server; "
+                    "it needs --post-mode=execute (POSTs sent to the embedded server), "
+                    f"not --post-mode={self.post_mode}")
+        return None
 
     @property
     def run_folder(self) -> Path:

@@ -9,6 +9,9 @@ from fhir_sample import sample_resources
 
 from medbench.fhir import build_database
 
+# Helper modules that test modules both import from and load as plugins (their fixtures).
+pytest.register_assert_rewrite("state_fixtures")
+
 
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -421,6 +421,14 @@ def test_resume_refuses_a_changed_grader_naming_the_difference(bench: pytest.Pyt
     assert len(read_lines(run_folder(bench) / "runs.jsonl")) == 4
 
 
+def test_state_grader_without_execute_post_mode_is_a_usage_error(bench: pytest.Pytester) -> None:
+    result = run_bench(bench, "--grader=state")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--grader=state decides from the resources each attempt created*"
+                                 "needs --post-mode=execute*not --post-mode=official*"])
+    assert model_calls(bench) == []
+
+
 def test_resume_refuses_a_changed_task_set(bench: pytest.Pytester) -> None:
     run_bench(bench).assert_outcomes(passed=4)
     write_tasks(bench, task_records(5))

@@ -46,7 +46,9 @@ def test_chat_completion_through_the_openai_sdk_returns_the_agents_action(client
 
 
 def test_models_endpoint_lists_the_built_in_models(client):
-    assert [m.id for m in client.models.list()] == ["reference", "do-nothing", "give-up"]
+    assert [m.id for m in client.models.list()] == ["reference", "do-nothing", "give-up", "reference-duplicate-posts",
+                                                    "reference-refused-post", "reference-fenced-posts",
+                                                    "reference-query-posts"]
 
 
 def test_do_nothing_baseline_finishes_at_once_with_an_empty_answer(client):

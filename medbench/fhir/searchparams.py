@@ -30,8 +30,14 @@ class SearchParam:
     only_system: str | None = None
 
 
+# Every resource type also searches by `meta.lastUpdated`, as HAPI does (a common parameter). On
+# the embedded EHR the seeded chart was last updated at or before the clinical now, so in an
+# execute-mode namespace `_lastUpdated=gt<now>` finds exactly what the attempt created (state grader).
+LAST_UPDATED = SearchParam("_lastUpdated", DATE, "meta.lastUpdated")
+
+
 def _params(*items: SearchParam) -> dict[str, SearchParam]:
-    return {p.name: p for p in items}
+    return {p.name: p for p in (*items, LAST_UPDATED)}
 
 
 _SUBJECT = (SearchParam("patient", REFERENCE, "subject"), SearchParam("subject", REFERENCE, "subject"))

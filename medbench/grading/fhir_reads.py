@@ -67,12 +67,15 @@ def _next_link(bundle: Any) -> str | None:
 
 
 def read_observations(
-    gateway: Gateway, api_base: str, mrn: str, code: str, follow_next: bool = False
+    gateway: Gateway, api_base: str, mrn: str, code: str, follow_next: bool = False,
+    exclude: frozenset[str] = frozenset(),
 ) -> list[Measurement]:
     """Every Observation of ``code`` for ``mrn`` in server order.
 
     Upstream reads only the first page of the ``_count=5000`` query; ``follow_next`` (used by
     the corrected mode) also follows ``next`` links, for servers that cap the page size.
+    ``exclude`` holds ids to leave out: the state grader reads the chart as it was, without
+    Observations the attempt itself created.
     """
     url = observation_url(api_base, mrn, code)
     bundle = fetch_json(gateway, url)
@@ -87,6 +90,9 @@ def read_observations(
         raise ReadError(f"GET {url} did not return a Bundle: {exc!r}") from exc
     measurements = []
     for n, entry in enumerate(entries):
+        if exclude and isinstance(entry, dict) and isinstance(entry.get("resource"), dict) \
+                and entry["resource"].get("id") in exclude:
+            continue
         try:
             text = entry["resource"]["effectiveDateTime"]
             measurements.append(Measurement(datetime.fromisoformat(text), text, entry["resource"]["valueQuantity"]["value"]))

@@ -211,7 +211,11 @@ def grade_task3(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, r
     """Record blood pressure: one accepted Observation POST; the FINISH result is not checked."""
     (post,) = _posts(outcome, rules, 1)
     _expect_url(post, f"{api_base}Observation")
-    p = post.payload
+    check_bp_observation(post.payload, task, rules)
+
+
+def check_bp_observation(p: Any, task: Task, rules: Rules) -> None:
+    """The task3 Observation: vital-signs category, code text BP, now, final, the stated value, the patient."""
     expect_equal(p, ("resourceType",), "Observation")
     category = field(p, "category")
     require(len(category) == 1, f"category has {len(category)} items, expected 1")
@@ -255,20 +259,24 @@ def grade_task5(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, r
     else:
         (post,) = _posts(outcome, rules, 1)
         _expect_url(post, f"{api_base}MedicationRequest")
-        p = post.payload
-        _expect_medication(p, "0338-1715-40")
-        route = field(p, "dosageInstruction", 0, "route")
-        require(rules.iv_route(route), f"dosageInstruction[0].route is {route!r}, expected 'IV'")
-        dose, hours = magnesium_tier(value)
-        dose_and_rate = field(p, "dosageInstruction", 0, "doseAndRate", 0)
-        dose_quantity = field(dose_and_rate, "doseQuantity", what="doseAndRate[0]")
-        require(rules.quantity_is(dose_quantity, dose, "g"), f"doseQuantity is {dose_quantity!r}, expected {dose} g for magnesium {value}")
-        require(
-            rules.magnesium_rate_is(dose_and_rate, dose, hours),
-            f"rate in {dose_and_rate!r} is not {dose} g over {hours} h for magnesium {value}",
-        )
-        _expect_order_basics(p, task, priority=False)
+        check_magnesium_order(post.payload, task, value, rules)
     expect_answer(parse_answer(outcome.result), [value], or_empty=True)
+
+
+def check_magnesium_order(p: Any, task: Task, value: float, rules: Rules) -> None:
+    """The task5 order for magnesium ``value``: IV magnesium sulfate, dose and rate of its tier, active, the patient."""
+    _expect_medication(p, "0338-1715-40")
+    route = field(p, "dosageInstruction", 0, "route")
+    require(rules.iv_route(route), f"dosageInstruction[0].route is {route!r}, expected 'IV'")
+    dose, hours = magnesium_tier(value)
+    dose_and_rate = field(p, "dosageInstruction", 0, "doseAndRate", 0)
+    dose_quantity = field(dose_and_rate, "doseQuantity", what="doseAndRate[0]")
+    require(rules.quantity_is(dose_quantity, dose, "g"), f"doseQuantity is {dose_quantity!r}, expected {dose} g for magnesium {value}")
+    require(
+        rules.magnesium_rate_is(dose_and_rate, dose, hours),
+        f"rate in {dose_and_rate!r} is not {dose} g over {hours} h for magnesium {value}",
+    )
+    _expect_order_basics(p, task, priority=False)
 
 
 @_grader(6)
@@ -301,7 +309,11 @@ def grade_task8(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, r
     """Orthopedic referral: one accepted ServiceRequest POST with the SBAR note; result not checked."""
     (post,) = _posts(outcome, rules, 1)
     _expect_url(post, f"{api_base}ServiceRequest")
-    p = post.payload
+    check_referral(post.payload, task, rules)
+
+
+def check_referral(p: Any, task: Task, rules: Rules) -> None:
+    """The task8 referral: SNOMED orthopedic referral, stat, now, the patient, the SBAR note."""
     _expect_service_request(p, SNOMED, "306181000000106")
     _expect_order_basics(p, task, priority=True)
     note = field(p, "note")
@@ -325,24 +337,33 @@ def grade_task9(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, r
     else:
         medication, lab = _posts(outcome, rules, 2)
         _expect_url(medication, f"{api_base}MedicationRequest")
-        p = medication.payload
-        _expect_medication(p, "40032-917-01")
-        route = field(p, "dosageInstruction", 0, "route")
-        require(rules.oral_route(route), f"dosageInstruction[0].route is {route!r}, expected 'oral'")
-        dose = potassium_dose_meq(value)
-        given = field(p, "dosageInstruction", 0, "doseAndRate", 0, "doseQuantity", "value")
-        try:
-            close = abs(given - dose) <= 0.1
-        except TypeError:
-            close = False
-        require(close, f"doseQuantity.value is {given!r}, expected {dose} (within 0.1) for potassium {value}")
-        expect_equal(p, ("dosageInstruction", 0, "doseAndRate", 0, "doseQuantity", "unit"), "mEq")
-        _expect_order_basics(p, task, priority=False)
+        check_potassium_order(medication.payload, task, value, rules)
         _expect_url(lab, f"{api_base}ServiceRequest")
-        _expect_service_request(lab.payload, LOINC, "2823-3")
-        _expect_order_basics(lab.payload, task, priority=True)
-        expect_contains(lab.payload, ("occurrenceDateTime",), "2023-11-14T08:")
+        check_potassium_lab(lab.payload, task)
     expect_answer(parse_answer(outcome.result), _ref(value), or_empty=True)
+
+
+def check_potassium_order(p: Any, task: Task, value: float, rules: Rules) -> None:
+    """The task9 order for potassium ``value``: oral potassium chloride, 10 mEq per 0.1 below 3.5, active, the patient."""
+    _expect_medication(p, "40032-917-01")
+    route = field(p, "dosageInstruction", 0, "route")
+    require(rules.oral_route(route), f"dosageInstruction[0].route is {route!r}, expected 'oral'")
+    dose = potassium_dose_meq(value)
+    given = field(p, "dosageInstruction", 0, "doseAndRate", 0, "doseQuantity", "value")
+    try:
+        close = abs(given - dose) <= 0.1
+    except TypeError:
+        close = False
+    require(close, f"doseQuantity.value is {given!r}, expected {dose} (within 0.1) for potassium {value}")
+    expect_equal(p, ("dosageInstruction", 0, "doseAndRate", 0, "doseQuantity", "unit"), "mEq")
+    _expect_order_basics(p, task, priority=False)
+
+
+def check_potassium_lab(p: Any, task: Task) -> None:
+    """The task9 follow-up: a stat serum potassium (LOINC 2823-3) for 8 am the next morning."""
+    _expect_service_request(p, LOINC, "2823-3")
+    _expect_order_basics(p, task, priority=True)
+    expect_contains(p, ("occurrenceDateTime",), "2023-11-14T08:")
 
 
 @_grader(10)
@@ -353,11 +374,16 @@ def grade_task10(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, 
     if last is None or last.time < A1C_STALE_BEFORE:
         (post,) = _posts(outcome, rules, 1)
         _expect_url(post, f"{api_base}ServiceRequest")
-        _expect_service_request(post.payload, LOINC, "4548-4")
-        _expect_order_basics(post.payload, task, priority=True)
+        check_a1c_order(post.payload, task)
     else:
         _no_post(outcome, rules, f"the last HbA1c ({last.time_text}) is less than a year old, so no order was expected")
     expect_answer(parse_answer(outcome.result), ref, or_empty=True)
+
+
+def check_a1c_order(p: Any, task: Task) -> None:
+    """The task10 order: a stat HbA1c (LOINC 4548-4), now, the patient."""
+    _expect_service_request(p, LOINC, "4548-4")
+    _expect_order_basics(p, task, priority=True)
 
 
 GRADERS: dict[int, Grader] = {

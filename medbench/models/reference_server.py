@@ -21,6 +21,7 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
+from medbench.models.adversaries import ADVERSARIES
 from medbench.models.baselines import BASELINES
 from medbench.models.reference_agent import ReferenceAgentError, reference_reply
 from medbench.models.reference_tools import TOOL_MODELS
@@ -33,7 +34,7 @@ MODEL_ID = "reference"
 REFERENCE_LIMITS = ServerLimits(max_body_bytes=64 * 1024 * 1024, connection_limit=512, threads=16)
 
 
-BUILTIN_MODELS: dict[str, Callable[[list[dict[str, Any]]], str]] = {MODEL_ID: reference_reply, **BASELINES}
+BUILTIN_MODELS: dict[str, Callable[[list[dict[str, Any]]], str]] = {MODEL_ID: reference_reply, **BASELINES, **ADVERSARIES}
 
 
 def rough_token_count(text: str) -> int:

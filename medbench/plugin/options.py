@@ -68,7 +68,7 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("--ehr-scale", "synthetic EHR size: small (fast tests), medium, full (realistic)", DEFAULT_EHR_SCALE, "MEDBENCH_EHR_SCALE", str, EHR_SCALES),
     _Option("--max-rounds", "model turns per task before limit_reached", 8, "MEDBENCH_MAX_ROUNDS", int, metavar="N"),
     _Option("--protocol", "agent protocol: text (official GET/POST/FINISH) or tools (native function calling, see README)", "text", "MEDBENCH_PROTOCOL", str, PROTOCOLS),
-    _Option("--grader", "grader mode: official (upstream decisions, quirks included) or corrected", "official", "MEDBENCH_GRADER", str, GRADERS),
+    _Option("--grader", "grader mode: official (upstream decisions, quirks included), corrected, or state (writes judged by what the EHR holds; needs --post-mode=execute)", "official", "MEDBENCH_GRADER", str, GRADERS),
     _Option("--post-mode", "POST handling: official (acknowledged, not sent) or execute (sent, isolated per task)", "official", "MEDBENCH_POST_MODE", str, POST_MODES),
     _Option("--results-dir", "folder for <model-slug>/runs.jsonl, transcripts.jsonl, summary.json", "results", "MEDBENCH_RESULTS_DIR", metavar="DIR"),
     _Option("--run-name", "extra folder level under the model slug, to keep several runs of one model", None, "MEDBENCH_RUN_NAME", metavar="NAME"),
@@ -126,6 +126,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
     except GateSpecError as error:
         raise pytest.UsageError(str(error)) from None
     fhir_url = _with_slash(values["--fhir-url"])
+    if values["--grader"] == "state" and values["--post-mode"] != "execute":
+        raise pytest.UsageError(Settings(grader="state", post_mode=values["--post-mode"]).mode_problem() or "")
     api_key = values["--api-key"] or os.environ.get(values["--api-key-env"]) or None
     return Settings(
         model=values["--model"], base_url=values["--base-url"] or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,

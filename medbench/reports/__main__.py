@@ -1,4 +1,4 @@
-"""`python -m medbench.reports {csv,plots,analyze,report} RESULTS_DIR ...`"""
+"""`python -m medbench.reports {csv,plots,analyze,report,agreement} RESULTS_DIR ...`"""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Command line for the reports: `python -m medbench.reports {csv,plots,analyze,report,export-traces}`.
+"""Command line for the reports: `python -m medbench.reports {csv,plots,analyze,report,export-traces,agreement}`.
 
 scripts/generate_csvs.py, scripts/visualize.py and scripts/analyze.py run one command each
 through `main(argv, command=...)`, so both entry points share options and behaviour.
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from medbench.reports import default_out_dir, write_reports
+from medbench.reports.agreement import agreement_report
 from medbench.reports.analysis import Analysis, analyse, write_csvs, write_plots
 from medbench.reports.consistency import check_comparable_pair
 from medbench.reports.load import ReportError
@@ -24,6 +25,7 @@ DESCRIPTIONS = {
     "plots": "Write the figures as 300 dpi PNG files.",
     "analyze": "Print the analysis tables, or compare two models with --compare A B.",
     "report": "Write CSVs, plots, report.md, a self-contained report.html and the transcript viewer.",
+    "agreement": "Compare a --grader=state run's verdicts with the transcript graders' and say why they differ.",
 }
 EXPORT_DESCRIPTION = ("Write recorded attempts as chat-format JSONL for fine-tuning (OpenAI, Hugging Face TRL), "
                       "with a provenance file beside it. Refuses attempts of the official test set.")
@@ -46,6 +48,11 @@ def _add_export_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
+    if command == "agreement":
+        parser.add_argument("paths", type=Path, nargs="+", metavar="RUN_OR_RESULTS_DIR",
+                            help="a state run's folder (holding runs.jsonl), or a results directory")
+        parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+        return
     parser.add_argument("results_dir", type=Path, help="folder holding one <model_slug>/runs.jsonl folder per model")
     if command != "analyze":
         parser.add_argument("--out", type=Path, default=None,
@@ -101,6 +108,8 @@ def _export(args: argparse.Namespace) -> list[Path]:
 def _run(args: argparse.Namespace) -> list[Path] | str:
     if args.command == "export-traces":
         return _export(args)
+    if args.command == "agreement":
+        return agreement_report(args.paths, as_json=args.json)
     out = getattr(args, "out", None) or default_out_dir(args.results_dir)
     if args.command == "report":
         return write_reports(args.results_dir, out, highlight=args.highlight, allow_mixed=args.allow_mixed,

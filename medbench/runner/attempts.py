@@ -21,7 +21,7 @@ from typing import Any
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.agent.tools_loop import run_tools_task
 from medbench.environment import Environment, attempt_namespace
-from medbench.grading import grade
+from medbench.grading import grade, transcript_verdicts
 from medbench.models import call_events
 from medbench.results.records import run_modes, run_record, transcript_record
 from medbench.runner.cassettes import CassettePlan, attempt_cassette
@@ -99,6 +99,9 @@ class AttemptRunner:
             run = run_tools_task if s.protocol == "tools" else run_task
             outcome = run(task, self.task_set, model, gateway, config)
             verdict = grade(task, outcome, gateway, self.environment.display_base, mode=s.grader)
+            # A state run also records the transcript graders' verdicts (agreement report, medbench.reports.agreement).
+            compared = (transcript_verdicts(task, outcome, gateway, self.environment.display_base)
+                        if s.grader == "state" else None)
         finally:
             if namespace is not None:
                 self.environment.drop_namespace(namespace)
@@ -107,6 +110,8 @@ class AttemptRunner:
         record = run_record(index=case.index, category=task.category, attempt=case.attempt, session=self.session,
                             outcome=outcome, verdict=verdict, elapsed_s=time.perf_counter() - started,
                             environment_fingerprint=self.environment.fingerprint, modes=run_modes(s))
+        if compared is not None:
+            record["transcript_verdicts"] = compared
         record = self.scrubber.data(record)  # the record also becomes the pytest message and report metadata
         self.folder.append(record, self.scrubber.data(transcript_record(record, outcome)))
         return AttemptResult(case, record, outcome)

@@ -176,6 +176,8 @@ class BenchSession:
         """The embedded server (built once, then cached) or the checked external URL; once per session."""
         if self.environment is None:
             self._clock()
+            if (problem := self.settings.mode_problem()) is not None:
+                raise SetupError(problem)
             self.check_resume()
             if environment is None:
                 from medbench.environment.setup import open_environment
