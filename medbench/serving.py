@@ -165,7 +165,12 @@ class BackgroundServer:
             return
         from waitress import wasyncore
 
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        try:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        except OSError:
+            # The wake-up pipe is gone (seen once under load in the test suite, EBADF): close from
+            # here; the I/O thread's poll times out on an empty map and its loop ends.
+            wasyncore.close_all(server._map)
         if thread is not None:
             thread.join(timeout=10)
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
