@@ -53,6 +53,37 @@ def test_concurrency_under_xdist_reports_every_attempt_once(eight: pytest.Pytest
     assert len({r["session"] for r in runs}) == 1
 
 
+TOGETHER = '''
+
+import threading
+
+class TogetherModel(ScriptedModel):
+    """Answers only once FAKE_TOGETHER attempts of this process wait at once: a serial run times out."""
+
+    barrier = threading.Barrier(int(os.environ["FAKE_TOGETHER"]), timeout=60)
+
+    def complete(self, messages):
+        self.barrier.wait()
+        return super().complete(messages)
+
+
+@pytest.fixture(scope="session")
+def medbench_model():
+    return TogetherModel()
+'''
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["plain", "xdist"])
+def test_attempts_really_are_in_flight_together(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                workers: list[str]) -> None:
+    write_tasks(bench, task_records(8))
+    in_flight = 4 if not workers else 2  # 8 tasks: 4 per xdist worker, interleaved
+    monkeypatch.setenv("FAKE_TOGETHER", str(in_flight))
+    bench.makeconftest(FAKES.split("@pytest.fixture(scope=\"session\")\ndef medbench_model")[0] + TOGETHER)
+    result = run_bench(bench, *workers, f"--concurrency={in_flight}", subprocess=bool(workers))
+    result.assert_outcomes(passed=8)
+
+
 def test_selection_and_resume_behave_as_in_a_serial_run(eight: pytest.Pytester) -> None:
     first = run_bench(eight, "--concurrency=4", "-k", "task1_1 or task1_3")
     first.assert_outcomes(passed=2)

@@ -8,11 +8,12 @@ is answered by the chosen built-in model, so proxies, other harnesses and benchm
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
 
-from medbench.models.reference_server import BUILTIN_MODELS, MODEL_ID, ReferenceServer
+from medbench.models.reference_server import BUILTIN_MODELS, MODEL_ID, REFERENCE_LIMITS, ReferenceServer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,12 +27,18 @@ def main(argv: list[str] | None = None) -> int:
                        help="the built-in model that answers every request (default reference)")
     serve.add_argument("--latency", type=float, default=0.0, metavar="S",
                        help="seconds to wait before each answer, to stand in for a hosted model (default 0)")
+    serve.add_argument("--threads", type=int, default=128, metavar="N",
+                       help="requests answered at once (default 128): with --latency, at most N conversations "
+                            "wait at the same time, so keep it above the harness's attempts in flight")
     args = parser.parse_args(argv)
     if args.latency < 0:
         parser.error("--latency must not be negative")
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with ReferenceServer(args.host, args.port, serve_as=args.model, latency_s=args.latency) as server:
+    limits = dataclasses.replace(REFERENCE_LIMITS, threads=args.threads)
+    with ReferenceServer(args.host, args.port, limits=limits, serve_as=args.model, latency_s=args.latency) as server:
         print(f"serving the built-in {args.model!r} model at {server.base_url} "
               f"(any model name; {args.latency:g} s per answer); Ctrl-C to stop", flush=True)
         try:

@@ -97,7 +97,7 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput[TASK_SET_KEY] = task_set_to_json(_or_exit(lambda: state.bench.task_set))
 
 
-@pytest.hookimpl(optionalhook=True)
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """With --concurrency > 1, workers get all their tests at once (see medbench.plugin.xdist)."""
     if config.stash[STATE].settings.concurrency > 1:

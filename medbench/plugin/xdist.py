@@ -40,7 +40,9 @@ class UpfrontScheduling(WorkStealingScheduling):
 def queued_indices(config: pytest.Config) -> list[int]:
     """Indices (into session.items) of the tests this xdist worker has been sent and not yet started."""
     for plugin in config.pluginmanager.get_plugins():
-        if isinstance(plugin, WorkerInteractor):
+        # By name, not isinstance: xdist runs its worker module from source sent over execnet, so
+        # the worker's WorkerInteractor is not the class `xdist.remote` defines in this process.
+        if type(plugin).__name__ == WorkerInteractor.__name__ and hasattr(plugin, "torun"):
             with plugin.torun.lock() as queue:
                 queued = [index for index in queue if isinstance(index, int)]
             following = plugin.nextitem_index  # popped before the current test runs
