@@ -19,7 +19,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from test_plugin import FAKES, bench, read_lines, run_bench, run_folder  # noqa: F401 (bench: a fixture)

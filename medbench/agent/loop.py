@@ -8,8 +8,9 @@ Whatever happens, `run_task` returns a `TaskOutcome` with the transcript so far;
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from vcr.errors import CannotOverwriteExistingCassetteException
 
@@ -23,6 +24,9 @@ from medbench.models import call_events
 from medbench.models.client import ChatModel, ContextLimitError, ModelError, ModelReply
 from medbench.tasks.model import Task, TaskSet
 from medbench.types import TRUNCATED, TaskOutcome
+
+# A model answer of either protocol (ModelReply, tool_reply.ToolReply): what logged_call records.
+Reply = TypeVar("Reply", bound=Any)
 
 POST_MODES = ("official", "execute")
 
@@ -98,13 +102,18 @@ def to_messages(history: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def _ask(model: ChatModel, history: list[dict[str, str]], calls: list[dict[str, Any]], task_id: str) -> ModelReply:
-    """Call the model and log the call, including failed ones (their retries and time count too).
+    """Call the model and log the call, including failed ones (their retries and time count too)."""
+    return logged_call(lambda: model.complete(to_messages(history)), calls, task_id)
+
+
+def logged_call(call: Callable[[], Reply], calls: list[dict[str, Any]], task_id: str) -> Reply:
+    """Make one model call (either protocol) and append its record to `calls`, failed calls too.
 
     A failed call's whole time is lost; a context-limit error keeps the token counts its body reported."""
     started = time.monotonic()
     try:
         with call_events.for_task(task_id):
-            reply = model.complete(to_messages(history))
+            reply = call()
     except Exception as exc:
         if isinstance(exc, ContextLimitError):
             calls.append(_call_record(exc.latency_s, exc.latency_s, exc.prompt_tokens, None, exc.retries, exc.timeouts,

@@ -24,7 +24,6 @@ appear. Free text beside the calls (and any reasoning) is not an action and is l
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +31,7 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 
 from medbench import types
 from medbench.agent import protocol
-from medbench.agent.loop import LoopConfig, _call_record
+from medbench.agent.loop import LoopConfig, logged_call
 from medbench.agent.loop import _outcome as _text_outcome
 from medbench.agent.tools import (
     CREATE,
@@ -48,8 +47,7 @@ from medbench.agent.tools import (
     tools_prompt,
 )
 from medbench.environment.gateway import FhirGateway
-from medbench.models import call_events
-from medbench.models.client import ContextLimitError, ModelError
+from medbench.models.client import ContextLimitError
 from medbench.models.tool_reply import ToolCall, ToolChatModel, ToolReply
 from medbench.tasks.model import Task, TaskSet
 from medbench.types import TaskOutcome
@@ -214,24 +212,8 @@ def _user(content: str) -> dict[str, str]:
 def _ask(model: ToolChatModel, messages: list[dict[str, Any]], specs: list[dict[str, Any]],
          calls: list[dict[str, Any]], task_id: str) -> ToolReply:
     """Call the model and log the call as the text protocol does, failed ones included."""
-    started = time.monotonic()
-    try:
-        with call_events.for_task(task_id):
-            reply = model.complete_with_tools(messages, specs)
-    except Exception as exc:
-        if isinstance(exc, ContextLimitError):
-            calls.append(_call_record(exc.latency_s, exc.latency_s, exc.prompt_tokens, None, exc.retries, exc.timeouts,
-                                      None, ok=False, context_window=exc.context_window))
-        elif isinstance(exc, ModelError):
-            calls.append(_call_record(exc.latency_s, exc.latency_s, None, None, exc.retries, exc.timeouts, None, ok=False))
-        else:
-            elapsed = time.monotonic() - started
-            calls.append(_call_record(elapsed, elapsed, None, None, 0, 0, None, ok=False))
-        raise
-    record = _call_record(reply.latency_s + reply.lost_s, reply.lost_s, reply.prompt_tokens, reply.completion_tokens,
-                          reply.retries, reply.timeouts, reply.finish_reason, ok=True)
-    record["tool_calls"] = len(reply.tool_calls)
-    calls.append(record)
+    reply = logged_call(lambda: model.complete_with_tools(messages, specs), calls, task_id)
+    calls[-1]["tool_calls"] = len(reply.tool_calls)
     return reply
 
 

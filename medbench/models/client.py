@@ -25,7 +25,6 @@ from medbench.models.call_events import CallEvent
 from medbench.models.context_limit import context_tokens, looks_like_context_limit
 from medbench.models.tool_reply import ToolReply, read_tool_reply
 from medbench.secrets import Scrubber
-from medbench.types import TRUNCATED
 
 __all__ = [
     "ChatModel", "ContextLimitError", "ModelCallError", "ModelError", "ModelReply", "OpenAIChatModel",

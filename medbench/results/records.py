@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from medbench.jsonsafe import json_safe, parse_shallow, valid_text
-from medbench.types import COMPLETED, INFRASTRUCTURE_STATUSES, TRUNCATED, TaskOutcome, Verdict
+from medbench.types import COMPLETED, TRUNCATED, TaskOutcome, Verdict
 
 RUNS_FILE = "runs.jsonl"
 TRANSCRIPTS_FILE = "transcripts.jsonl"
