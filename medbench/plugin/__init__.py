@@ -11,12 +11,10 @@ attempt. At the end the owner builds summary.json from the files and applies the
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 import time
 import tomllib
 from collections.abc import Iterator
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +22,11 @@ import pytest
 
 from medbench import replay as cassette_format
 from medbench.plugin import replay, xdist
+from medbench.plugin.controller import Controller
 from medbench.plugin.options import add_options, settings_from_config
-from medbench.results.gates import failed_gates
+from medbench.plugin.terminal import BuildProgress, CallEventLines
 from medbench.results.records import report_properties
-from medbench.results.resume import reruns_in_session
-from medbench.results.summary import model_calls_line, summary_table
-from medbench.runner import new_session_id, write_summary
+from medbench.runner import new_session_id
 from medbench.runner.attempts import AttemptPool, AttemptRunner
 from medbench.runner.cassettes import CassettePlan
 from medbench.runner.session import BenchSession, Case, SessionHandoff, task_set_from_json, task_set_to_json
@@ -187,7 +184,7 @@ def _start(config: pytest.Config, state: PluginState) -> None:
     """xdist controller: set the whole session up once; a failure ends it with its one message."""
     bench = state.bench
     _or_exit(lambda: bench.start(environment=_replay_environment(state), start_model=not _replaying(state),
-                                 progress=_BuildProgress(config, bench.settings)))
+                                 progress=BuildProgress(config, bench.settings)))
     state.run_started = time.monotonic()
 
 
@@ -262,7 +259,7 @@ def medbench_environment(pytestconfig: pytest.Config, medbench_run: BenchSession
     """The FHIR environment of the session (started once, by the plain process or the xdist controller)."""
     state = pytestconfig.stash[STATE]
     return _or_exit(lambda: medbench_run.start_environment(_replay_environment(state),
-                                                           _BuildProgress(pytestconfig, medbench_run.settings)))
+                                                           BuildProgress(pytestconfig, medbench_run.settings)))
 
 
 @pytest.fixture(scope="session")
@@ -348,174 +345,6 @@ def pytest_json_runtest_metadata(item: pytest.Item, call: pytest.CallInfo[Any]) 
     if call.when != "call" or RECORD not in item.stash:
         return {}
     return item.stash[RECORD]
-
-
-class Controller:
-    """Registered on the session's owner only: watches reports, then writes the summary and applies the gates."""
-
-    def __init__(self, state: PluginState) -> None:
-        self.state = state
-        self.bench = state.bench
-        self.reported: set[str] = set()
-        self.failed: set[str] = set()
-        self.with_verdict: set[str] = set()
-        self.summary: dict[str, Any] | None = None
-        self.problems: list[str] = []
-        self.gate_failures: list[str] = []
-        self.report_lines: list[str] = []
-        self.notes: list[str] = []
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.reported.add(report.nodeid)
-        if report.failed:
-            self.failed.add(report.nodeid)
-        if any(key == "correct" for key, _ in report.user_properties):
-            self.with_verdict.add(report.nodeid)
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> Iterator[None]:
-        """Before other plugins (json-report) read the exit status: summary, vanished attempts, gates."""
-        if self.reported and self.bench.started and self.bench.folder.manifest_path.exists():
-            self._finish(session)
-        return (yield)
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.summary is None:
-            return
-        summary, write = self.summary, terminalreporter.write_line
-        terminalreporter.write_sep("=", "medbench summary")
-        write(summary_table(summary))
-        low, high = summary["accuracy_ci95"]
-        status = "complete" if summary["complete"] else f"incomplete: {summary['total']} of {summary['expected_total']} attempts"
-        write(f"accuracy {summary['accuracy']:.1f}% (95% CI {low:.1f}-{high:.1f}) over {summary['total']} attempts, "
-              f"run {status}; results in {self.bench.folder.path}")
-        repeats = summary["repeats"]
-        if repeats["k"] > 1:
-            k = repeats["k"]
-            write(f"repeats: pass@1 {repeats.get('pass@1')}, pass@{k} {repeats.get(f'pass@{k}')}, "
-                  f"pass^{k} {repeats.get(f'pass^{k}')}")
-        for line in self.notes:
-            write(f"medbench: {line}")
-        for line in self.problems:
-            write(f"medbench: {line}", red=True)
-        for line in self.gate_failures:
-            write(f"GATE FAILED: {line}", red=True)
-        gates = self.bench.settings.gates
-        if gates and not self.gate_failures:
-            write("gates passed: " + ", ".join(g.describe() for g in gates), green=True)
-        for line in self.report_lines:
-            write(line)
-
-    def _finish(self, session: pytest.Session) -> None:
-        started = self.state.run_started or time.monotonic()
-        self.summary = write_summary(self.bench, time.monotonic() - started)
-        if self.summary is None:
-            return
-        calls_line = model_calls_line(self.summary)
-        self.notes = [calls_line] if calls_line else []
-        if self.bench.folder.archive_note:
-            self.notes.append(self.bench.folder.archive_note)
-        if self.bench.settings.resume:
-            reruns = reruns_in_session(self.bench.folder.records(), self.bench.session)
-            if reruns:
-                self.notes.append(f"--resume ran {reruns} attempt(s) again that had ended as error or cassette_mismatch")
-        unrecorded = len(self.failed - self.with_verdict)
-        if unrecorded:
-            self.problems.append(f"{unrecorded} test(s) failed without a recorded verdict "
-                                 "(setup error, harness error or crashed worker)")
-        vanished = max(session.testscollected - len(self.reported), 0)
-        if vanished and session.exitstatus == pytest.ExitCode.OK:
-            self.problems.append(f"{vanished} collected test(s) never reported a result (a lost worker?); failing the session")
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        gates = list(self.bench.settings.gates)
-        if gates and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            self.gate_failures = failed_gates(self.summary, gates, unrecorded=unrecorded + vanished)
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED if self.gate_failures else pytest.ExitCode.OK
-        if self.bench.settings.report:
-            self.report_lines = _write_report(self.bench.settings)
-
-
-class CallEventLines:
-    """The retry / timeout lines of an attempt's model calls (medbench.models.call_events).
-
-    Printed as they happen when the attempt runs in the thread of a process that owns the
-    terminal; otherwise when its test ends -- an xdist worker ships them with the test report
-    (user property `medbench_call_events`) and the controller prints them."""
-
-    NAME = "medbench-call-events"
-    PROPERTY = "medbench_call_events"
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.is_worker = xdist.is_worker(config)
-
-    @property
-    def live(self) -> Any:
-        return None if self.is_worker else self._write
-
-    def attempt_ended(self, node: pytest.Item, result: Any) -> None:
-        if not result.call_events or result.events_shown:
-            return
-        if self.is_worker:
-            node.user_properties.append((self.PROPERTY, result.call_events))
-        else:
-            for line in result.call_events:
-                self._write(line)
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "setup" or self.is_worker:  # the attempt runs in the setup of its test
-            return
-        for key, lines in report.user_properties:
-            if key == self.PROPERTY:
-                for line in lines:
-                    self._write(line)
-
-    def _write(self, line: str) -> None:
-        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        capture = self.config.pluginmanager.get_plugin("capturemanager")
-        if terminal is None:
-            return
-        with capture.global_and_fixture_disabled() if capture else nullcontext():  # not into the test's capture
-            terminal.ensure_newline()
-            if getattr(getattr(terminal, "_tw", None), "width_of_current_line", 0):  # after xdist's progress dots
-                terminal.write("\n")
-            terminal.write_line(f"medbench: {line}")
-
-
-class _BuildProgress:
-    """Speaks during the one-time EHR build: a line rewritten in place on a terminal, a line per 10 s in CI."""
-
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
-        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
-        self.label = f"medbench: building the synthetic EHR ({settings.ehr_scale} scale, seed {settings.ehr_seed}, cached afterwards)"
-        self.started = time.monotonic()
-        self.last = 0.0
-        self.tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
-
-    def __call__(self, count: int) -> None:
-        now = time.monotonic()
-        if now - self.last < (0.5 if self.tty else 10.0):
-            return
-        self.last = now
-        line = f"{self.label}: {count:,} resources written, {now - self.started:.0f} s"
-        if self.tty:
-            sys.stderr.write("\r" + line)
-            sys.stderr.flush()
-        elif self.reporter is not None:
-            self.reporter.write_line(line)
-        else:
-            print(line, file=sys.stderr)
-
-
-def _write_report(settings: Settings) -> list[str]:
-    """--report: CSVs, plots and the report page for the whole results folder; never fails the session."""
-    from medbench import reports
-
-    try:
-        paths = reports.write_reports(settings.results_dir, settings.report)
-    except reports.ReportError as error:
-        return [f"--report skipped: {error}"]
-    return [f"report: {path}" for path in paths]
 
 
 def _or_usage_error(action: Any) -> Any:
