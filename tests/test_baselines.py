@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.ehr.seating import Seating
 from medbench.ehr.situations import load_situations
-from medbench.fhir import embedded_server
+from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
+from medbench.environment.setup import embedded_server
 from medbench.grading import grade
 from medbench.models.client import OpenAIChatModel
 from medbench.models.reference_server import ReferenceServer

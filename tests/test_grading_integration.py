@@ -17,10 +17,10 @@ from grading_fakes import (
     transcript,
 )
 
-from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.clock import NOW
 from medbench.ehr.population import PatientRecord, build_population
-from medbench.fhir import embedded_server
+from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
+from medbench.environment.setup import embedded_server
 from medbench.grading import MODES, grade
 from medbench.tasks.model import Task
 

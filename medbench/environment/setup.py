@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from medbench.environment import Environment
-from medbench.settings import SetupError, Settings
+from medbench.fhir import FhirServer
+from medbench.settings import Settings, SetupError
 from medbench.tasks.model import TaskSet, canonical_sha256
 
 # Everything `fhirVersion` may say for an R4 server (4.0.0 and 4.0.1 are R4; 4.3.0 is R4B).
@@ -26,7 +28,6 @@ def open_environment(settings: Settings, task_set: TaskSet, progress: Callable[[
         return
     from medbench.ehr.cache import ensure_database
     from medbench.ehr.seating import embedded_seating, seating_label
-    from medbench.fhir import FhirServer
 
     seating = embedded_seating(settings.tasks, task_set.tasks)
     database = ensure_database(settings.ehr_seed, settings.ehr_scale, seating, progress=progress,
@@ -34,6 +35,17 @@ def open_environment(settings: Settings, task_set: TaskSet, progress: Callable[[
     with FhirServer(database) as server:
         yield Environment(server.base_url, settings.fhir_display_url, f"embedded:{database.name}", "embedded",
                           seating=seating_label(seating))
+
+
+def embedded_server(seed: int = 0, scale: str = "small", seating: Any = None,
+                    cache_dir: Path | str | None = None) -> FhirServer:
+    """A (not yet started) server over the cached synthetic EHR for this seed, scale and seating.
+
+    It lives here, above both: the EHR cache builds with the FHIR store, and the FHIR server
+    knows nothing of the EHR."""
+    from medbench.ehr.cache import ensure_database
+
+    return FhirServer(ensure_database(seed=seed, scale=scale, seating=seating, cache_dir=cache_dir))
 
 
 def external_environment(settings: Settings) -> Environment:

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-    from medbench.ehr.seating import Seating
 
 log = logging.getLogger(__name__)
 
@@ -296,14 +295,3 @@ class FhirServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-def embedded_server(
-    seed: int = 0, scale: str = "small", seating: Seating | None = None, cache_dir: Path | str | None = None
-) -> FhirServer:
-    """A (not yet started) server over the cached synthetic EHR for this seed/scale/seating."""
-    # Imported here: medbench.ehr.cache imports medbench.fhir.store, so a module-level import
-    # would make `import medbench.fhir` circular.
-    from medbench.ehr.cache import ensure_database
-
-    return FhirServer(ensure_database(seed=seed, scale=scale, seating=seating, cache_dir=cache_dir))

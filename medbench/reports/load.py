@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medbench.results.summary import latest_records
+
 _CATEGORY = re.compile(r"^(.*)_[^_]+$")
 ARCHIVE_DIR = "archive"
 
@@ -121,11 +123,12 @@ def parse_run_line(line: dict[str, Any], where: str) -> RunRecord:
 def read_runs(path: Path) -> tuple[list[RunRecord], dict[str, Any]]:
     """Records of one runs.jsonl, and the `modes` of its first line that has any.
 
-    A resumed run may repeat a (task, attempt) pair; the last line wins, as it does for
-    the harness that wrote it.
+    A resumed run may repeat a (task, attempt) pair; the last line wins, by the harness's own
+    rule (`medbench.results.summary.latest_records`). Unlike the harness, which skips a torn
+    line, a report refuses a file it cannot read whole, naming the line.
     """
-    by_key: dict[tuple[str, int], RunRecord] = {}
-    modes: dict[str, Any] = {}
+    lines: list[dict[str, Any]] = []
+    where_of: dict[int, str] = {}
     with path.open(encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
@@ -137,11 +140,11 @@ def read_runs(path: Path) -> tuple[list[RunRecord], dict[str, Any]]:
                 raise ResultsError(f"{where}: not valid JSON ({exc.msg}); fix or delete that line") from None
             if not isinstance(line, dict):
                 raise ResultsError(f"{where}: expected a JSON object per line")
-            record = parse_run_line(line, where)
-            by_key[(record.task_id, record.attempt)] = record
-            if not modes and isinstance(line.get("modes"), dict):
-                modes = line["modes"]
-    return list(by_key.values()), modes
+            parse_run_line(line, where)  # every line must be readable, the superseded ones too
+            lines.append(line)
+            where_of[id(line)] = where
+    modes = next((line["modes"] for line in lines if isinstance(line.get("modes"), dict)), {})
+    return [parse_run_line(line, where_of[id(line)]) for line in latest_records(lines)], modes
 
 
 def summary_modes(summary: dict[str, Any], line_modes: dict[str, Any]) -> dict[str, Any]:
