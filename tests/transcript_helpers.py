@@ -8,7 +8,6 @@ files look exactly as a run writes them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from medbench.agent.protocol import POST_ACCEPTED, get_error_turn, get_ok_turn
 from medbench.results.records import run_record, transcript_record
 from medbench.results.writer import RunFolder, write_json_atomic
 from medbench.tasks.model import Task, TaskSet
+from medbench.types import TaskOutcome, Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 API_BASE = "http://localhost:8080/fhir/"
@@ -42,30 +42,6 @@ def bundle(*values: float) -> str:
     return json.dumps({"resourceType": "Bundle", "type": "searchset", "total": len(values), "entry": entries}, indent=2)
 
 
-@dataclass
-class Outcome:
-    """What the agent loop returns for one task (the fields the results writer reads)."""
-
-    task_id: str
-    status: str
-    result: str | None
-    history: list[dict[str, str]]
-    num_turns: int
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    model_latency_s: float
-    model_calls: int
-    retries: int = 0
-    error: str | None = None
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class Verdict:
-    correct: bool
-    reason: str | None = None
-
-
 def conversation(task_set: TaskSet, task: Task, exchanges: list[tuple[str, str | None]]) -> list[dict[str, str]]:
     """The history: the prompt, then each (agent answer, user turn after it; None after FINISH)."""
     history = [{"role": "user", "content": build_prompt(task_set, task, API_BASE)}]
@@ -85,9 +61,9 @@ def record_attempt(folder: Path, task_set: TaskSet, task: Task, exchanges: list[
     finish = next((a for a, _ in reversed(exchanges) if a.startswith("FINISH(")), None)
     calls = [{"ok": True, "latency_s": 0.5 + n, "prompt_tokens": 1000 * (n + 1), "completion_tokens": 20, "retries": 0}
              for n in range(agent_turns)]
-    outcome = Outcome(task.id, status, finish[len("FINISH("):-1] if finish else None, history, agent_turns,
+    outcome = TaskOutcome(task.id, status, finish[len("FINISH("):-1] if finish else None, history, agent_turns,
                       sum(c["prompt_tokens"] for c in calls), 20 * agent_turns, sum(c["latency_s"] for c in calls),
-                      agent_turns, calls=calls)
+                      agent_turns, retries=0, calls=calls)
     run = run_record(index=index, category=task.category, attempt=attempt, session=session, outcome=outcome,
                      verdict=Verdict(correct, reason), elapsed_s=1.0, environment_fingerprint="embedded:test")
     RunFolder(folder).append(run, transcript_record(run, outcome))
