@@ -16,10 +16,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.ehr.seating import Seating
 from medbench.ehr.situations import load_situations
-from medbench.fhir import embedded_server
+from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
+from medbench.environment.setup import embedded_server
 from medbench.grading.fhir_reads import ReadError
 from medbench.grading.situations import observe_situation, situation_differences
 from medbench.tasks import OfficialAssetsError, load_official

@@ -14,12 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.ehr import build_population
 from medbench.ehr.seating import NamedPerson, Seating, embedded_seating, seating_label
-from medbench.ehr.situations import SITUATIONS_PATH, Situation, charts_of, load_situations
+from medbench.ehr.situations import (
+    SITUATIONS_PATH,
+    Situation,
+    charts_of,
+    load_situations,
+)
 from medbench.ehr.task_labs import WINDOW_START
-from medbench.fhir import embedded_server
+from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
+from medbench.environment.setup import embedded_server
 from medbench.grading.situations import observe_situation, situation_differences
 from medbench.tasks import load_official, load_task_set
 from medbench.tasks.model import Task, TaskSet

@@ -13,7 +13,8 @@ from fhirclient import client as fhirclient
 from fhirclient.models.observation import Observation as ClientObservation
 from fhirclient.models.patient import Patient as ClientPatient
 
-from medbench.fhir import FhirServer, embedded_server
+from medbench.environment.setup import embedded_server
+from medbench.fhir import FhirServer
 from medbench.fhir.searchparams import REGISTRY
 
 

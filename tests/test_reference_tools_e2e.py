@@ -19,7 +19,8 @@ from medbench.agent.tools_loop import run_tools_task
 from medbench.ehr.population import build_population
 from medbench.ehr.seating import Seating
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
-from medbench.fhir import FhirServer, embedded_server
+from medbench.environment.setup import embedded_server
+from medbench.fhir import FhirServer
 from medbench.grading import grade
 from medbench.models.client import OpenAIChatModel
 from medbench.models.reference_server import ReferenceServer
