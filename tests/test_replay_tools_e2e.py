@@ -5,31 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_replay_e2e import TASKS, make_project, run_bench
 
-ROOT = Path(__file__).resolve().parents[1]
-TASKS = ("task1_1", "task4_1", "task9_1")
-SMALL = ("--ehr-scale=small", "--results-dir=results", "-p", "no:cacheprovider")
 TOOLS = ("--model=reference", "--protocol=tools", "--run-name=tools")
 RUN_FOLDER = Path("results") / "reference" / "tools"
-
-
-def make_project(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "conftest.py").write_text('pytest_plugins = ["medbench.plugin"]\n')
-    (folder / "pytest.ini").write_text("[pytest]\n")
-    shutil.copy(ROOT / "tests_bench" / "test_medagentbench.py", folder / "test_medagentbench.py")
-    return folder
-
-
-def run_bench(project: Path, *args: str, tasks: tuple[str, ...] = TASKS) -> subprocess.CompletedProcess[str]:
-    selection = [f"test_medagentbench.py::test_task[{task}]" for task in tasks]
-    return subprocess.run([sys.executable, "-m", "pytest", *SMALL, *args, *selection], cwd=project,
-                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def lines(path: Path) -> list[dict]:

@@ -8,17 +8,17 @@ Whatever happens, `run_task` returns a `TaskOutcome` with the transcript so far;
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from medbench import types
 from medbench.agent import protocol
-from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.agent.prompt import build_prompt
 from medbench.agent.protocol import FinishAction, GetAction, InvalidAction, PostAction
+from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.jsonsafe import valid_text
 from medbench.models import call_events
 from medbench.models.client import ChatModel, ContextLimitError, ModelError, ModelReply
@@ -81,12 +81,18 @@ def run_task(
             refused += was_refused
             history.append({"role": "user", "content": turn})
         return outcome(types.LIMIT_REACHED)
-    except ContextLimitError as exc:
-        return outcome(types.CONTEXT_LIMIT, error=str(exc))
-    except CannotOverwriteExistingCassetteException as exc:
-        return outcome(types.CASSETTE_MISMATCH, error=str(exc))
     except Exception as exc:
-        return outcome(types.ERROR, error=f"{type(exc).__name__}: {exc}")
+        ended, error = failure_status(exc)
+        return outcome(ended, error=error)
+
+
+def failure_status(exc: Exception) -> tuple[str, str]:
+    """The status and error an exception ends an attempt with, in either protocol."""
+    if isinstance(exc, ContextLimitError):
+        return types.CONTEXT_LIMIT, str(exc)
+    if isinstance(exc, CannotOverwriteExistingCassetteException):
+        return types.CASSETTE_MISMATCH, str(exc)
+    return types.ERROR, f"{type(exc).__name__}: {exc}"
 
 
 def to_messages(history: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -27,11 +27,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from vcr.errors import CannotOverwriteExistingCassetteException
-
 from medbench import types
 from medbench.agent import protocol
-from medbench.agent.loop import LoopConfig, logged_call
+from medbench.agent.loop import LoopConfig, failure_status, logged_call
 from medbench.agent.loop import _outcome as _text_outcome
 from medbench.agent.tools import (
     CREATE,
@@ -47,7 +45,6 @@ from medbench.agent.tools import (
     tools_prompt,
 )
 from medbench.environment.gateway import FhirGateway
-from medbench.models.client import ContextLimitError
 from medbench.models.tool_reply import ToolCall, ToolChatModel, ToolReply
 from medbench.tasks.model import Task, TaskSet
 from medbench.types import TaskOutcome
@@ -127,12 +124,9 @@ def run_tools_task(task: Task, task_set: TaskSet, model: ToolChatModel, gateway:
                 counts["refused"] += step.refused
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": step.content})
         return outcome(types.LIMIT_REACHED)
-    except ContextLimitError as exc:
-        return outcome(types.CONTEXT_LIMIT, error=str(exc))
-    except CannotOverwriteExistingCassetteException as exc:
-        return outcome(types.CASSETTE_MISMATCH, error=str(exc))
     except Exception as exc:
-        return outcome(types.ERROR, error=f"{type(exc).__name__}: {exc}")
+        ended, error = failure_status(exc)
+        return outcome(ended, error=error)
 
 
 def _run_call(call: ToolCall, toolset: ToolSet, gateway: FhirGateway, config: LoopConfig) -> _Step:
