@@ -133,7 +133,9 @@ class BackgroundServer:
             max_request_body_size=limits.max_body_bytes,
             max_request_header_size=limits.max_header_bytes,
             channel_timeout=limits.keepalive_timeout_s,
-            cleanup_interval=max(1, min(limits.idle_timeout_s, limits.request_timeout_s, limits.keepalive_timeout_s) // 2),
+            cleanup_interval=max(
+                1, min(limits.idle_timeout_s, limits.request_timeout_s, limits.keepalive_timeout_s) // 2
+            ),
             ident=self._ident,
             expose_tracebacks=False,
             asyncore_use_poll=True,  # select() fails past 1,024 descriptors; poll has no such cap

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from medbench.models.reference_server import BUILTIN_MODELS
+from medbench.models.builtin.server import BUILTIN_MODELS
 from medbench.results.gates import Gate
 
 DEFAULT_DISPLAY_URL = "http://localhost:8080/fhir/"
@@ -90,9 +90,11 @@ class Settings:
         """Why these modes cannot run together, or None. The state grader reads what the attempt
         created on the server, so it needs POSTs that are sent (and kept per attempt)."""
         if self.grader == "state" and self.post_mode != "execute":
-            return ("--grader=state decides from the resources each attempt created on the FHIR server; "
-                    "it needs --post-mode=execute (POSTs sent to the embedded server), "
-                    f"not --post-mode={self.post_mode}")
+            return (
+                "--grader=state decides from the resources each attempt created on the FHIR server; "
+                "it needs --post-mode=execute (POSTs sent to the embedded server), "
+                f"not --post-mode={self.post_mode}"
+            )
         return None
 
     @property
@@ -108,12 +110,20 @@ class Settings:
         else:
             environment = {"kind": "embedded", "ehr_seed": self.ehr_seed, "ehr_scale": self.ehr_scale}
         return {
-            "model": self.model, "run_name": self.run_name,
-            "task_set": task_set_name, "task_set_sha256": task_set_sha256,
-            "environment": environment, "fhir_display_url": self.fhir_display_url,
-            "protocol": self.protocol, "grader": self.grader, "post_mode": self.post_mode,
-            "max_rounds": self.max_rounds, "strip_think": self.strip_think, "repeats": self.repeats,
-            "temperature": self.temperature, "max_tokens": self.max_tokens,
+            "model": self.model,
+            "run_name": self.run_name,
+            "task_set": task_set_name,
+            "task_set_sha256": task_set_sha256,
+            "environment": environment,
+            "fhir_display_url": self.fhir_display_url,
+            "protocol": self.protocol,
+            "grader": self.grader,
+            "post_mode": self.post_mode,
+            "max_rounds": self.max_rounds,
+            "strip_think": self.strip_think,
+            "repeats": self.repeats,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
         }
 
     def endpoint(self) -> dict[str, Any]:

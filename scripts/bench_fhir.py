@@ -68,7 +68,9 @@ def query_makers(seed: int, scale: str) -> dict[str, Callable[[random.Random], s
         return f"Observation?code=MG&patient={rng.choice(with_data).mrn}&_format=json"
 
     def patient_category_date(rng: random.Random) -> str:
-        return f"Observation?patient={rng.choice(with_data).mrn}&category=vital-signs&date=ge{NOW_MINUS_24H}&_format=json"
+        return (
+            f"Observation?patient={rng.choice(with_data).mrn}&category=vital-signs&date=ge{NOW_MINUS_24H}&_format=json"
+        )
 
     def name_birthdate(rng: random.Random) -> str:
         p = rng.choice(patients)
@@ -130,7 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="full", choices=["small", "medium", "full"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache-dir", type=Path, default=None, help="cache root to build into (default: a fresh temporary one, so the first build is measured)")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="cache root to build into (default: a fresh temporary one, so the first build is measured)",
+    )
     parser.add_argument("--requests", type=int, default=200, help="requests per latency measurement (default 200)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients for requests/s (default 8)")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of the requests/s run (default 10)")

@@ -25,8 +25,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def timed_session(extra: list[str], cassettes: Path, model: str) -> float:
     with tempfile.TemporaryDirectory(prefix="medbench-bench-") as scratch:
-        command = [sys.executable, "-m", "pytest", "tests_bench", f"--model={model}", "--record-mode=none",
-                   f"--cassettes-dir={cassettes}", f"--results-dir={scratch}", "-q", "-p", "no:cacheprovider", *extra]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests_bench",
+            f"--model={model}",
+            "--record-mode=none",
+            f"--cassettes-dir={cassettes}",
+            f"--results-dir={scratch}",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *extra,
+        ]
         started = time.perf_counter()
         completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - started
@@ -43,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per configuration (the median is reported)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from medbench.replay import NOT_CASSETTES
+    from medbench.cassettes.files import NOT_CASSETTES
 
     cassettes = args.cassettes_dir.resolve()
     folder = cassettes / args.model

@@ -38,7 +38,7 @@ from medbench.reports.browser import find_chromium, headless_chromium  # noqa: E
 from medbench.reports.report import write_report  # noqa: E402
 from medbench.reports.viewer import write_viewer  # noqa: E402
 from medbench.results.records import run_record, transcript_record  # noqa: E402
-from medbench.tasks.model import Task, TaskSet  # noqa: E402
+from medbench.tasks.task import Task, TaskSet  # noqa: E402
 
 BASE = "http://localhost:8080/fhir/"
 STATUSES = ["agent_invalid_action", "limit_reached", "error"]
@@ -53,7 +53,9 @@ class Outcome:
         self.prompt_tokens, self.completion_tokens = 4000 * turns, 60 * turns
         self.model_latency_s, self.model_calls, self.retries = 1.5 * turns, turns, 0
         self.error = None if status == "completed" else f"{status} (synthetic)"
-        self.calls = [{"ok": True, "latency_s": 1.5, "prompt_tokens": 4000, "completion_tokens": 60, "retries": 0}] * turns
+        self.calls = [
+            {"ok": True, "latency_s": 1.5, "prompt_tokens": 4000, "completion_tokens": 60, "retries": 0}
+        ] * turns
 
 
 class Verdict:
@@ -62,11 +64,23 @@ class Verdict:
 
 
 def task_set(count: int) -> TaskSet:
-    tasks = tuple(Task(id=f"task{c}_{n}", category=c, instruction=f"Synthetic question {n} of category {c} about patient "
-                       f"S{1000000 + 37 * n + c}.", context="It's 2023-11-13T10:15:00+00:00 now.", eval_MRN="S1000000")
-                  for c in range(1, 11) for n in range(1, count // 10 + 1))
-    return TaskSet("generated-bench", tasks, (ROOT / "fixtures" / "prompt_generated.txt").read_text(encoding="utf-8"),
-                   json.loads((ROOT / "fixtures" / "functions_generated.json").read_text(encoding="utf-8")))
+    tasks = tuple(
+        Task(
+            id=f"task{c}_{n}",
+            category=c,
+            instruction=f"Synthetic question {n} of category {c} about patient S{1000000 + 37 * n + c}.",
+            context="It's 2023-11-13T10:15:00+00:00 now.",
+            eval_MRN="S1000000",
+        )
+        for c in range(1, 11)
+        for n in range(1, count // 10 + 1)
+    )
+    return TaskSet(
+        "generated-bench",
+        tasks,
+        (ROOT / "medbench" / "data" / "prompt_generated.txt").read_text(encoding="utf-8"),
+        json.loads((ROOT / "medbench" / "data" / "functions_generated.json").read_text(encoding="utf-8")),
+    )
 
 
 def bundle_pool(size: int = 40) -> list[str]:
@@ -80,19 +94,24 @@ def bundle_pool(size: int = 40) -> list[str]:
     return pool
 
 
-def conversation(prompt: str, mrn: str, pool: list[str], target_chars: int,
-                 rng: random.Random) -> tuple[list[dict[str, str]], str]:
+def conversation(
+    prompt: str, mrn: str, pool: list[str], target_chars: int, rng: random.Random
+) -> tuple[list[dict[str, str]], str]:
     history = [{"role": "user", "content": prompt}]
     size = len(prompt)
     while size < target_chars and len(history) < 15:
         fitting = [body for body in pool if len(body) <= target_chars - size]
         body = rng.choice(fitting or [min(pool, key=len)])
-        history += [{"role": "agent", "content": f"GET {BASE}Observation?patient={mrn}&code=GLU&_count=5000"},
-                    {"role": "user", "content": get_ok_turn(body)}]
+        history += [
+            {"role": "agent", "content": f"GET {BASE}Observation?patient={mrn}&code=GLU&_count=5000"},
+            {"role": "user", "content": get_ok_turn(body)},
+        ]
         size += len(body)
     if rng.random() < 0.3:
-        history += [{"role": "agent", "content": f'POST {BASE}MedicationRequest\n{{"resourceType": "MedicationRequest"}}'},
-                    {"role": "user", "content": POST_ACCEPTED}]
+        history += [
+            {"role": "agent", "content": f'POST {BASE}MedicationRequest\n{{"resourceType": "MedicationRequest"}}'},
+            {"role": "user", "content": POST_ACCEPTED},
+        ]
     answer = f"[{rng.randint(50, 200)}]"
     history.append({"role": "agent", "content": f"FINISH({answer})"})
     return history, answer
@@ -107,24 +126,42 @@ def build_results(root: Path, models: int, tasks: TaskSet, kb_per_attempt: float
         accuracy = 0.3 + 0.6 * m / max(models - 1, 1)
         folder = root / f"model-{m:02d}"
         folder.mkdir(parents=True)
-        with (folder / "runs.jsonl").open("w", encoding="utf-8") as runs, \
-                (folder / "transcripts.jsonl").open("w", encoding="utf-8") as transcripts:
+        with (
+            (folder / "runs.jsonl").open("w", encoding="utf-8") as runs,
+            (folder / "transcripts.jsonl").open("w", encoding="utf-8") as transcripts,
+        ):
             for index, task in enumerate(tasks.tasks):
                 prompt = build_prompt(tasks, task, BASE)
-                history, answer = conversation(prompt, f"S{1000000 + 37 * index}", pool,
-                                               int(kb_per_attempt * 1000 * rng.uniform(0.3, 1.7)), rng)
+                history, answer = conversation(
+                    prompt, f"S{1000000 + 37 * index}", pool, int(kb_per_attempt * 1000 * rng.uniform(0.3, 1.7)), rng
+                )
                 correct = rng.random() < accuracy
                 status = "completed" if correct or rng.random() < 0.7 else rng.choice(STATUSES)
                 wrong = f"task{task.category}: answer {answer} != expected [1]"
                 reason = None if correct else wrong if status == "completed" else status
                 outcome = Outcome(task.id, status, history, answer, sum(t["role"] == "agent" for t in history))
-                run = run_record(index=index, category=task.category, attempt=1, session="bench", outcome=outcome,
-                                 verdict=Verdict(correct, reason), elapsed_s=2.0, environment_fingerprint="bench")
+                run = run_record(
+                    index=index,
+                    category=task.category,
+                    attempt=1,
+                    session="bench",
+                    outcome=outcome,
+                    verdict=Verdict(correct, reason),
+                    elapsed_s=2.0,
+                    environment_fingerprint="bench",
+                )
                 transcripts.write(json.dumps(transcript_record(run, outcome), ensure_ascii=False) + "\n")
                 runs.write(json.dumps(run, ensure_ascii=False) + "\n")
-        (folder / "summary.json").write_text(json.dumps({
-            "model": f"model-{m:02d}", "task_set": {"name": tasks.name, "sha256": tasks.sha256, "task_count": len(tasks.tasks)},
-            "modes": {"protocol": "text", "grader": "official"}}), encoding="utf-8")
+        (folder / "summary.json").write_text(
+            json.dumps(
+                {
+                    "model": f"model-{m:02d}",
+                    "task_set": {"name": tasks.name, "sha256": tasks.sha256, "task_count": len(tasks.tasks)},
+                    "modes": {"protocol": "text", "grader": "official"},
+                }
+            ),
+            encoding="utf-8",
+        )
         sizes.append((folder / "transcripts.jsonl").stat().st_size / 1e6)
     return statistics.mean(sizes)
 
@@ -207,21 +244,28 @@ def measure(page: Path, loads: int) -> dict[str, Any]:
             driver.get("about:blank")
             driver.get(page.as_uri())
             ready.append(driver.execute_async_script(WAIT_READY))
-        figures: dict[str, Any] = {"ready_ms": ready, "browser_pss_blank_mb": blank, "heap_after_load_mb": heap_mb(driver),
-                                   "browser_pss_after_load_mb": browser_pss_mb(driver),
-                                   "count_text": driver.find_element("id", "count").text}
+        figures: dict[str, Any] = {
+            "ready_ms": ready,
+            "browser_pss_blank_mb": blank,
+            "heap_after_load_mb": heap_mb(driver),
+            "browser_pss_after_load_mb": browser_pss_mb(driver),
+            "count_text": driver.find_element("id", "count").text,
+        }
         # m00 holds the leaderboard's first model; find the largest transcript of it
         largest = max(page.parent.joinpath("transcripts", "m00").glob("t*.js"), key=lambda p: p.stat().st_size)
         figures["largest_transcript_kb"] = largest.stat().st_size / 1000
         index_text = (largest.parent / "index.js").read_text(encoding="ascii")
-        rows = json.loads(index_text[index_text.index(",") + 1:-3])
+        rows = json.loads(index_text[index_text.index(",") + 1 : -3])
         task_id = next(row["t"] for row in rows if row["f"] == largest.stem)
-        first = driver.execute_script("return JSON.parse(document.getElementById('manifest').textContent).models[0].slug")
+        first = driver.execute_script(
+            "return JSON.parse(document.getElementById('manifest').textContent).models[0].slug"
+        )
         driver.get("about:blank")
         driver.get(page.as_uri() + f"#model={first}&q={task_id}")
         driver.execute_async_script(WAIT_READY)
         figures["open_largest_ms"], figures["open_largest_chars"] = driver.execute_async_script(
-            OPEN_LARGEST, f'tr.attempt[data-task="{task_id}"]')
+            OPEN_LARGEST, f'tr.attempt[data-task="{task_id}"]'
+        )
         figures["heap_with_transcript_mb"] = heap_mb(driver)
         figures["browser_pss_with_transcript_mb"] = browser_pss_mb(driver)
         driver.get("about:blank")
@@ -245,9 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=int, default=15)
     parser.add_argument("--tasks", type=int, default=300, help="a multiple of 10")
-    parser.add_argument("--kb-per-attempt", type=float, default=130.0,
-                        help="thousands of characters of prompt and FHIR bodies per attempt, on average; the default "
-                             "gives ~46 MB of transcripts.jsonl per 300 tasks, as full-scale runs measure")
+    parser.add_argument(
+        "--kb-per-attempt",
+        type=float,
+        default=130.0,
+        help="thousands of characters of prompt and FHIR bodies per attempt, on average; the default "
+        "gives ~46 MB of transcripts.jsonl per 300 tasks, as full-scale runs measure",
+    )
     parser.add_argument("--loads", type=int, default=3, help="page loads to time")
     parser.add_argument("--keep", type=Path, default=None, help="build here and keep the folder (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -256,8 +304,10 @@ def main(argv: list[str] | None = None) -> int:
         results, out = root / "results", root / "results" / "report"
         started = time.perf_counter()
         mean_mb = build_results(results, args.models, task_set(args.tasks), args.kb_per_attempt)
-        print(f"built {args.models} x {args.tasks} attempts, {mean_mb:.1f} MB of transcripts per model "
-              f"({time.perf_counter() - started:.0f} s)")
+        print(
+            f"built {args.models} x {args.tasks} attempts, {mean_mb:.1f} MB of transcripts per model "
+            f"({time.perf_counter() - started:.0f} s)"
+        )
         analysis = analyse(results)
         started = time.perf_counter()
         write_viewer(analysis, out)
@@ -267,14 +317,18 @@ def main(argv: list[str] | None = None) -> int:
         page = out / "transcripts.html"
         indexes = sum(p.stat().st_size for p in (out / "transcripts").glob("m*/index.js")) / 1e6
         data = sum(p.stat().st_size for p in (out / "transcripts").rglob("*.js")) / 1e6
-        print(f"viewer written in {viewer_s:.1f} s: page {page.stat().st_size / 1000:.0f} kB, "
-              f"indexes {indexes:.2f} MB in all, data {data:.0f} MB in all")
+        print(
+            f"viewer written in {viewer_s:.1f} s: page {page.stat().st_size / 1000:.0f} kB, "
+            f"indexes {indexes:.2f} MB in all, data {data:.0f} MB in all"
+        )
         figures = measure(page, args.loads)
         print(json.dumps(figures, indent=2))
         ready_ms = statistics.median(figures["ready_ms"])
-        print(f"page ready (list of {args.models * args.tasks} attempts shown): median {ready_ms:.0f} ms; "
-              f"JS heap {figures['heap_after_load_mb']:.1f} MB; browser PSS {figures['browser_pss_after_load_mb']:.0f} MB "
-              f"({figures['browser_pss_blank_mb']:.0f} MB on about:blank)")
+        print(
+            f"page ready (list of {args.models * args.tasks} attempts shown): median {ready_ms:.0f} ms; "
+            f"JS heap {figures['heap_after_load_mb']:.1f} MB; browser PSS {figures['browser_pss_after_load_mb']:.0f} MB "
+            f"({figures['browser_pss_blank_mb']:.0f} MB on about:blank)"
+        )
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -24,8 +24,15 @@ KEY_VARIABLE = "MEDBENCH_WRAPPER_API_KEY"
 
 
 def pytest_command(args: argparse.Namespace, model: str, passthrough: list[str]) -> list[str]:
-    command = [sys.executable, "-m", "pytest", "tests_bench", f"--model={model}", f"--results-dir={args.results_dir}",
-               f"--concurrency={args.concurrency}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests_bench",
+        f"--model={model}",
+        f"--results-dir={args.results_dir}",
+        f"--concurrency={args.concurrency}",
+    ]
     if args.base_url:
         command.append(f"--base-url={args.base_url}")
     if args.api_key:
@@ -38,7 +45,7 @@ def pytest_command(args: argparse.Namespace, model: str, passthrough: list[str])
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    passthrough = argv[argv.index("--") + 1:] if "--" in argv else []
+    passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
     own = argv[: argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True, help="model name, repeatable")

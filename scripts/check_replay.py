@@ -24,8 +24,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPARED_SUMMARY_FIELDS = ("model", "total", "completed", "correct", "invalid_action", "limit_reached",
-                           "context_limit", "error", "task_breakdown", "accuracy", "status_counts")
+COMPARED_SUMMARY_FIELDS = (
+    "model",
+    "total",
+    "completed",
+    "correct",
+    "invalid_action",
+    "limit_reached",
+    "context_limit",
+    "error",
+    "task_breakdown",
+    "accuracy",
+    "status_counts",
+)
 
 
 def verdicts(run_folder: Path) -> dict[str, dict[str, Any]]:
@@ -33,7 +44,10 @@ def verdicts(run_folder: Path) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for line in (run_folder / "runs.jsonl").read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
-        found[f"{record['task_id']}#{record.get('attempt', 1)}"] = {"status": record["status"], "correct": record["correct"]}
+        found[f"{record['task_id']}#{record.get('attempt', 1)}"] = {
+            "status": record["status"],
+            "correct": record["correct"],
+        }
     return dict(sorted(found.items()))
 
 
@@ -42,20 +56,31 @@ def comparable(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
-    return [f"{key}: recorded {expected.get(key)!r}, replayed {actual.get(key)!r}"
-            for key in sorted(set(expected) | set(actual)) if expected.get(key) != actual.get(key)]
+    return [
+        f"{key}: recorded {expected.get(key)!r}, replayed {actual.get(key)!r}"
+        for key in sorted(set(expected) | set(actual))
+        if expected.get(key) != actual.get(key)
+    ]
 
 
 def guard_errors(report: Path) -> list[str]:
     """Tests that errored (a missing, unplayed or diverged cassette) even where the verdict matched."""
     tests = json.loads(report.read_text(encoding="utf-8")).get("tests", [])
-    return [f"{test['nodeid']}: {test[stage].get('longrepr', '')[:300]}" for test in tests
-            for stage in ("setup", "teardown") if test.get(stage, {}).get("outcome") == "failed"]
+    return [
+        f"{test['nodeid']}: {test[stage].get('longrepr', '')[:300]}"
+        for test in tests
+        for stage in ("setup", "teardown")
+        if test.get(stage, {}).get("outcome") == "failed"
+    ]
 
 
 # pytest options of the modes a manifest's identity records (replayed as recorded).
-MANIFEST_OPTIONS = {"protocol": "--protocol", "grader": "--grader", "post_mode": "--post-mode",
-                    "max_rounds": "--max-rounds"}
+MANIFEST_OPTIONS = {
+    "protocol": "--protocol",
+    "grader": "--grader",
+    "post_mode": "--post-mode",
+    "max_rounds": "--max-rounds",
+}
 
 
 def recorded_options(folder: Path) -> list[str]:
@@ -80,9 +105,22 @@ def check(model: str, model_slug: str, cassettes: Path, workers: int | None, run
     expected_folder = cassettes / model_slug / run_name if run_name else cassettes / model_slug
     with tempfile.TemporaryDirectory(prefix="medbench-replay-") as scratch:
         report = Path(scratch) / "report.json"
-        command = [sys.executable, "-m", "pytest", "tests_bench", f"--model={model}", "--record-mode=none",
-                   f"--cassettes-dir={cassettes}", f"--results-dir={scratch}", "-q", "-p", "no:cacheprovider",
-                   "--json-report", f"--json-report-file={report}", *recorded_options(expected_folder)]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests_bench",
+            f"--model={model}",
+            "--record-mode=none",
+            f"--cassettes-dir={cassettes}",
+            f"--results-dir={scratch}",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--json-report",
+            f"--json-report-file={report}",
+            *recorded_options(expected_folder),
+        ]
         if run_name:
             command.append(f"--run-name={run_name}")
         if workers:
@@ -94,11 +132,14 @@ def check(model: str, model_slug: str, cassettes: Path, workers: int | None, run
             print(completed.stderr[-3000:], file=sys.stderr)
             print(f"replay wrote no summary (pytest exited {completed.returncode})", file=sys.stderr)
             return 1
-        problems = differences(json.loads((expected_folder / "verdicts.json").read_text(encoding="utf-8")),
-                               verdicts(run_folder))
+        problems = differences(
+            json.loads((expected_folder / "verdicts.json").read_text(encoding="utf-8")), verdicts(run_folder)
+        )
         problems += guard_errors(report)
-        problems += differences(comparable(json.loads((expected_folder / "summary.json").read_text(encoding="utf-8"))),
-                                comparable(json.loads((run_folder / "summary.json").read_text(encoding="utf-8"))))
+        problems += differences(
+            comparable(json.loads((expected_folder / "summary.json").read_text(encoding="utf-8"))),
+            comparable(json.loads((run_folder / "summary.json").read_text(encoding="utf-8"))),
+        )
     if problems:
         print(f"replay of {expected_folder} differs from the recorded run:", file=sys.stderr)
         for line in problems[:50]:
@@ -113,10 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="reference")
     parser.add_argument("--cassettes-dir", type=Path, default=ROOT / "cassettes")
     parser.add_argument("-n", dest="workers", type=int, default=None, help="xdist workers for the replay")
-    parser.add_argument("--run-name", default=None, metavar="NAME",
-                        help="the recording in cassettes/<model>/<NAME>/ (e.g. tools, the tools-mode recording)")
-    parser.add_argument("--save", type=Path, metavar="RESULTS_DIR",
-                        help="store the recorded run's summary and verdicts next to the cassettes instead of checking")
+    parser.add_argument(
+        "--run-name",
+        default=None,
+        metavar="NAME",
+        help="the recording in cassettes/<model>/<NAME>/ (e.g. tools, the tools-mode recording)",
+    )
+    parser.add_argument(
+        "--save",
+        type=Path,
+        metavar="RESULTS_DIR",
+        help="store the recorded run's summary and verdicts next to the cassettes instead of checking",
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from medbench.settings import slug

@@ -1,7 +1,7 @@
 """Check that a FHIR server puts every official task in its real grading situation.
 
 Recomputes each official task's situation through the graders' own reads and compares it with
-fixtures/official_situations.jsonl. Without --fhir-url it checks the embedded EHR seated by
+medbench/data/official_situations.jsonl. Without --fhir-url it checks the embedded EHR seated by
 situation (what `pytest tests_bench --tasks=official` serves); with --fhir-url any server, e.g.
 the official MedAgentBench Docker image. Usage:
     python scripts/check_situations.py [--scale full] [--seed 0] [--official-dir DIR]
@@ -19,11 +19,11 @@ from contextlib import contextmanager
 from medbench.ehr.seating import Seating
 from medbench.ehr.situations import load_situations
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
-from medbench.environment.setup import embedded_server
+from medbench.environment.provision import embedded_server
 from medbench.grading.fhir_reads import ReadError
 from medbench.grading.situations import observe_situation, situation_differences
 from medbench.tasks import OfficialAssetsError, load_official
-from medbench.tasks.model import TaskSet
+from medbench.tasks.task import TaskSet
 
 
 @contextmanager

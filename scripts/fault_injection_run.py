@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from medbench.models.fault_proxy import FaultProxy, random_faults  # noqa: E402
-from medbench.models.reference_server import MODEL_ID, ReferenceServer  # noqa: E402
+from medbench.models.builtin.server import MODEL_ID, ReferenceServer  # noqa: E402
+from medbench.testing.fault_proxy import FaultProxy, random_faults  # noqa: E402
 
 MODEL = "reference-faulty"
 
@@ -49,13 +49,34 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="medbench-faults-") as scratch:
         results = args.results_dir or Path(scratch)
-        with ReferenceServer() as reference, FaultProxy(
-                reference.base_url, random_faults(args.fault_rate, args.seed),
-                stall_s=max(10.0, 3 * args.timeout), rewrite_model=MODEL_ID) as proxy:
-            command = [sys.executable, "-m", "pytest", "tests_bench", f"--model={MODEL}", f"--base-url={proxy.base_url}",
-                       f"--timeout={args.timeout}", f"--timeout-retries={args.timeout_retries}",
-                       f"--retry-budget={args.retry_budget}", "--disable-recording", f"--results-dir={results}",
-                       "-n", str(args.workers), "-q", "-p", "no:cacheprovider", *args.pytest_args]
+        with (
+            ReferenceServer() as reference,
+            FaultProxy(
+                reference.base_url,
+                random_faults(args.fault_rate, args.seed),
+                stall_s=max(10.0, 3 * args.timeout),
+                rewrite_model=MODEL_ID,
+            ) as proxy,
+        ):
+            command = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "tests_bench",
+                f"--model={MODEL}",
+                f"--base-url={proxy.base_url}",
+                f"--timeout={args.timeout}",
+                f"--timeout-retries={args.timeout_retries}",
+                f"--retry-budget={args.retry_budget}",
+                "--disable-recording",
+                f"--results-dir={results}",
+                "-n",
+                str(args.workers),
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                *args.pytest_args,
+            ]
             print("running:", " ".join(command[1:]), flush=True)
             started = time.perf_counter()
             completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
@@ -70,18 +91,25 @@ def main(argv: list[str] | None = None) -> int:
     return report(summary, injected, requests, wall, completed)
 
 
-def report(summary: dict, injected: dict[str, int], requests: int, wall: float,
-           completed: subprocess.CompletedProcess[str]) -> int:
+def report(
+    summary: dict, injected: dict[str, int], requests: int, wall: float, completed: subprocess.CompletedProcess[str]
+) -> int:
     calls = summary.get("model_calls", {})
     faults = sum(injected.values())
     retry_lines = sum(1 for line in completed.stdout.splitlines() if line.startswith("medbench: task"))
-    print(f"recorded {summary['total']}/{summary['expected_total']} attempts, accuracy {summary['accuracy']:.1f}% "
-          f"({summary['correct']} correct), statuses {summary['status_counts']}")
-    print(f"proxy: {requests} requests, {faults} faults injected ({faults / max(requests, 1):.1%}): "
-          + ", ".join(f"{kind} {count}" for kind, count in sorted(injected.items())))
-    print(f"run: {calls.get('calls')} model calls, {calls.get('retries')} retries, {calls.get('timeouts')} timeouts, "
-          f"{calls.get('time_lost_s')} s lost to failed attempts and waits; {retry_lines} retry lines printed; "
-          f"wall {wall:.0f} s; pytest exit {completed.returncode}")
+    print(
+        f"recorded {summary['total']}/{summary['expected_total']} attempts, accuracy {summary['accuracy']:.1f}% "
+        f"({summary['correct']} correct), statuses {summary['status_counts']}"
+    )
+    print(
+        f"proxy: {requests} requests, {faults} faults injected ({faults / max(requests, 1):.1%}): "
+        + ", ".join(f"{kind} {count}" for kind, count in sorted(injected.items()))
+    )
+    print(
+        f"run: {calls.get('calls')} model calls, {calls.get('retries')} retries, {calls.get('timeouts')} timeouts, "
+        f"{calls.get('time_lost_s')} s lost to failed attempts and waits; {retry_lines} retry lines printed; "
+        f"wall {wall:.0f} s; pytest exit {completed.returncode}"
+    )
     for line in completed.stdout.splitlines():
         if line.startswith("medbench: --resume"):
             print(line)

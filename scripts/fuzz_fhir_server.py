@@ -22,8 +22,8 @@ import requests
 
 from medbench.ehr.cache import ensure_database
 from medbench.fhir import FhirServer
-from medbench.fhir.fuzzing import run_fuzz
 from medbench.serving import ServerLimits
+from medbench.testing.hostile_http import run_fuzz
 
 LIMITS = ServerLimits(idle_timeout_s=2, request_timeout_s=4)
 
@@ -60,10 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         port = parent.recv()
         base = f"http://127.0.0.1:{port}/fhir/"
-        run_fuzz("127.0.0.1", port, seed=args.seed + 1, count=200, timeout_s=args.timeout, clients=args.clients)  # warm-up
+        run_fuzz(
+            "127.0.0.1", port, seed=args.seed + 1, count=200, timeout_s=args.timeout, clients=args.clients
+        )  # warm-up
         before = rss_mib(process.pid)
         started = time.perf_counter()
-        report = run_fuzz("127.0.0.1", port, seed=args.seed, count=args.requests, timeout_s=args.timeout, clients=args.clients)
+        report = run_fuzz(
+            "127.0.0.1", port, seed=args.seed, count=args.requests, timeout_s=args.timeout, clients=args.clients
+        )
         elapsed = time.perf_counter() - started
         after = rss_mib(process.pid)
         alive = requests.get(base + "metadata", timeout=30).status_code == 200
@@ -88,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     for line in report.hangs[:20]:
         print(f"  {line}")
     print(f"server RSS: {before:.1f} MiB -> {after:.1f} MiB over the fuzz run (growth {after - before:+.1f} MiB)")
-    print(f"server RSS over 1,000 '{args.paging_query}' searches: {paging_before:.1f} -> {paging_after:.1f} MiB (growth {paging_after - paging_before:+.1f} MiB)")
+    print(
+        f"server RSS over 1,000 '{args.paging_query}' searches: {paging_before:.1f} -> {paging_after:.1f} MiB (growth {paging_after - paging_before:+.1f} MiB)"
+    )
     print(f"server still answering: {alive}")
     return 0 if report.failures == 0 and alive else 1
 

@@ -5,7 +5,7 @@
     python scripts/fuzz_replies.py --replies 2000 --seed 7 --scale medium
 
 Starts the embedded FHIR server (real HTTP, SQLite) with the generated task set, and runs
-`medbench.fuzzing.run_campaign`: random and adversarial replies (URLs aimed at a trap server in
+`medbench.testing.hostile_replies.run_campaign`: random and adversarial replies (URLs aimed at a trap server in
 every spelling, lone surrogates, JSON nested thousands deep, huge numbers, junk) through the
 agent loop, both grader modes, both post modes and the result writer. Prints the figures; the
 exit status is 1 when any crash, unrecorded attempt or off-base request was seen.
@@ -18,10 +18,10 @@ import json
 import sys
 
 from medbench.ehr.cache import ensure_database
-from medbench.fhir import FhirServer
-from medbench.fuzzing import run_campaign
 from medbench.ehr.population import build_population
+from medbench.fhir import FhirServer
 from medbench.tasks import load_task_set
+from medbench.testing.hostile_replies import run_campaign
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,8 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replies", type=int, default=10_000, help="model replies to send (default 10000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", default="small", choices=("small", "medium", "full"), help="EHR scale")
-    parser.add_argument("--via-endpoint", action="store_true",
-                        help="serve the replies from a local OpenAI-compatible endpoint through the real client")
+    parser.add_argument(
+        "--via-endpoint",
+        action="store_true",
+        help="serve the replies from a local OpenAI-compatible endpoint through the real client",
+    )
     args = parser.parse_args(argv)
     task_set = load_task_set("generated", population=build_population(scale=args.scale))
     with FhirServer(ensure_database(0, args.scale)) as server:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from medbench.models.adversaries import ADVERSARIES
+from medbench.models.builtin.adversaries import ADVERSARIES
 from medbench.reports.agreement import agreement_report
 from medbench.runner import run_benchmark
 from medbench.settings import DEFAULT_EHR_SCALE, Settings, slug
@@ -34,11 +34,23 @@ def main() -> None:
     results = args.results_dir or Path(tempfile.mkdtemp(prefix="medbench-agreement-"))
     for model in args.models:
         started = time.perf_counter()
-        summary = run_benchmark(Settings(model=model, tasks=args.tasks, ehr_scale=args.ehr_scale, post_mode="execute",
-                                         grader="state", concurrency=args.concurrency, results_dir=results))
+        summary = run_benchmark(
+            Settings(
+                model=model,
+                tasks=args.tasks,
+                ehr_scale=args.ehr_scale,
+                post_mode="execute",
+                grader="state",
+                concurrency=args.concurrency,
+                results_dir=results,
+            )
+        )
         correct = summary["correct"] if summary else "?"
-        print(f"{model}: {correct}/{summary['total'] if summary else '?'} correct under state "
-              f"({time.perf_counter() - started:.1f} s)", flush=True)
+        print(
+            f"{model}: {correct}/{summary['total'] if summary else '?'} correct under state "
+            f"({time.perf_counter() - started:.1f} s)",
+            flush=True,
+        )
     print()
     print(agreement_report([results / slug(m) for m in args.models], as_json=args.json), end="")
 

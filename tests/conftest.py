@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fhir_sample import sample_resources
 
+from helpers.fhir_sample import sample_resources
 from medbench.fhir import build_database
 
 # Helper modules that test modules both import from and load as plugins (their fixtures).
-pytest.register_assert_rewrite("state_fixtures")
+pytest.register_assert_rewrite("helpers.state_fixtures")
 
 
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The hand-made FHIR sample (tests/fhir_sample.py) built once per test process; servers open it read-only."""
+    """The hand-made FHIR sample (tests/helpers/fhir_sample.py) built once per test process; servers open it read-only."""
     path = tmp_path_factory.mktemp("fhir") / "sample.sqlite"
     build_database(path, sample_resources())
     return path

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from medbench.agent.prompt import build_prompt
-from medbench.tasks.model import Task, TaskSet
+from medbench.tasks.task import Task, TaskSet
 
 OFFICIAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
 BASE = "http://localhost:8080/fhir/"

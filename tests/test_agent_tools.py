@@ -17,18 +17,28 @@ from medbench.agent.tools import (
     tools_prompt,
 )
 from medbench.tasks.generated import generated_presentation
-from medbench.tasks.model import Task
+from medbench.tasks.task import Task
 
-OFFICIAL_DIR = Path(os.environ.get("MEDBENCH_OFFICIAL_DIR")
-                    or Path(__file__).resolve().parents[2] / "shared" / "medagentbench")
+OFFICIAL_DIR = Path(
+    os.environ.get("MEDBENCH_OFFICIAL_DIR") or Path(__file__).resolve().parents[2] / "shared" / "medagentbench"
+)
 OFFICIAL_FUNCS = OFFICIAL_DIR / "funcs_v1.json"
 BASE = "http://localhost:8080/fhir/"
 
 # Both catalogs give the same tool names (derived from method, resource and required parameters).
 EXPECTED_NAMES = {
-    "search_patients", "search_observations_by_code", "search_observations_by_category", "create_observation",
-    "search_conditions", "search_medication_requests", "create_medication_request", "search_procedures",
-    "create_service_request", "create_resource", "get_next_page", "finish",
+    "search_patients",
+    "search_observations_by_code",
+    "search_observations_by_category",
+    "create_observation",
+    "search_conditions",
+    "search_medication_requests",
+    "create_medication_request",
+    "search_procedures",
+    "create_service_request",
+    "create_resource",
+    "get_next_page",
+    "finish",
 }
 
 
@@ -74,7 +84,7 @@ def test_every_tool_spec_is_an_openai_function_tool(catalog):
 
 def test_catalog_entries_keep_their_description_parameters_and_required_list(catalog):
     tools = build_tools(catalog)
-    for function, tool in zip(catalog, tools.tools[:len(catalog)], strict=True):
+    for function, tool in zip(catalog, tools.tools[: len(catalog)], strict=True):
         assert tool.source == function["name"]
         assert tool.description == function["description"]
         assert tool.parameters["properties"] == function["parameters"]["properties"]
@@ -83,10 +93,20 @@ def test_catalog_entries_keep_their_description_parameters_and_required_list(cat
 
 def test_names_are_stable_and_follow_the_catalog_order():
     generated = build_tools(generated_catalog()).names
-    assert generated == ["search_patients", "search_observations_by_code", "search_observations_by_category",
-                         "create_observation", "search_conditions", "search_medication_requests",
-                         "create_medication_request", "search_procedures", "create_service_request",
-                         "create_resource", "get_next_page", "finish"]
+    assert generated == [
+        "search_patients",
+        "search_observations_by_code",
+        "search_observations_by_category",
+        "create_observation",
+        "search_conditions",
+        "search_medication_requests",
+        "create_medication_request",
+        "search_procedures",
+        "create_service_request",
+        "create_resource",
+        "get_next_page",
+        "finish",
+    ]
     assert build_tools(generated_catalog()).names == generated
 
 
@@ -98,21 +118,34 @@ def test_two_searches_of_one_resource_are_named_by_the_required_parameter_only_e
 
 def test_searches_that_require_the_same_parameters_are_numbered():
     same = {"type": "object", "properties": {"patient": {"type": "string"}}, "required": ["patient"]}
-    catalog = [{"name": "GET [base]Condition", "description": "a", "parameters": same},
-               {"name": "GET [base]Condition", "description": "b", "parameters": same}]
+    catalog = [
+        {"name": "GET [base]Condition", "description": "a", "parameters": same},
+        {"name": "GET [base]Condition", "description": "b", "parameters": same},
+    ]
     assert build_tools(catalog).names[:2] == ["search_conditions_1", "search_conditions_2"]
 
 
 def test_an_enum_in_the_catalog_is_kept_and_enforced():
-    catalog = [{"name": "GET {api_base}/Condition", "description": "Problems",
-                "parameters": {"type": "object", "required": ["patient"],
-                               "properties": {"patient": {"type": "string"},
-                                              "category": {"type": "string", "enum": ["problem-list-item"]}}}}]
+    catalog = [
+        {
+            "name": "GET {api_base}/Condition",
+            "description": "Problems",
+            "parameters": {
+                "type": "object",
+                "required": ["patient"],
+                "properties": {
+                    "patient": {"type": "string"},
+                    "category": {"type": "string", "enum": ["problem-list-item"]},
+                },
+            },
+        }
+    ]
     tool = build_tools(catalog).get("search_conditions")
     assert tool.parameters["properties"]["category"]["enum"] == ["problem-list-item"]
     assert tool.argument_problems({"patient": "S1", "category": "problem-list-item"}) == []
     assert tool.argument_problems({"patient": "S1", "category": "encounter-diagnosis"}) == [
-        "category: 'encounter-diagnosis' is not one of ['problem-list-item']"]
+        "category: 'encounter-diagnosis' is not one of ['problem-list-item']"
+    ]
 
 
 def test_an_entry_that_is_not_get_or_post_of_a_url_is_refused():
@@ -132,7 +165,8 @@ def test_searches_take_further_fhir_search_parameters_as_strings_or_numbers():
     tool = build_tools(generated_catalog()).get("search_patients")
     assert tool.argument_problems({"birthdate": "1990-01-01", "_count": 5000, "_sort": "-birthdate"}) == []
     assert tool.argument_problems({"_count": {"value": 5}}) == [
-        "_count: {'value': 5} is not of type 'string', 'number'"]
+        "_count: {'value': 5} is not of type 'string', 'number'"
+    ]
 
 
 def test_create_arguments_are_checked_at_the_catalogs_parameter_level_not_inside_the_resource():
@@ -140,12 +174,19 @@ def test_create_arguments_are_checked_at_the_catalogs_parameter_level_not_inside
     nested shapes are shown to the model but not enforced, as in text mode."""
     tool = build_tools(official_catalog()).get("create_medication_request")
     assert tool.parameters["properties"]["dosageInstruction"]["items"]["properties"]["route"]["type"] == "object"
-    order = {"resourceType": "MedicationRequest", "medicationCodeableConcept": {"coding": []},
-             "authoredOn": "2023-11-13T10:15:00+00:00", "status": "active", "intent": "order",
-             "subject": {"reference": "Patient/S1"}, "dosageInstruction": [{"route": "IV"}]}
+    order = {
+        "resourceType": "MedicationRequest",
+        "medicationCodeableConcept": {"coding": []},
+        "authoredOn": "2023-11-13T10:15:00+00:00",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/S1"},
+        "dosageInstruction": [{"route": "IV"}],
+    }
     assert tool.argument_problems(order) == []
     assert tool.argument_problems({**order, "dosageInstruction": {"route": "IV"}}) == [
-        "dosageInstruction: {'route': 'IV'} is not of type 'array'"]
+        "dosageInstruction: {'route': 'IV'} is not of type 'array'"
+    ]
     missing = {key: value for key, value in order.items() if key != "subject"}
     assert tool.argument_problems(missing) == ["'subject' is a required property"]
 
@@ -155,7 +196,8 @@ def test_finish_takes_a_list_of_answers():
     assert tool.argument_problems({"answers": []}) == []
     assert tool.argument_problems({"answers": ["S1", 2.5]}) == []
     assert tool.argument_problems({"answers": "I cannot complete this task."}) == [
-        "answers: 'I cannot complete this task.' is not of type 'array'"]
+        "answers: 'I cannot complete this task.' is not of type 'array'"
+    ]
     assert tool.argument_problems({}) == ["'answers' is a required property"]
 
 
@@ -163,16 +205,20 @@ def test_create_resource_needs_a_resource_type_and_a_resource_object():
     tool = build_tools(generated_catalog()).get("create_resource")
     assert tool.argument_problems({"resource_type": "AllergyIntolerance", "resource": {}}) == []
     assert tool.argument_problems({"resource_type": "../Patient", "resource": {}}) == [
-        "resource_type: '../Patient' does not match '^[A-Z][A-Za-z]{1,63}$'"]
+        "resource_type: '../Patient' does not match '^[A-Z][A-Za-z]{1,63}$'"
+    ]
 
 
 def test_search_url_is_the_get_a_text_protocol_agent_would_send():
     assert search_url(BASE, "Observation", {"patient": "S1", "code": "MG", "_count": 5000}) == (
-        f"{BASE}Observation?patient=S1&code=MG&_count=5000&_format=json")
+        f"{BASE}Observation?patient=S1&code=MG&_count=5000&_format=json"
+    )
     assert search_url(BASE, "Observation", {"date": "ge2023-11-12T10:15:00+00:00"}) == (
-        f"{BASE}Observation?date=ge2023-11-12T10:15:00%2B00:00&_format=json")
+        f"{BASE}Observation?date=ge2023-11-12T10:15:00%2B00:00&_format=json"
+    )
     assert search_url(BASE, "Patient", {"name": "Zoë Ng", "active": True}) == (
-        f"{BASE}Patient?name=Zo%C3%AB%20Ng&active=true&_format=json")
+        f"{BASE}Patient?name=Zo%C3%AB%20Ng&active=true&_format=json"
+    )
     assert search_url(BASE, "Patient", {}) == f"{BASE}Patient?_format=json"
 
 

@@ -1,4 +1,4 @@
-"""The built-in baselines score exactly the figures the official data gives (medbench.models.baselines).
+"""The built-in baselines score exactly the figures the official data gives (medbench.models.builtin.baselines).
 
 On the official server's data an agent answering `FINISH([])` at once passes 70 of 300 official
 tasks, and one giving up with an answer that is not a list passes 16 (5.3%). Seated by situation,
@@ -17,12 +17,12 @@ from medbench.agent.loop import LoopConfig, run_task
 from medbench.ehr.seating import Seating
 from medbench.ehr.situations import load_situations
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
-from medbench.environment.setup import embedded_server
+from medbench.environment.provision import embedded_server
 from medbench.grading import grade
+from medbench.models.builtin.server import ReferenceServer
 from medbench.models.client import OpenAIChatModel
-from medbench.models.reference_server import ReferenceServer
 from medbench.tasks import load_official
-from medbench.tasks.model import TaskSet
+from medbench.tasks.task import TaskSet
 
 OFFICIAL = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
 

@@ -40,7 +40,9 @@ def labs_by_patient(stored: list[dict[str, Any]]) -> dict[str, dict[str, Reading
         if resource["resourceType"] == "Observation" and "valueQuantity" in resource:
             mrn = resource["subject"]["reference"].removeprefix("Patient/")
             code = resource["code"]["coding"][0]["code"]
-            labs[mrn][code].append((datetime.fromisoformat(resource["effectiveDateTime"]), resource["valueQuantity"]["value"]))
+            labs[mrn][code].append(
+                (datetime.fromisoformat(resource["effectiveDateTime"]), resource["valueQuantity"]["value"])
+            )
     return labs
 
 
@@ -122,7 +124,13 @@ def test_small_scale_has_data_patients_demographic_only_patients_and_a_few_thous
     assert 20 <= len(with_data) <= 30
     assert len(population.patients) > len(with_data)
     assert 2000 <= len(stored) <= 15000
-    assert {r["resourceType"] for r in stored} == {"Patient", "Observation", "Condition", "MedicationRequest", "Procedure"}
+    assert {r["resourceType"] for r in stored} == {
+        "Patient",
+        "Observation",
+        "Condition",
+        "MedicationRequest",
+        "Procedure",
+    }
 
 
 def test_full_scale_matches_the_real_dataset_size_on_paper() -> None:
@@ -131,13 +139,17 @@ def test_full_scale_matches_the_real_dataset_size_on_paper() -> None:
     assert full.data_patients + full.demographic_only_patients == 500
 
 
-def test_patients_come_first_then_each_data_patients_resources(population: Population, stored: list[dict[str, Any]]) -> None:
+def test_patients_come_first_then_each_data_patients_resources(
+    population: Population, stored: list[dict[str, Any]]
+) -> None:
     patients = list(takewhile(lambda r: r["resourceType"] == "Patient", stored))
     assert [r["id"] for r in patients] == [p.mrn for p in population.patients]
-    assert all(r["resourceType"] != "Patient" for r in stored[len(patients):])
+    assert all(r["resourceType"] != "Patient" for r in stored[len(patients) :])
 
 
-def test_demographics_only_patients_have_no_clinical_resources(population: Population, stored: list[dict[str, Any]]) -> None:
+def test_demographics_only_patients_have_no_clinical_resources(
+    population: Population, stored: list[dict[str, Any]]
+) -> None:
     referenced = {r["subject"]["reference"].removeprefix("Patient/") for r in stored if "subject" in r}
     for patient in population.patients:
         assert (patient.mrn in referenced) == patient.has_data
@@ -240,7 +252,9 @@ def test_every_branch_has_at_least_three_patients_at_small_scale(
     assert min(counts.values()) >= 3, counts
 
 
-def test_the_stored_data_realises_each_patients_profile(population: Population, labs_by_patient: dict[str, dict[str, Readings]]) -> None:
+def test_the_stored_data_realises_each_patients_profile(
+    population: Population, labs_by_patient: dict[str, dict[str, Readings]]
+) -> None:
     for patient in population.patients:
         profile = population.profile_of(patient.mrn)
         if profile is None:
@@ -269,7 +283,9 @@ def test_magnesium_boundaries_are_present(population: Population) -> None:
     assert {1.9, 1.5, 1.0} <= {value for _, value in recent}
     assert WINDOW_START in {moment for moment, _ in recent}
     just_too_old = WINDOW_START - timedelta(minutes=1)
-    assert any(latest(p.labs["MG"]) == (just_too_old, latest(p.labs["MG"])[1]) for p in population.patients if p.labs["MG"])
+    assert any(
+        latest(p.labs["MG"]) == (just_too_old, latest(p.labs["MG"])[1]) for p in population.patients if p.labs["MG"]
+    )
 
 
 def test_potassium_exactly_3_5_is_present_as_a_latest_value(population: Population) -> None:
@@ -295,7 +311,9 @@ def test_no_latest_value_ties_so_latest_is_unambiguous(population: Population) -
             assert len(moments) == len(set(moments))
 
 
-def test_stats_command_prints_counts_per_type_and_the_total(capsys: pytest.CaptureFixture[str], stored: list[dict[str, Any]]) -> None:
+def test_stats_command_prints_counts_per_type_and_the_total(
+    capsys: pytest.CaptureFixture[str], stored: list[dict[str, Any]]
+) -> None:
     from medbench.ehr.__main__ import main
 
     main(["stats", "--scale", "small", "--seed", "0"])

@@ -14,7 +14,7 @@ import pytest
 from medbench.clock import NOW
 from medbench.ehr import Population, Seating, build_population
 from medbench.ehr.seating import NamedPerson
-from medbench.tasks.model import Task
+from medbench.tasks.task import Task
 
 OFFICIAL_TASKS = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench" / "test_data_v2.json"
 
@@ -24,7 +24,7 @@ def task(task_id: str, instruction: str = "", sol: list[Any] | None = None, eval
 
 
 def lookup(name: str, dob: str) -> str:
-    return f"What’s the MRN of the patient with name {name} and DOB of {dob}? If the patient does not exist, the answer should be \"Patient not found\""
+    return f'What’s the MRN of the patient with name {name} and DOB of {dob}? If the patient does not exist, the answer should be "Patient not found"'
 
 
 def folded(text: str) -> str:
@@ -34,7 +34,8 @@ def folded(text: str) -> str:
 def search(patients: list[dict[str, Any]], given: str, family: str, birthdate: str) -> list[str]:
     """`Patient?given=&family=&birthdate=` as HAPI answers it (starts-with, case/accent-insensitive)."""
     return [
-        p["id"] for p in patients
+        p["id"]
+        for p in patients
         if p["birthDate"] == birthdate
         and folded(p["name"][0]["family"]).startswith(folded(family))
         and any(folded(g).startswith(folded(given)) for g in p["name"][0]["given"])
@@ -76,7 +77,10 @@ def test_parses_multi_word_given_names_with_family_last() -> None:
 def test_official_file_yields_98_mrns_28_found_and_2_not_found(official_seating: Seating) -> None:
     assert len(official_seating.mrns) == 98
     assert len(official_seating.found) == 28
-    assert [p.to_json() for p in official_seating.not_found] == [["Debra", "Dunn", "1969-05-15"], ["Kyle", "Jia", "1969-05-15"]]
+    assert [p.to_json() for p in official_seating.not_found] == [
+        ["Debra", "Dunn", "1969-05-15"],
+        ["Kyle", "Jia", "1969-05-15"],
+    ]
     assert official_seating.unparsed == ()
 
 
@@ -86,7 +90,9 @@ def test_every_official_mrn_exists_as_a_data_patient(seated: Population, officia
     assert len({p.mrn for p in seated.patients}) == len(seated.patients)
 
 
-def test_official_found_people_are_found_exactly_once_under_their_mrn(seated: Population, official_tasks: list[Task]) -> None:
+def test_official_found_people_are_found_exactly_once_under_their_mrn(
+    seated: Population, official_tasks: list[Task]
+) -> None:
     patients = patient_resources(seated)
     checked = 0
     for t in official_tasks:
@@ -107,7 +113,12 @@ def test_official_not_found_people_are_absent(seated: Population) -> None:
 
 def test_seating_keeps_the_demographic_facts_tasks_state(seated: Population) -> None:
     andrew = next(p for p in seated.patients if p.mrn == "S2874099")
-    assert (andrew.given, andrew.family, andrew.birth_date, andrew.gender) == (["Andrew"], "Bishop", date(1963, 1, 29), "male")
+    assert (andrew.given, andrew.family, andrew.birth_date, andrew.gender) == (
+        ["Andrew"],
+        "Bishop",
+        date(1963, 1, 29),
+        "male",
+    )
 
 
 def test_official_magnesium_tasks_meet_every_branch(seated: Population, official_tasks: list[Task]) -> None:
@@ -165,13 +176,19 @@ def test_unreadable_task1_wording_is_reported_not_guessed() -> None:
 
 
 def test_one_mrn_for_two_people_is_rejected_naming_both_tasks() -> None:
-    tasks = [task("task1_1", lookup("Ann Lee", "1950-01-01"), ["S1234567"]), task("task1_2", lookup("Bo Lee", "1950-01-01"), ["S1234567"])]
+    tasks = [
+        task("task1_1", lookup("Ann Lee", "1950-01-01"), ["S1234567"]),
+        task("task1_2", lookup("Bo Lee", "1950-01-01"), ["S1234567"]),
+    ]
     with pytest.raises(ValueError, match="task1_1 and task1_2"):
         Seating.from_tasks(tasks)
 
 
 def test_one_person_both_found_and_not_found_is_rejected() -> None:
-    tasks = [task("task1_1", lookup("Ann Lee", "1950-01-01"), ["S1234567"]), task("task1_2", lookup("Ann Lee", "1950-01-01"), ["Patient not found"])]
+    tasks = [
+        task("task1_1", lookup("Ann Lee", "1950-01-01"), ["S1234567"]),
+        task("task1_2", lookup("Ann Lee", "1950-01-01"), ["Patient not found"]),
+    ]
     with pytest.raises(ValueError, match="not found"):
         Seating.from_tasks(tasks)
 
@@ -184,14 +201,16 @@ def test_digest_is_stable_hex_and_tracks_the_constraints(official_tasks: list[Ta
 
 def test_seated_population_is_deterministic(seated: Population, official_seating: Seating) -> None:
     again = build_population(seed=0, scale="small", seating=official_seating)
-    assert [(p.mrn, p.birth_date, p.labs) for p in again.patients] == [(p.mrn, p.birth_date, p.labs) for p in seated.patients]
+    assert [(p.mrn, p.birth_date, p.labs) for p in again.patients] == [
+        (p.mrn, p.birth_date, p.labs) for p in seated.patients
+    ]
 
 
 @pytest.mark.parametrize(
     "instruction",
     [
-        "Look up the MRN of the patient named Peter Stafford, born 1932-12-29. If nobody matches, answer \"Patient not found\".",
-        "Which MRN belongs to the patient named Peter Stafford (born 1932-12-29)? Reply with \"Patient not found\" otherwise.",
+        'Look up the MRN of the patient named Peter Stafford, born 1932-12-29. If nobody matches, answer "Patient not found".',
+        'Which MRN belongs to the patient named Peter Stafford (born 1932-12-29)? Reply with "Patient not found" otherwise.',
     ],
 )
 def test_parses_the_generated_task1_wording(instruction: str) -> None:
@@ -205,4 +224,6 @@ def test_seating_a_task_set_generated_from_the_population_changes_nothing() -> N
     seating = Seating.from_tasks(generate_task_set(0, base).tasks)
     assert seating.unparsed == ()
     assert seating.found and seating.not_found
-    assert list(build_population(seed=0, scale="small", seating=seating).iter_resources()) == list(base.iter_resources())
+    assert list(build_population(seed=0, scale="small", seating=seating).iter_resources()) == list(
+        base.iter_resources()
+    )

@@ -2,7 +2,7 @@
 
 The check cannot drift from the graders: every situation is recomputed from what the embedded
 FHIR server serves, through the graders' own reads (medbench.grading.situations), and compared
-with fixtures/official_situations.jsonl.
+with medbench/data/official_situations.jsonl.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from medbench.ehr.situations import (
 )
 from medbench.ehr.task_labs import WINDOW_START
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
-from medbench.environment.setup import embedded_server
+from medbench.environment.provision import embedded_server
 from medbench.grading.situations import observe_situation, situation_differences
 from medbench.tasks import load_official, load_task_set
-from medbench.tasks.model import Task, TaskSet
+from medbench.tasks.task import Task, TaskSet
 
 OFFICIAL = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
 
@@ -68,7 +68,9 @@ def test_the_official_task_set_is_seated_by_situation(official: TaskSet) -> None
     assert seating.kind == "situations" and seating_label(seating) == "situations"
     assert len(seating.charts) == 98
     assert seating.near_misses == (NamedPerson(("Debra",), "Dunn", date(1969, 5, 12)),)
-    assert seating.digest != Seating.from_tasks(official.tasks).digest, "situation seating needs its own cached database"
+    assert seating.digest != Seating.from_tasks(official.tasks).digest, (
+        "situation seating needs its own cached database"
+    )
 
 
 def test_a_task_file_of_other_tasks_keeps_the_plain_seating() -> None:
@@ -89,7 +91,9 @@ def test_official_tasks_with_one_patient_changed_keep_the_plain_seating(official
     assert Seating.for_tasks(tasks).kind == "tasks"
 
 
-def test_a_subset_of_official_tasks_is_seated_by_situation_near_miss_included(official: TaskSet, cache_dir: Path) -> None:
+def test_a_subset_of_official_tasks_is_seated_by_situation_near_miss_included(
+    official: TaskSet, cache_dir: Path
+) -> None:
     """task1_29's namesake is task1_16's patient; without task1_16 the near miss must still exist."""
     subset = [official.by_id(task_id) for task_id in ("task1_29", "task5_25", "task6_13", "task9_3", "task10_2")]
     known = load_situations()

@@ -226,7 +226,9 @@ def test_redirects_are_not_followed_even_to_the_fhir_base(gateway, trap):
     for target in (f"http://127.0.0.1:{trap}/leak", f"{DISPLAY}Patient"):
         response = gateway.get(f"{DISPLAY}redirect?to={target}&_format=json")
         assert not response.ok and response.status == 302 and not response.refused
-        assert response.error_message.startswith("302 Redirect not followed for url: http://localhost:8080/fhir/redirect")
+        assert response.error_message.startswith(
+            "302 Redirect not followed for url: http://localhost:8080/fhir/redirect"
+        )
     assert Trap.hits == [] and [hit["path"].split("?")[0] for hit in FakeFhir.seen] == ["/fhir/redirect"] * 2
 
 
@@ -320,7 +322,12 @@ def test_embedded_server_error_reads_like_upstream(embedded):
 
 
 def test_embedded_server_stores_a_post_and_refuses_a_mistyped_one(embedded):
-    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "subject": {"reference": "Patient/S0568791"}}
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "BP"},
+        "subject": {"reference": "Patient/S0568791"},
+    }
     with FhirGateway(embedded.base_url) as gw:
         created = gw.post(f"{DISPLAY}Observation", observation)
         refused = gw.post(f"{DISPLAY}Observation", {"resourceType": "Patient"})

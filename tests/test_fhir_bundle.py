@@ -117,7 +117,10 @@ def test_content_type_is_fhir_json_utf8(server: FhirServer) -> None:
     assert response.headers["Content-Type"] == "application/fhir+json;charset=UTF-8"
 
 
-@pytest.mark.parametrize("path", ["/fhir/Observation?date=2023-11-12,2023-11-13", "/fhir/Patient&_format=json", "/fhir/Patient?identifier=S0000001"])
+@pytest.mark.parametrize(
+    "path",
+    ["/fhir/Observation?date=2023-11-12,2023-11-13", "/fhir/Patient&_format=json", "/fhir/Patient?identifier=S0000001"],
+)
 def test_status_lines_carry_no_reason_phrase(server: FhirServer, path: str) -> None:
     assert re.fullmatch(rb"HTTP/1\.1 \d{3} \r\n", raw_status_line(server, path))
 

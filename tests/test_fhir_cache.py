@@ -23,7 +23,9 @@ def test_file_name_carries_generator_schema_scale_seed_and_seating(tmp_path: Pat
     plain = cache.database_path(seed=3, scale="small", cache_dir=tmp_path)
     seated = cache.database_path(seed=3, scale="small", seating=SEATING, cache_dir=tmp_path)
     assert plain == tmp_path / "ehr" / f"ehr-{GENERATOR_VERSION}.db{SCHEMA_VERSION}-small-3.sqlite"
-    assert seated == tmp_path / "ehr" / f"ehr-{GENERATOR_VERSION}.db{SCHEMA_VERSION}-small-3-{SEATING.digest[:16]}.sqlite"
+    assert (
+        seated == tmp_path / "ehr" / f"ehr-{GENERATOR_VERSION}.db{SCHEMA_VERSION}-small-3-{SEATING.digest[:16]}.sqlite"
+    )
 
 
 def test_cache_root_defaults_to_medbench_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -58,7 +60,9 @@ def test_concurrent_callers_wait_for_one_build(monkeypatch: pytest.MonkeyPatch, 
     calls = counting_build(monkeypatch, delay_s=0.3)
     results: list[Path] = []
     threads = [
-        threading.Thread(target=lambda: results.append(cache.ensure_database(seed=1, scale="small", cache_dir=tmp_path)))
+        threading.Thread(
+            target=lambda: results.append(cache.ensure_database(seed=1, scale="small", cache_dir=tmp_path))
+        )
         for _ in range(3)
     ]
     for thread in threads:

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import requests
-from fhir_sample import sample_resources
 
+from helpers.fhir_sample import sample_resources
 from medbench.fhir import build_database
 
 
@@ -54,7 +53,12 @@ def test_a_stopped_or_killed_server_leaves_no_writes_file_behind(tmp_path: Path,
         assert process.stderr is not None
         announced = next(line for line in process.stderr if "FHIR server at " in line)
         base = announced.split("FHIR server at ", 1)[1].split()[0]
-        observation = {"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "subject": {"reference": "Patient/S0000001"}}
+        observation = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "BP"},
+            "subject": {"reference": "Patient/S0000001"},
+        }
         assert requests.post(base + "Observation", json=observation, timeout=10).status_code == 201
     finally:
         process.send_signal(stop)
@@ -64,6 +68,8 @@ def test_a_stopped_or_killed_server_leaves_no_writes_file_behind(tmp_path: Path,
 
 
 def test_serve_help_lists_the_options() -> None:
-    result = subprocess.run([sys.executable, "-m", "medbench.fhir", "serve", "--help"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "medbench.fhir", "serve", "--help"], capture_output=True, text=True, check=True
+    )
     for option in ("--port", "--scale", "--seed", "--cache-dir", "--db", "--host"):
         assert option in result.stdout

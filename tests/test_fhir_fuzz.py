@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from medbench.fhir import FhirServer
-from medbench.fhir.fuzzing import fuzz_requests, run_fuzz
 from medbench.serving import ServerLimits
+from medbench.testing.hostile_http import fuzz_requests, run_fuzz
 
 FAST_TIMEOUTS = ServerLimits(idle_timeout_s=1, request_timeout_s=2, max_body_bytes=256 * 1024)
 

@@ -18,7 +18,14 @@ from medbench.fhir import FhirServer
 from medbench.fhir.paging import PagedSearches
 from medbench.serving import ServerLimits
 
-TIGHT = ServerLimits(threads=2, connection_limit=4, max_body_bytes=64 * 1024, max_header_bytes=8 * 1024, idle_timeout_s=1, request_timeout_s=2)
+TIGHT = ServerLimits(
+    threads=2,
+    connection_limit=4,
+    max_body_bytes=64 * 1024,
+    max_header_bytes=8 * 1024,
+    idle_timeout_s=1,
+    request_timeout_s=2,
+)
 BP = {
     "resourceType": "Observation",
     "status": "final",
@@ -42,29 +49,61 @@ def tight(sample_db: Path) -> Iterator[FhirServer]:
 
 
 def post_raw(server: FhirServer, body: bytes) -> requests.Response:
-    return requests.post(server.base_url + "Observation", data=body, headers={"Content-Type": "application/fhir+json"}, timeout=GUARD_S)
+    return requests.post(
+        server.base_url + "Observation", data=body, headers={"Content-Type": "application/fhir+json"}, timeout=GUARD_S
+    )
 
 
 def body_with(value_json: str) -> bytes:
-    return ('{"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "valueString": ' + value_json + "}").encode()
+    return (
+        '{"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "valueString": ' + value_json + "}"
+    ).encode()
 
 
 HOSTILE_BODIES = [
-    pytest.param(b'{"resourceType": "Observation", "extension": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nesting depth", id="nested-100k-deep"),
-    pytest.param(b'{"resourceType": "Observation", "a": ' + b"{\"a\": " * 70 + b"1" + b"}" * 70 + b"}", "nesting depth", id="nested-past-the-cap"),
-    pytest.param(('{"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "valueInteger": 1' + "0" * 5000 + "}").encode(), "digits", id="integer-of-5000-digits"),
+    pytest.param(
+        b'{"resourceType": "Observation", "extension": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        "nesting depth",
+        id="nested-100k-deep",
+    ),
+    pytest.param(
+        b'{"resourceType": "Observation", "a": ' + b'{"a": ' * 70 + b"1" + b"}" * 70 + b"}",
+        "nesting depth",
+        id="nested-past-the-cap",
+    ),
+    pytest.param(
+        (
+            '{"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "valueInteger": 1'
+            + "0" * 5000
+            + "}"
+        ).encode(),
+        "digits",
+        id="integer-of-5000-digits",
+    ),
     pytest.param(body_with('"\\ud800 lone"'), "lone surrogate", id="lone-surrogate"),
     pytest.param(b'{"resourceType": "Observation", "\\udfff": 1}', "lone surrogate", id="lone-surrogate-key"),
-    pytest.param(b'{"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "valueQuantity": {"value": NaN}}', "NaN", id="nan"),
-    pytest.param(b'{"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "valueQuantity": {"value": 1e999}}', "out of range", id="infinite-number"),
+    pytest.param(
+        b'{"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "valueQuantity": {"value": NaN}}',
+        "NaN",
+        id="nan",
+    ),
+    pytest.param(
+        b'{"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "valueQuantity": {"value": 1e999}}',
+        "out of range",
+        id="infinite-number",
+    ),
     pytest.param(b'{"resourceType": "Observation", "status": "fin\xff\xfeal"}', "not UTF-8", id="invalid-utf8"),
-    pytest.param(json.dumps({**BP, "subject": True}).encode(), "Found incorrect type for element subject", id="subject-true"),
+    pytest.param(
+        json.dumps({**BP, "subject": True}).encode(), "Found incorrect type for element subject", id="subject-true"
+    ),
     pytest.param(b"", "Failed to parse request body", id="empty-body"),
 ]
 
 
 @pytest.mark.parametrize(("body", "fragment"), HOSTILE_BODIES)
-def test_hostile_post_bodies_are_400_operation_outcomes_and_not_stored(server: FhirServer, body: bytes, fragment: str) -> None:
+def test_hostile_post_bodies_are_400_operation_outcomes_and_not_stored(
+    server: FhirServer, body: bytes, fragment: str
+) -> None:
     response = post_raw(server, body)
     assert response.status_code == 400, response.text[:500]
     outcome = response.json()
@@ -74,12 +113,25 @@ def test_hostile_post_bodies_are_400_operation_outcomes_and_not_stored(server: F
 
 
 def test_hostile_urls_and_headers_are_4xx_not_500(server: FhirServer) -> None:
-    for path in ("Observation?code=%ED%A0%80", "Observation?date=%FF%FE", "Patient/%ED%A0%80", "Observation?patient=" + "x" * 5000, "Observation?_count=1" + "0" * 5000):
+    for path in (
+        "Observation?code=%ED%A0%80",
+        "Observation?date=%FF%FE",
+        "Patient/%ED%A0%80",
+        "Observation?patient=" + "x" * 5000,
+        "Observation?_count=1" + "0" * 5000,
+    ):
         status = requests.get(server.base_url + path, timeout=GUARD_S).status_code
         assert status < 500, path
     too_many = requests.get(server.base_url + "Observation?code=" + "K," * 2000, timeout=GUARD_S)
     assert too_many.status_code == 400 and "Too many values" in too_many.json()["issue"][0]["diagnostics"]
-    assert requests.get(server.base_url + "Observation", headers={"X-Medbench-Namespace": "\udfff".encode("utf-8", "surrogatepass")}, timeout=GUARD_S).status_code == 400
+    assert (
+        requests.get(
+            server.base_url + "Observation",
+            headers={"X-Medbench-Namespace": "\udfff".encode("utf-8", "surrogatepass")},
+            timeout=GUARD_S,
+        ).status_code
+        == 400
+    )
 
 
 def read_status_line(sock: socket.socket) -> bytes:
@@ -101,7 +153,9 @@ def test_a_body_shorter_than_its_content_length_holds_no_worker_and_is_closed(ti
     stalled = []
     for _ in range(3):
         sock = socket.create_connection((tight.host, tight.port), timeout=GUARD_S)
-        sock.sendall(b"POST /fhir/Observation HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: 100\r\n\r\n{\"resourceType\"")
+        sock.sendall(
+            b'POST /fhir/Observation HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: 100\r\n\r\n{"resourceType"'
+        )
         stalled.append(sock)
     assert requests.get(tight.base_url + "Patient?identifier=S0000001", timeout=GUARD_S).json()["total"] == 1
     for sock in stalled:
@@ -131,7 +185,9 @@ def test_a_client_trickling_its_request_is_dropped_after_the_request_timeout(tig
 
 def test_a_body_over_the_limit_is_refused_with_413_before_it_is_sent(tight: FhirServer) -> None:
     with socket.create_connection((tight.host, tight.port), timeout=GUARD_S) as sock:
-        sock.sendall(b"POST /fhir/Observation HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: 20000000\r\n\r\n")
+        sock.sendall(
+            b"POST /fhir/Observation HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: 20000000\r\n\r\n"
+        )
         stream = sock.makefile("rb")
         assert stream.readline() == b"HTTP/1.1 413 \r\n"
         head = {}

@@ -18,9 +18,13 @@ from medbench.fhir import FhirServer
 from medbench.fhir.namespaces import NAMESPACE_HEADER
 from medbench.fhir.searchparams import REGISTRY
 
-SAMPLE_UPDATED = "2024-12-30T21:48:31.412+00:00"  # every resource of tests/fhir_sample.py
-ORDER = {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
-         "subject": {"reference": "Patient/S0000001"}}
+SAMPLE_UPDATED = "2024-12-30T21:48:31.412+00:00"  # every resource of tests/helpers/fhir_sample.py
+ORDER = {
+    "resourceType": "ServiceRequest",
+    "status": "active",
+    "intent": "order",
+    "subject": {"reference": "Patient/S0000001"},
+}
 
 
 @pytest.fixture
@@ -69,5 +73,6 @@ def test_the_seeded_ehr_was_last_updated_at_or_before_the_clinical_now() -> None
     with FhirServer(ensure_database(0, "small")) as server:
         for resource_type in REGISTRY:
             assert total(server, f"{resource_type}?_lastUpdated=gt2023-11-13T10:15:00Z") == 0, resource_type
-            assert total(server, f"{resource_type}?_lastUpdated=le2023-11-13T10:15:00Z") == \
-                total(server, f"{resource_type}?_count=0"), resource_type
+            assert total(server, f"{resource_type}?_lastUpdated=le2023-11-13T10:15:00Z") == total(
+                server, f"{resource_type}?_count=0"
+            ), resource_type

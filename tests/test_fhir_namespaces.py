@@ -37,7 +37,9 @@ def headers(namespace: str | None) -> dict[str, str]:
     return {} if namespace is None else {NAMESPACE_HEADER: namespace}
 
 
-def post(server: FhirServer, namespace: str | None, body: dict[str, Any] = BP, resource_type: str = "Observation") -> dict[str, Any]:
+def post(
+    server: FhirServer, namespace: str | None, body: dict[str, Any] = BP, resource_type: str = "Observation"
+) -> dict[str, Any]:
     response = requests.post(server.base_url + resource_type, json=body, headers=headers(namespace), timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
@@ -53,11 +55,18 @@ def test_each_namespace_sees_its_own_writes_and_none_of_anothers(server: FhirSer
     assert ids(server, "attempt-1") == [mine]
     assert ids(server, "attempt-2") == [theirs]
     assert ids(server, None) == [], "the default namespace sees no namespaced write"
-    assert requests.get(server.base_url + f"Observation/{theirs}", headers=headers("attempt-1"), timeout=10).status_code == 404
+    assert (
+        requests.get(server.base_url + f"Observation/{theirs}", headers=headers("attempt-1"), timeout=10).status_code
+        == 404
+    )
 
 
 def test_every_namespace_sees_the_base_data(server: FhirServer) -> None:
-    assert ids(server, "attempt-1", "Patient?identifier=S0000001") == ids(server, None, "Patient?identifier=S0000001") == ["S0000001"]
+    assert (
+        ids(server, "attempt-1", "Patient?identifier=S0000001")
+        == ids(server, None, "Patient?identifier=S0000001")
+        == ["S0000001"]
+    )
 
 
 def test_a_request_without_the_header_uses_the_default_namespace(server: FhirServer) -> None:
@@ -99,13 +108,17 @@ def test_http_delete_drops_one_namespace_on_the_real_url(server: FhirServer) -> 
 def test_the_namespace_reset_is_not_reachable_through_the_display_host(server: FhirServer) -> None:
     """The gateway sends the model's requests with the display host (localhost:8080)."""
     kept = post(server, "a")["id"]
-    response = requests.delete(server.base_url + "$medbench-namespace", headers={**headers("a"), "Host": "localhost:8080"}, timeout=10)
+    response = requests.delete(
+        server.base_url + "$medbench-namespace", headers={**headers("a"), "Host": "localhost:8080"}, timeout=10
+    )
     assert response.status_code == 404
     assert ids(server, "a") == [kept]
 
 
 def test_a_next_link_works_only_in_the_namespace_that_searched(server: FhirServer) -> None:
-    first = requests.get(server.base_url + "Observation?patient=S0000001&_count=1", headers=headers("a"), timeout=10).json()
+    first = requests.get(
+        server.base_url + "Observation?patient=S0000001&_count=1", headers=headers("a"), timeout=10
+    ).json()
     next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
     assert requests.get(next_url, headers=headers("a"), timeout=10).status_code == 200
     assert requests.get(next_url, headers=headers("b"), timeout=10).status_code == 410
@@ -114,7 +127,10 @@ def test_a_next_link_works_only_in_the_namespace_that_searched(server: FhirServe
 def test_references_resolve_against_the_writes_of_the_same_namespace(server: FhirServer) -> None:
     patient = post(server, "a", {"resourceType": "Patient", "name": [{"family": "Doe"}]}, "Patient")["id"]
     observation = {**BP, "subject": {"reference": f"Patient/{patient}"}}
-    assert requests.post(server.base_url + "Observation", json=observation, headers=headers("a"), timeout=10).status_code == 201
+    assert (
+        requests.post(server.base_url + "Observation", json=observation, headers=headers("a"), timeout=10).status_code
+        == 201
+    )
     refused = requests.post(server.base_url + "Observation", json=observation, headers=headers("b"), timeout=10)
     assert refused.status_code == 400 and "HAPI-1094" in refused.json()["issue"][0]["diagnostics"]
 
@@ -129,13 +145,19 @@ def test_concurrent_writers_and_readers_in_different_namespaces_stay_isolated(se
     def attempt(namespace: str) -> tuple[list[str], list[str], list[str]]:
         with requests.Session() as session:
             session.headers.update(headers(namespace))
-            created = [session.post(server.base_url + "Observation", json=BP, timeout=10).json()["id"] for _ in range(3)]
+            created = [
+                session.post(server.base_url + "Observation", json=BP, timeout=10).json()["id"] for _ in range(3)
+            ]
             posted.wait(timeout=30)
-            seen = [e["resource"]["id"] for e in session.get(server.base_url + VITALS, timeout=10).json().get("entry", [])]
+            seen = [
+                e["resource"]["id"] for e in session.get(server.base_url + VITALS, timeout=10).json().get("entry", [])
+            ]
             if namespace.endswith(("0", "2", "4", "6")):
                 assert session.delete(server.base_url + "$medbench-namespace", timeout=10).status_code == 204
             reset_done.wait(timeout=30)
-            after = [e["resource"]["id"] for e in session.get(server.base_url + VITALS, timeout=10).json().get("entry", [])]
+            after = [
+                e["resource"]["id"] for e in session.get(server.base_url + VITALS, timeout=10).json().get("entry", [])
+            ]
         return created, seen, after
 
     with ThreadPoolExecutor(max_workers=len(attempts)) as pool:

@@ -1,6 +1,6 @@
 """HAPI R4 search semantics of the embedded FHIR server, over real HTTP on loopback.
 
-Data: tests/fhir_sample.py (its docstring lists the facts used here)."""
+Data: tests/helpers/fhir_sample.py (its docstring lists the facts used here)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def diagnostics(response: requests.Response) -> str:
 
 
 # --- string parameters ---------------------------------------------------------------------
+
 
 def test_given_family_birthdate_lookup_is_case_insensitive(server: FhirServer) -> None:
     assert ids(server, "Patient?given=lisa&family=WATKINS&birthdate=1996-10-10&_format=json") == ["S0000001"]
@@ -77,6 +78,7 @@ def test_comma_separated_string_values_are_ored(server: FhirServer) -> None:
 
 # --- token parameters ----------------------------------------------------------------------
 
+
 def test_identifier_token_finds_the_mrn(server: FhirServer) -> None:
     assert ids(server, "Patient?identifier=S0000002&_format=json") == ["S0000002"]
 
@@ -113,6 +115,7 @@ def test_other_resource_types_search_by_code(server: FhirServer) -> None:
 
 # --- reference parameters ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("reference", ["S0000002", "Patient/S0000002", "Patient%2FS0000002"])
 def test_patient_reference_as_bare_or_typed_id(server: FhirServer, reference: str) -> None:
     assert ids(server, f"Observation?patient={reference}") == ["1200"]
@@ -132,6 +135,7 @@ def test_unknown_patient_matches_nothing(server: FhirServer) -> None:
 
 
 # --- date parameters -----------------------------------------------------------------------
+
 
 def test_date_only_value_means_the_whole_day(server: FhirServer) -> None:
     assert ids(server, "Observation?patient=S0000001&code=MG&date=2023-11-12") == ["1001"]
@@ -203,6 +207,7 @@ def test_birthdate_and_other_date_params(server: FhirServer) -> None:
 
 # --- paging, count, sort, order -------------------------------------------------------------
 
+
 def test_default_page_is_20_with_a_next_link_and_no_total(server: FhirServer) -> None:
     body = get(server, "Observation?patient=S0000001&code=K").json()
     assert len(body["entry"]) == 20
@@ -272,6 +277,7 @@ def test_sort_by_a_non_date_param_is_400(server: FhirServer) -> None:
 
 # --- malformed and unknown input -----------------------------------------------------------
 
+
 def test_unknown_parameter_is_400_as_hapi_jpa_answers_it(server: FhirServer) -> None:
     """HAPI JPA rejects unknown search parameters with InvalidRequestException (HAPI-0524)
     unless the client sends `Prefer: handling=lenient` (SearchPreferHandlingInterceptorJpaTest)."""
@@ -332,7 +338,6 @@ def test_format_json_is_accepted_and_other_formats_are_refused(server: FhirServe
     assert get(server, "Patient?_format=xml").status_code == 400
 
 
-
 def test_concurrent_clients_get_the_same_answers_as_a_single_client(server: FhirServer) -> None:
     urls = [
         "Observation?patient=S0000001&code=MG",
@@ -347,7 +352,9 @@ def test_concurrent_clients_get_the_same_answers_as_a_single_client(server: Fhir
         session = requests.Session()
         for step in range(20):
             url = urls[(offset + step) % len(urls)]
-            found = [e["resource"]["id"] for e in session.get(server.base_url + url, timeout=10).json().get("entry", [])]
+            found = [
+                e["resource"]["id"] for e in session.get(server.base_url + url, timeout=10).json().get("entry", [])
+            ]
             if found != expected[url]:
                 failures.append(url)
 

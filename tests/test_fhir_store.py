@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fhir_sample import sample_resources
 
+from helpers.fhir_sample import sample_resources
 from medbench.fhir import FhirStore, build_database
 from medbench.fhir.search import parse_query
 
@@ -53,21 +53,29 @@ def test_resource_without_id_is_rejected_naming_it(tmp_path: Path) -> None:
 def test_resources_are_stored_as_compact_json_in_insertion_order(sample_db: Path) -> None:
     with sqlite3.connect(sample_db) as conn:
         rows = conn.execute("SELECT json FROM res ORDER BY seq").fetchall()
-    assert [r[0] for r in rows] == [json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in sample_resources()]
+    assert [r[0] for r in rows] == [
+        json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in sample_resources()
+    ]
 
 
 @pytest.mark.parametrize(
     ("resource_type", "params", "index"),
     [
         ("Observation", [("patient", "S0000001"), ("code", "MG")], "tok_code_patient"),
-        ("Observation", [("patient", "S0000001"), ("category", "vital-signs"), ("date", "ge2023-11-12")], "dt_patient_low"),
+        (
+            "Observation",
+            [("patient", "S0000001"), ("category", "vital-signs"), ("date", "ge2023-11-12")],
+            "dt_patient_low",
+        ),
         ("Patient", [("family", "watkins"), ("given", "lisa")], "str_norm"),
         ("Patient", [("birthdate", "1996-10-10")], "dt_patient_low"),
         ("Patient", [("identifier", "S0000001")], "tok_code_patient"),
         ("Observation", [("patient", "S0000001")], "res_type_patient"),
     ],
 )
-def test_agent_and_grader_searches_use_an_index(store: FhirStore, resource_type: str, params: list[tuple[str, str]], index: str) -> None:
+def test_agent_and_grader_searches_use_an_index(
+    store: FhirStore, resource_type: str, params: list[tuple[str, str]], index: str
+) -> None:
     plan = store.query_plan(parse_query(resource_type, params))
     assert any(index in step for step in plan), plan
     assert not any(step.startswith("SCAN") for step in plan), plan
@@ -87,16 +95,27 @@ def test_missing_database_names_how_to_build_it(tmp_path: Path) -> None:
         FhirStore(tmp_path / "nope.sqlite")
 
 
-def test_store_writes_layer_creates_no_file_in_the_temp_folder(sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_writes_layer_creates_no_file_in_the_temp_folder(
+    sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The writes layer lives in memory, so a killed server cannot leave a file behind."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     opened = FhirStore(sample_db)
-    opened.create({"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "subject": {"reference": "Patient/S0000001"}})
+    opened.create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "BP"},
+            "subject": {"reference": "Patient/S0000001"},
+        }
+    )
     assert list(tmp_path.iterdir()) == []
     opened.close()
 
 
-def test_store_start_sweeps_stale_writes_files_of_older_versions(sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_start_sweeps_stale_writes_files_of_older_versions(
+    sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     stale, fresh = tmp_path / "medbench-fhir-writes-old.sqlite", tmp_path / "medbench-fhir-writes-new.sqlite-wal"
     stale.write_bytes(b"x")

@@ -13,7 +13,7 @@ from fhirclient import client as fhirclient
 from fhirclient.models.observation import Observation as ClientObservation
 from fhirclient.models.patient import Patient as ClientPatient
 
-from medbench.environment.setup import embedded_server
+from medbench.environment.provision import embedded_server
 from medbench.fhir import FhirServer
 from medbench.fhir.searchparams import REGISTRY
 
@@ -86,10 +86,16 @@ def test_posted_resource_answer_validates(sample_server: FhirServer) -> None:
 
 def test_fhirclient_can_search_and_page_the_server(sample_server: FhirServer) -> None:
     smart = fhirclient.FHIRClient(settings={"app_id": "medbench-test", "api_base": sample_server.base_url})
-    patients = list(ClientPatient.where(struct={"family": "watkins", "birthdate": "1996-10-10"}).perform_resources_iter(smart.server))
+    patients = list(
+        ClientPatient.where(struct={"family": "watkins", "birthdate": "1996-10-10"}).perform_resources_iter(
+            smart.server
+        )
+    )
     assert [p.id for p in patients] == ["S0000001"]
     assert patients[0].name[0].given == ["Lisa"]
-    labs = list(ClientObservation.where(struct={"patient": "S0000001", "code": "K"}).perform_resources_iter(smart.server))
+    labs = list(
+        ClientObservation.where(struct={"patient": "S0000001", "code": "K"}).perform_resources_iter(smart.server)
+    )
     assert len(labs) == 25
     assert {lab.valueQuantity.unit for lab in labs} == {"mmol/L"}
 

@@ -15,7 +15,13 @@ from medbench.fhir import FhirServer
 
 BP_POST = {
     "resourceType": "Observation",
-    "category": [{"coding": [{"system": "http://hl7.org/fhir/observation-category", "code": "vital-signs", "display": "Vital Signs"}]}],
+    "category": [
+        {
+            "coding": [
+                {"system": "http://hl7.org/fhir/observation-category", "code": "vital-signs", "display": "Vital Signs"}
+            ]
+        }
+    ],
     "code": {"text": "BP"},
     "effectiveDateTime": "2023-11-13T10:15:00+00:00",
     "status": "final",
@@ -92,7 +98,16 @@ def test_posts_never_modify_the_base_database_file(sample_db: Path) -> None:
     before = hashlib.sha256(sample_db.read_bytes()).hexdigest()
     with FhirServer(sample_db) as running:
         post(running, "Observation", BP_POST)
-        post(running, "MedicationRequest", {"resourceType": "MedicationRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/S0000001"}})
+        post(
+            running,
+            "MedicationRequest",
+            {
+                "resourceType": "MedicationRequest",
+                "status": "active",
+                "intent": "order",
+                "subject": {"reference": "Patient/S0000001"},
+            },
+        )
     assert hashlib.sha256(sample_db.read_bytes()).hexdigest() == before
 
 
@@ -111,7 +126,9 @@ def test_invalid_json_is_400_with_operation_outcome(server: FhirServer) -> None:
     assert "Failed to parse request body as JSON resource" in outcome["issue"][0]["diagnostics"]
 
 
-@pytest.mark.parametrize("body", [{**BP_POST, "resourceType": "MedicationRequest"}, {"status": "final"}, ["not", "an", "object"]])
+@pytest.mark.parametrize(
+    "body", [{**BP_POST, "resourceType": "MedicationRequest"}, {"status": "final"}, ["not", "an", "object"]]
+)
 def test_wrong_or_missing_resource_type_is_400(server: FhirServer, body: object) -> None:
     response = post(server, "Observation", body)
     assert response.status_code == 400

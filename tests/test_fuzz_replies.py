@@ -10,10 +10,10 @@ import random
 import pytest
 
 from medbench.ehr.cache import ensure_database
-from medbench.fhir import FhirServer
-from medbench.fuzzing import hostile_reply, off_base_urls, run_campaign
 from medbench.ehr.population import build_population
+from medbench.fhir import FhirServer
 from medbench.tasks import load_task_set
+from medbench.testing.hostile_replies import hostile_reply, off_base_urls, run_campaign
 
 
 @pytest.fixture(scope="module")

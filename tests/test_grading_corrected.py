@@ -1,7 +1,8 @@
 """The corrected grader mode: each GRADING.md QUIRK fixed as the README (Graders, `corrected`) states, nothing else changed."""
 
 import pytest
-from grading_fakes import (
+
+from helpers.grading_fakes import (
     API,
     SBAR,
     FakeGateway,
@@ -20,7 +21,6 @@ from grading_fakes import (
     referral,
     transcript,
 )
-
 from medbench.grading import Verdict, grade
 
 NO_DATA = FakeGateway()
@@ -52,7 +52,9 @@ def test_rejected_post_no_longer_fails_a_read_only_task():
 def test_accepted_post_still_fails_a_read_only_task():
     outcome = transcript(post("Observation", {"resourceType": "Observation"}), finish='["S1"]')
     verdict = grade(make_task(1, sol=["S1"]), outcome, NO_DATA, API, mode="corrected")
-    assert verdict == Verdict(False, "task1: agent turn 1 POSTed to http://localhost:8080/fhir/Observation, but task1 is read-only")
+    assert verdict == Verdict(
+        False, "task1: agent turn 1 POSTed to http://localhost:8080/fhir/Observation, but task1 is read-only"
+    )
 
 
 def test_finish_mentioning_post_no_longer_crashes_the_write_graders():
@@ -69,13 +71,18 @@ def test_fenced_post_is_graded_as_the_loop_accepted_it():
 
 
 def test_task3_value_is_read_from_the_instruction():
-    task = make_task(3, instruction='I just measured the blood pressure ..., and it is "132/84 mmHg". Help me record it.')
+    task = make_task(
+        3, instruction='I just measured the blood pressure ..., and it is "132/84 mmHg". Help me record it.'
+    )
     assert verdicts(task, transcript(post("Observation", bp_payload("132/84 mmHg")))) == (False, True)
     assert verdicts(task, transcript(post("Observation", bp_payload("118/77 mmHg")))) == (True, False)
 
 
 def test_task3_without_a_value_in_the_instruction_falls_back_to_sol_then_constant():
-    assert verdicts(make_task(3, sol=["120/80 mmHg"]), transcript(post("Observation", bp_payload("120/80 mmHg")))) == (True, True)
+    assert verdicts(make_task(3, sol=["120/80 mmHg"]), transcript(post("Observation", bp_payload("120/80 mmHg")))) == (
+        True,
+        True,
+    )
     assert verdicts(make_task(3), transcript(post("Observation", bp_payload()))) == (True, True)
 
 
@@ -102,7 +109,9 @@ def test_task5_wrong_route_is_still_incorrect():
 
 
 def test_task5_rate_may_be_a_real_rate_in_g_per_h():
-    payload = changed(magnesium_order(2, 2), ("dosageInstruction", 0, "doseAndRate", 0, "rateQuantity"), {"value": 1, "unit": "g/h"})
+    payload = changed(
+        magnesium_order(2, 2), ("dosageInstruction", 0, "doseAndRate", 0, "rateQuantity"), {"value": 1, "unit": "g/h"}
+    )
     assert verdicts(make_task(5), transcript(post("MedicationRequest", payload)), MG_LOW) == (False, True)
 
 
@@ -120,7 +129,9 @@ def test_task5_official_rate_form_is_still_accepted():
 
 
 def test_task5_wrong_tier_is_still_incorrect_in_every_rate_form():
-    real_rate = changed(magnesium_order(1, 1), ("dosageInstruction", 0, "doseAndRate", 0, "rateQuantity"), {"value": 1, "unit": "g/h"})
+    real_rate = changed(
+        magnesium_order(1, 1), ("dosageInstruction", 0, "doseAndRate", 0, "rateQuantity"), {"value": 1, "unit": "g/h"}
+    )
     assert verdicts(make_task(5), transcript(post("MedicationRequest", real_rate)), MG_LOW) == (False, False)
 
 
@@ -142,7 +153,10 @@ def test_task8_note_may_be_the_fhir_list_of_annotations():
 
 
 def test_task8_note_without_the_referral_text_is_still_incorrect():
-    assert verdicts(make_task(8), transcript(post("ServiceRequest", referral([{"text": "Ortho referral."}])))) == (False, False)
+    assert verdicts(make_task(8), transcript(post("ServiceRequest", referral([{"text": "Ortho referral."}])))) == (
+        False,
+        False,
+    )
 
 
 # --- task9 route --------------------------------------------------------------------------------
@@ -174,7 +188,10 @@ def test_corrected_mode_follows_next_links_so_a_capped_page_size_does_not_change
 
 def test_decisions_without_quirks_are_the_same_in_both_modes():
     stale = labs("A1C", ("2021-01-01T08:00:00+00:00", 7.9))
-    assert verdicts(make_task(10), transcript(post("ServiceRequest", a1c_order()), finish="[-1]"), stale) == (False, False)
+    assert verdicts(make_task(10), transcript(post("ServiceRequest", a1c_order()), finish="[-1]"), stale) == (
+        False,
+        False,
+    )
     assert verdicts(make_task(10), transcript(post("ServiceRequest", a1c_order()), finish="[]"), stale) == (True, True)
     assert verdicts(make_task(4), transcript(finish="[1.2]"), MG_LOW) == (True, True)
     assert verdicts(make_task(5), transcript(finish="[1.2]"), MG_LOW) == (False, False)
@@ -189,7 +206,10 @@ def test_corrected_mode_keeps_an_errored_attempt_incorrect_even_after_a_correct_
 
 
 def test_corrected_reason_for_a_read_only_task_names_the_accepted_post_only():
-    outcome = transcript(f"GET {API}Patient?name=POST", post("Observation", {"resourceType": "Observation"}),
-                         finish='["S1"]')
+    outcome = transcript(
+        f"GET {API}Patient?name=POST", post("Observation", {"resourceType": "Observation"}), finish='["S1"]'
+    )
     verdict = grade(make_task(1, sol=["S1"]), outcome, NO_DATA, API, mode="corrected")
-    assert verdict.reason == "task1: agent turn 2 POSTed to http://localhost:8080/fhir/Observation, but task1 is read-only"
+    assert (
+        verdict.reason == "task1: agent turn 2 POSTed to http://localhost:8080/fhir/Observation, but task1 is read-only"
+    )

@@ -8,7 +8,8 @@ and a server that disagree about order, paging, time format or values.
 from datetime import datetime, timedelta
 
 import pytest
-from grading_fakes import (
+
+from helpers.grading_fakes import (
     FakeOutcome,
     magnesium_order,
     post,
@@ -16,13 +17,12 @@ from grading_fakes import (
     potassium_order,
     transcript,
 )
-
 from medbench.clock import NOW
 from medbench.ehr.population import PatientRecord, build_population
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
-from medbench.environment.setup import embedded_server
+from medbench.environment.provision import embedded_server
 from medbench.grading import MODES, grade
-from medbench.tasks.model import Task
+from medbench.tasks.task import Task
 
 API = DEFAULT_DISPLAY_BASE
 
@@ -117,7 +117,11 @@ def test_task5_and_task9_orders_for_low_patients_are_correct(population, gateway
         if k and k[1] < 3.5:
             subject = {"subject": {"reference": f"Patient/{patient.mrn}"}}
             med = potassium_order((3.5 - k[1]) / 0.1 * 10) | subject
-            outcome = transcript(post("MedicationRequest", med, base=API), post("ServiceRequest", potassium_lab() | subject, base=API), finish="[]")
+            outcome = transcript(
+                post("MedicationRequest", med, base=API),
+                post("ServiceRequest", potassium_lab() | subject, base=API),
+                finish="[]",
+            )
             assert both_modes(task(9, patient.mrn), outcome, gateway) == {True}, patient.mrn
             graded += 1
     assert graded > 0, "the small population has no low magnesium or potassium patient to grade"

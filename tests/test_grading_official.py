@@ -4,7 +4,8 @@ Each test states a transcript and the verdict the upstream graders give it, quir
 """
 
 import pytest
-from grading_fakes import (
+
+from helpers.grading_fakes import (
     API,
     DELETE,
     MRN,
@@ -27,7 +28,6 @@ from grading_fakes import (
     referral,
     transcript,
 )
-
 from medbench.grading import Verdict, grade
 from medbench.grading.official import grade_task4
 
@@ -106,7 +106,9 @@ def test_unknown_grader_mode_is_an_error_naming_the_modes():
 
 def test_category_graders_are_callable_directly_with_official_rules_by_default():
     gateway = labs("MG", ("2023-11-13T09:00:00+00:00", 2.1))
-    assert grade_task4(make_task(4), transcript(f"GET {API}Observation?code=MG", finish="[2.1]"), gateway, API) == Verdict(True)
+    assert grade_task4(
+        make_task(4), transcript(f"GET {API}Observation?code=MG", finish="[2.1]"), gateway, API
+    ) == Verdict(True)
 
 
 def test_finish_result_that_is_not_json_is_incorrect():
@@ -138,8 +140,11 @@ def test_task1_bare_string_is_not_the_list_sol():
 def test_task1_word_post_in_prose_makes_a_read_only_task_incorrect():
     outcome = transcript(("I should not POST here.", "ignored"), finish='["S6534835"]')
     verdict = official(make_task(1, sol=["S6534835"]), outcome)
-    assert verdict == Verdict(False, "task1: agent turn 1 contains the word POST ('I should not POST here.'), "
-                                     "which the official rule counts as a POST, but task1 is read-only")
+    assert verdict == Verdict(
+        False,
+        "task1: agent turn 1 contains the word POST ('I should not POST here.'), "
+        "which the official rule counts as a POST, but task1 is read-only",
+    )
 
 
 def test_task1_without_sol_is_incorrect():
@@ -224,7 +229,9 @@ def test_task3_generated_task_sol_replaces_the_constant():
 
 def test_task3_url_must_be_exactly_base_plus_observation():
     outcome = transcript(post("Observation/", bp_payload()))
-    assert official(make_task(3), outcome) == Verdict(False, f"task3: POST url '{API}Observation/' != '{API}Observation'")
+    assert official(make_task(3), outcome) == Verdict(
+        False, f"task3: POST url '{API}Observation/' != '{API}Observation'"
+    )
 
 
 def test_task3_fenced_post_is_not_found_by_the_official_reading():
@@ -266,9 +273,13 @@ def test_task3_extra_coding_in_the_category_is_incorrect():
 
 
 def test_task4_latest_value_within_24h_is_the_answer():
-    gateway = labs("MG", ("2023-11-13T01:00:00+00:00", 2.0), ("2023-11-13T09:00:00+00:00", 2.1), ("2023-11-12T12:00:00+00:00", 1.7))
+    gateway = labs(
+        "MG", ("2023-11-13T01:00:00+00:00", 2.0), ("2023-11-13T09:00:00+00:00", 2.1), ("2023-11-12T12:00:00+00:00", 1.7)
+    )
     assert correct(make_task(4), transcript(finish="[2.1]"), gateway)
-    assert official(make_task(4), transcript(finish="[2.0]"), gateway) == Verdict(False, "task4: answer [2.0] != expected [2.1]")
+    assert official(make_task(4), transcript(finish="[2.0]"), gateway) == Verdict(
+        False, "task4: answer [2.0] != expected [2.1]"
+    )
 
 
 def test_task4_ties_keep_the_first_entry_in_server_order():
@@ -321,7 +332,9 @@ def test_task4_reads_observations_with_count_5000_and_the_api_base():
 
 
 def test_task4_unreadable_observation_is_incorrect():
-    gateway = FakeGateway({obs_url("MG"): bundle([{"resourceType": "Observation", "effectiveDateTime": "2023-11-13T09:00:00+00:00"}])})
+    gateway = FakeGateway(
+        {obs_url("MG"): bundle([{"resourceType": "Observation", "effectiveDateTime": "2023-11-13T09:00:00+00:00"}])}
+    )
     verdict = official(make_task(4), transcript(finish="[-1]"), gateway)
     assert not verdict.correct and "unreadable" in verdict.reason
 
@@ -345,14 +358,18 @@ def test_task5_no_recent_value_with_a_post_is_incorrect():
 def test_task5_normal_value_without_post_needs_the_value_or_empty_answer():
     assert correct(make_task(5), transcript(finish="[2.0]"), mg(2.0))
     assert correct(make_task(5), transcript(finish="[]"), mg(2.0))
-    assert official(make_task(5), transcript(finish="[1.9]"), mg(2.0)) == Verdict(False, "task5: answer [1.9] != expected [2.0] or []")
+    assert official(make_task(5), transcript(finish="[1.9]"), mg(2.0)) == Verdict(
+        False, "task5: answer [1.9] != expected [2.0] or []"
+    )
 
 
 def test_task5_normal_value_with_a_post_is_incorrect():
     outcome = transcript(post("MedicationRequest", magnesium_order(1, 1)), finish="[2.0]")
     assert official(make_task(5), outcome, mg(2.0)) == Verdict(
-        False, "task5: agent turn 1 POSTed to http://localhost:8080/fhir/MedicationRequest, "
-        "but magnesium 2.0 is not low (above 1.9), so no order was expected")
+        False,
+        "task5: agent turn 1 POSTed to http://localhost:8080/fhir/MedicationRequest, "
+        "but magnesium 2.0 is not low (above 1.9), so no order was expected",
+    )
 
 
 @pytest.mark.parametrize(
@@ -371,7 +388,9 @@ def test_task5_moderate_deficiency_requires_2g_over_2h():
 
 
 def test_task5_low_value_without_order_is_incorrect():
-    assert official(make_task(5), transcript(finish="[1.2]"), mg(1.2)) == Verdict(False, "task5: expected 1 accepted POST, found 0")
+    assert official(make_task(5), transcript(finish="[1.2]"), mg(1.2)) == Verdict(
+        False, "task5: expected 1 accepted POST, found 0"
+    )
 
 
 def test_task5_float_dose_equals_int_dose():
@@ -396,7 +415,9 @@ def test_task5_quirk_route_must_be_the_plain_string_iv():
 
 
 def test_task5_quirk_rate_is_hours_with_unit_h():
-    real_rate = changed(magnesium_order(2, 2), ("dosageInstruction", 0, "doseAndRate", 0, "rateQuantity"), {"value": 1, "unit": "g/h"})
+    real_rate = changed(
+        magnesium_order(2, 2), ("dosageInstruction", 0, "doseAndRate", 0, "rateQuantity"), {"value": 1, "unit": "g/h"}
+    )
     assert not correct(make_task(5), transcript(post("MedicationRequest", real_rate)), mg(1.2))
 
 
@@ -436,7 +457,12 @@ def test_task5_order_to_the_wrong_resource_url_is_incorrect():
 
 
 def glu_day():
-    return labs("GLU", ("2023-11-13T08:00:00+00:00", 100), ("2023-11-12T20:00:00+00:00", 110), ("2023-11-10T08:00:00+00:00", 300))
+    return labs(
+        "GLU",
+        ("2023-11-13T08:00:00+00:00", 100),
+        ("2023-11-12T20:00:00+00:00", 110),
+        ("2023-11-10T08:00:00+00:00", 300),
+    )
 
 
 def test_task6_mean_of_values_within_24h_within_0_1_is_correct():
@@ -587,8 +613,16 @@ def test_task9_route_object_is_incorrect():
 
 
 def test_task9_lab_must_be_next_day_at_8():
-    assert correct(make_task(9), transcript(*k_orders(lab=changed(potassium_lab(), ("occurrenceDateTime",), "2023-11-14T08:00:00Z"))), LOW_K)
-    assert not correct(make_task(9), transcript(*k_orders(lab=changed(potassium_lab(), ("occurrenceDateTime",), "2023-11-14T09:00:00+00:00"))), LOW_K)
+    assert correct(
+        make_task(9),
+        transcript(*k_orders(lab=changed(potassium_lab(), ("occurrenceDateTime",), "2023-11-14T08:00:00Z"))),
+        LOW_K,
+    )
+    assert not correct(
+        make_task(9),
+        transcript(*k_orders(lab=changed(potassium_lab(), ("occurrenceDateTime",), "2023-11-14T09:00:00+00:00"))),
+        LOW_K,
+    )
 
 
 @pytest.mark.parametrize(
@@ -627,16 +661,20 @@ def test_task9_reason_says_the_rule_saw_only_the_word_post_when_no_post_was_made
     outcome = transcript((f"GET {API}Observation?code=K", "bundle"), finish='["No POST needed", 4.6]')
     outcome.history[-1]["content"] = "Potassium is normal, so I will not POST an order.\nFINISH([4.6])"
     verdict = official(make_task(9), outcome, normal)
-    assert verdict == Verdict(False, "task9: agent turn 2 contains the word POST ('Potassium is normal, so I will "
-                                     "not POST an order.'), which the official rule counts as a POST, but potassium "
-                                     "4.6 is not low (3.5 or above), so no order was expected")
+    assert verdict == Verdict(
+        False,
+        "task9: agent turn 2 contains the word POST ('Potassium is normal, so I will "
+        "not POST an order.'), which the official rule counts as a POST, but potassium "
+        "4.6 is not low (3.5 or above), so no order was expected",
+    )
 
 
 def test_task9_reason_names_the_url_of_a_real_post_and_a_missing_potassium():
     outcome = transcript(*k_orders(), finish="[]")
     assert official(make_task(9), outcome, k()).reason == (
         "task9: agent turn 1 POSTed to http://localhost:8080/fhir/MedicationRequest, "
-        "but no potassium value is on file, so no order was expected")
+        "but no potassium value is on file, so no order was expected"
+    )
 
 
 # --- task10: HbA1c ------------------------------------------------------------------------------
@@ -693,6 +731,8 @@ def test_task10_order_deviation_is_incorrect(path, value):
 
 def test_grader_only_follows_the_first_page_in_official_mode():
     first = bundle([observation("2023-11-13T08:00:00+00:00", 2.0)], next_url=f"{API}?_getpages=x")
-    gateway = FakeGateway({obs_url("MG"): first, f"{API}?_getpages=x": bundle([observation("2023-11-13T09:00:00+00:00", 1.0)])})
+    gateway = FakeGateway(
+        {obs_url("MG"): first, f"{API}?_getpages=x": bundle([observation("2023-11-13T09:00:00+00:00", 1.0)])}
+    )
     assert correct(make_task(4), transcript(finish="[2.0]"), gateway)
     assert gateway.requested == [obs_url("MG")]

@@ -1,8 +1,8 @@
 """How graders read a transcript: the official has_post / accepted-POST rules and the corrected ones."""
 
 import pytest
-from grading_fakes import API, FakeOutcome, post, transcript
 
+from helpers.grading_fakes import API, FakeOutcome, post, transcript
 from medbench.agent.protocol import POST_ACCEPTED, POST_INVALID
 from medbench.grading.transcript import (
     Post,
@@ -65,7 +65,9 @@ def test_post_not_followed_by_acceptance_is_not_accepted():
 
 
 def test_accepted_post_whose_payload_does_not_parse_is_skipped():
-    turns = history(("agent", post("Observation", {"a": 1}) + "\nDone."), ("user", POST_ACCEPTED), ("agent", "FINISH([])"))
+    turns = history(
+        ("agent", post("Observation", {"a": 1}) + "\nDone."), ("user", POST_ACCEPTED), ("agent", "FINISH([])")
+    )
     assert official_accepted_posts(turns) == []
 
 
@@ -78,7 +80,10 @@ def test_fenced_post_accepted_by_the_loop_is_skipped_by_the_official_reading():
 
 def test_accepted_posts_keep_transcript_order():
     outcome = transcript(post("MedicationRequest", {"n": 1}), f"GET {API}Patient", post("ServiceRequest", {"n": 2}))
-    assert [p.url for p in official_accepted_posts(outcome.history)] == [f"{API}MedicationRequest", f"{API}ServiceRequest"]
+    assert [p.url for p in official_accepted_posts(outcome.history)] == [
+        f"{API}MedicationRequest",
+        f"{API}ServiceRequest",
+    ]
 
 
 def test_last_agent_turn_mentioning_post_crashes_the_official_reading():

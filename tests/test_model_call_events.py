@@ -13,8 +13,9 @@ def test_a_retry_line_names_task_attempt_reason_and_wait():
 
 def test_a_give_up_line_says_the_call_timed_out_and_how_long_it_took():
     event = CallEvent(GAVE_UP, 2, "APITimeoutError: no answer within 30 s", timed_out=True, elapsed_s=61.0)
-    assert event.line() == ("model call attempt 2 timed out (APITimeoutError: no answer within 30 s); "
-                            "giving up after 61.0 s")
+    assert event.line() == (
+        "model call attempt 2 timed out (APITimeoutError: no answer within 30 s); giving up after 61.0 s"
+    )
 
 
 def test_long_reasons_are_shortened_to_one_line():
@@ -32,7 +33,8 @@ def test_events_carry_the_task_they_were_emitted_for_and_reach_listeners_and_the
     assert [event.task for event in heard] == ["task1_1"], "listeners hear only the events of their context"
     assert [record.getMessage() for record in caplog.records] == [
         "task1_1: model call attempt 1 failed (HTTP 500); retrying in 0.5 s",
-        "model call attempt 1 failed (HTTP 500); retrying in 0.5 s"]
+        "model call attempt 1 failed (HTTP 500); retrying in 0.5 s",
+    ]
 
 
 def test_collected_keeps_the_lines_and_writes_each_at_once():

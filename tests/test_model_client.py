@@ -89,7 +89,6 @@ class Endpoint(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-
     def _fault(self, kind):
         self.close_connection = True
         if kind == "stall":
@@ -351,7 +350,9 @@ def test_each_retry_is_reported_with_task_attempt_and_reason(base_url, endpoint,
     with call_events.for_task("task5_3"), call_events.listening(events.append):
         make(base_url).complete(MESSAGES)
     assert [(e.kind, e.attempt, e.task, e.timed_out) for e in events] == [
-        ("retry", 1, "task5_3", False), ("retry", 2, "task5_3", False)]
+        ("retry", 1, "task5_3", False),
+        ("retry", 2, "task5_3", False),
+    ]
     assert events[0].line().startswith("task5_3: model call attempt 1 failed (HTTP 503: ")
     assert "retrying in" in events[0].line()
     assert [r.getMessage() for r in caplog.records if r.name == "medbench.models"] == [e.line() for e in events]
@@ -396,8 +397,15 @@ def test_context_words_in_a_400_without_code_are_a_context_limit(base_url, endpo
 
 
 def test_a_context_limit_keeps_the_token_counts_a_llama_cpp_body_reports(base_url, endpoint):
-    body = {"error": {"code": 400, "message": "request (4476 tokens) exceeds the available context size (4096 tokens)",
-                      "type": "exceed_context_size_error", "n_prompt_tokens": 4476, "n_ctx": 4096}}
+    body = {
+        "error": {
+            "code": 400,
+            "message": "request (4476 tokens) exceeds the available context size (4096 tokens)",
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": 4476,
+            "n_ctx": 4096,
+        }
+    }
     endpoint.script = [(400, body, {})]
     with pytest.raises(ContextLimitError) as failure:
         make(base_url).complete(MESSAGES)
@@ -405,8 +413,13 @@ def test_a_context_limit_keeps_the_token_counts_a_llama_cpp_body_reports(base_ur
 
 
 def test_a_context_limit_keeps_the_token_counts_a_vllm_message_reports(base_url, endpoint):
-    endpoint.script = [error(400, "This model's maximum context length is 4096 tokens. However, you requested 5000 "
-                                  "tokens (4000 in the messages, 1000 in the completion). Please reduce the length.")]
+    endpoint.script = [
+        error(
+            400,
+            "This model's maximum context length is 4096 tokens. However, you requested 5000 "
+            "tokens (4000 in the messages, 1000 in the completion). Please reduce the length.",
+        )
+    ]
     with pytest.raises(ContextLimitError) as failure:
         make(base_url).complete(MESSAGES)
     assert (failure.value.prompt_tokens, failure.value.context_window) == (4000, 4096)

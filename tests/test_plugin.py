@@ -103,8 +103,12 @@ def task_records(count: int, category: int = 1) -> list[dict[str, Any]]:
     for number in range(1, count + 1):
         task_id = f"task{category}_{number}"
         mrn = f"S{1000000 + number}"
-        record: dict[str, Any] = {"id": task_id, "instruction": f"Look up the patient. id={task_id} expected={mrn}",
-                                  "context": "", "sol": [mrn]}
+        record: dict[str, Any] = {
+            "id": task_id,
+            "instruction": f"Look up the patient. id={task_id} expected={mrn}",
+            "context": "",
+            "sol": [mrn],
+        }
         if category != 1:
             record["eval_MRN"] = mrn
         records.append(record)
@@ -118,8 +122,17 @@ def bench(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     pytester.makepyfile(test_medagentbench=BENCH_TEST.read_text())
     write_tasks(pytester, task_records(4))
     monkeypatch.setenv("FAKE_LOG", str(pytester.path / "calls.log"))
-    for name in ("FAKE_INTERRUPT", "FAKE_KILL", "FAKE_DOWN", "FAKE_WRONG", "FAKE_FLAKY", "FAKE_THINK", "FAKE_BLOCK",
-                 "FAKE_CUT", "FAKE_NO_TOOLS"):
+    for name in (
+        "FAKE_INTERRUPT",
+        "FAKE_KILL",
+        "FAKE_DOWN",
+        "FAKE_WRONG",
+        "FAKE_FLAKY",
+        "FAKE_THINK",
+        "FAKE_BLOCK",
+        "FAKE_CUT",
+        "FAKE_NO_TOOLS",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name in ("MEDBENCH_MODEL", "MEDBENCH_RESULTS_DIR", "MEDBENCH_TASKS", "MEDBENCH_MIN_ACCURACY"):
         monkeypatch.delenv(name, raising=False)
@@ -152,16 +165,44 @@ def model_calls(pytester: pytest.Pytester) -> list[str]:
 
 # --- options -------------------------------------------------------------------------------
 
+
 def test_help_shows_every_option_in_the_medbench_group(bench: pytest.Pytester) -> None:
     result = bench.runpytest("--help")
     text = result.stdout.str()
-    group = text[text.index("medbench benchmark"):]
-    for flag in ("--model", "--base-url", "--api-key", "--api-key-env", "--extra-header", "--temperature",
-                 "--max-tokens", "--tasks", "--task-seed", "--write-tasks", "--official-dir", "--fhir-url",
-                 "--fhir-display-url", "--ehr-seed", "--ehr-scale", "--max-rounds", "--protocol", "--grader",
-                 "--post-mode", "--strip-think", "--results-dir", "--run-name", "--resume", "--repeats",
-                 "--min-accuracy", "--min-task-accuracy", "--report", "--timeout", "--model-timeout",
-                 "--retry-budget", "--timeout-retries"):
+    group = text[text.index("medbench benchmark") :]
+    for flag in (
+        "--model",
+        "--base-url",
+        "--api-key",
+        "--api-key-env",
+        "--extra-header",
+        "--temperature",
+        "--max-tokens",
+        "--tasks",
+        "--task-seed",
+        "--write-tasks",
+        "--official-dir",
+        "--fhir-url",
+        "--fhir-display-url",
+        "--ehr-seed",
+        "--ehr-scale",
+        "--max-rounds",
+        "--protocol",
+        "--grader",
+        "--post-mode",
+        "--strip-think",
+        "--results-dir",
+        "--run-name",
+        "--resume",
+        "--repeats",
+        "--min-accuracy",
+        "--min-task-accuracy",
+        "--report",
+        "--timeout",
+        "--model-timeout",
+        "--retry-budget",
+        "--timeout-retries",
+    ):
         assert flag in group, flag
 
 
@@ -182,8 +223,9 @@ def test_tools_protocol_runs_each_task_as_a_tools_conversation_and_records_the_p
     assert transcript["history"][-1]["content"] == 'FINISH(["S1000001"])'
 
 
-def test_a_model_without_tool_calling_ends_each_tools_task_as_an_error_saying_so(bench: pytest.Pytester,
-                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_without_tool_calling_ends_each_tools_task_as_an_error_saying_so(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_NO_TOOLS", "1")
     result = run_bench(bench, "--protocol=tools")
     result.assert_outcomes(failed=4)
@@ -209,28 +251,46 @@ def test_options_fall_back_to_environment_then_ini(bench: pytest.Pytester, monke
 
 # --- parametrization -----------------------------------------------------------------------
 
+
 def test_one_test_per_task_with_task_ids_and_category_markers(bench: pytest.Pytester) -> None:
     write_tasks(bench, task_records(2, category=1) + task_records(2, category=5))
     result = run_bench(bench, "--collect-only", "-q")
-    result.stdout.fnmatch_lines(["*test_task[[]task1_1[]]", "*test_task[[]task1_2[]]",
-                                 "*test_task[[]task5_1[]]", "*test_task[[]task5_2[]]", "4 tests collected*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_task[[]task1_1[]]",
+            "*test_task[[]task1_2[]]",
+            "*test_task[[]task5_1[]]",
+            "*test_task[[]task5_2[]]",
+            "4 tests collected*",
+        ]
+    )
     selected = run_bench(bench, "--collect-only", "-q", "-m", "task5")
     selected.stdout.fnmatch_lines(["*test_task[[]task5_1[]]", "*test_task[[]task5_2[]]", "2/4 tests collected*"])
     by_keyword = run_bench(bench, "--collect-only", "-q", "-k", "task1_2")
     by_keyword.stdout.fnmatch_lines(["*test_task[[]task1_2[]]", "1/4 tests collected*"])
 
 
-def test_repeats_run_every_task_k_times_and_add_pass_at_k(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_repeats_run_every_task_k_times_and_add_pass_at_k(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_tasks(bench, task_records(2))
     monkeypatch.setenv("FAKE_FLAKY", "task1_2")
     result = run_bench(bench, "--repeats", "3", "-v")
     result.assert_outcomes(passed=5, failed=1)
-    result.stdout.fnmatch_lines(["*test_task[[]task1_1-attempt3[]] PASSED*", "*test_task[[]task1_2-attempt2[]] FAILED*"])
+    result.stdout.fnmatch_lines(
+        ["*test_task[[]task1_1-attempt3[]] PASSED*", "*test_task[[]task1_2-attempt2[]] FAILED*"]
+    )
     summary = json.loads((run_folder(bench) / "summary.json").read_text())
     assert summary["total"] == 6 and summary["correct"] == 5
-    assert summary["repeats"] == {"k": 3, "tasks": 2, "pass@1": pytest.approx((1 + 2 / 3) / 2, abs=1e-4),
-                                  "pass@2": 1.0, "pass^2": pytest.approx((1 + 1 / 3) / 2, abs=1e-4),
-                                  "pass@3": 1.0, "pass^3": 0.5}
+    assert summary["repeats"] == {
+        "k": 3,
+        "tasks": 2,
+        "pass@1": pytest.approx((1 + 2 / 3) / 2, abs=1e-4),
+        "pass@2": 1.0,
+        "pass^2": pytest.approx((1 + 1 / 3) / 2, abs=1e-4),
+        "pass@3": 1.0,
+        "pass^3": 0.5,
+    }
     attempts = sorted((r["task_id"], r["attempt"]) for r in read_lines(run_folder(bench) / "runs.jsonl"))
     assert attempts == [("task1_1", 1), ("task1_1", 2), ("task1_1", 3), ("task1_2", 1), ("task1_2", 2), ("task1_2", 3)]
 
@@ -244,7 +304,10 @@ def test_write_tasks_saves_the_selected_task_set_in_the_upstream_format(bench: p
 
 # --- verdicts and result files -------------------------------------------------------------
 
-def test_correct_task_passes_and_incorrect_fails_with_reason_and_status_only(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_correct_task_passes_and_incorrect_fails_with_reason_and_status_only(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_WRONG", "task1_3")
     result = run_bench(bench)
     result.assert_outcomes(passed=3, failed=1)
@@ -256,17 +319,28 @@ def test_strip_think_reaches_the_agent_loop(bench: pytest.Pytester, monkeypatch:
     monkeypatch.setenv("FAKE_THINK", "task1_1")
     official = run_bench(bench, "--results-dir=official")
     official.assert_outcomes(passed=3, failed=1)
-    official.stdout.fnmatch_lines(["*task1_1 incorrect: agent_invalid_action: answer does not start with GET, POST or FINISH(: "
-                                   "'<think>which patient?</think>FINISH(*' (status agent_invalid_action, 1 turns)*"])
+    official.stdout.fnmatch_lines(
+        [
+            "*task1_1 incorrect: agent_invalid_action: answer does not start with GET, POST or FINISH(: "
+            "'<think>which patient?</think>FINISH(*' (status agent_invalid_action, 1 turns)*"
+        ]
+    )
     run_bench(bench, "--strip-think").assert_outcomes(passed=4)
 
 
-def test_result_files_keep_upstream_fields_and_add_provenance(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_result_files_keep_upstream_fields_and_add_provenance(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_WRONG", "task1_3")
     run_bench(bench).assert_outcomes(passed=3, failed=1)
     folder = run_folder(bench)
     runs = read_lines(folder / "runs.jsonl")
-    assert [r["task_id"] for r in sorted(runs, key=lambda r: r["index"])] == ["task1_1", "task1_2", "task1_3", "task1_4"]
+    assert [r["task_id"] for r in sorted(runs, key=lambda r: r["index"])] == [
+        "task1_1",
+        "task1_2",
+        "task1_3",
+        "task1_4",
+    ]
     wrong = next(r for r in runs if r["task_id"] == "task1_3")
     assert {"index", "task_id", "status", "correct", "result", "num_turns", "time"} <= set(wrong)
     assert wrong["status"] == "completed" and wrong["correct"] is False and wrong["result"] == ["S0000000"]
@@ -274,14 +348,39 @@ def test_result_files_keep_upstream_fields_and_add_provenance(bench: pytest.Pyte
     transcripts = {t["transcript_id"]: t for t in read_lines(folder / "transcripts.jsonl")}
     assert transcripts[wrong["transcript_id"]]["history"][1] == {"role": "agent", "content": 'FINISH(["S0000000"])'}
     summary = json.loads((folder / "summary.json").read_text())
-    assert {key: summary[key] for key in ("model", "total", "completed", "correct", "invalid_action",
-                                          "limit_reached", "context_limit", "error", "accuracy")} == {
-        "model": "reference", "total": 4, "completed": 4, "correct": 3, "invalid_action": 0,
-        "limit_reached": 0, "context_limit": 0, "error": 0, "accuracy": 75.0}
+    assert {
+        key: summary[key]
+        for key in (
+            "model",
+            "total",
+            "completed",
+            "correct",
+            "invalid_action",
+            "limit_reached",
+            "context_limit",
+            "error",
+            "accuracy",
+        )
+    } == {
+        "model": "reference",
+        "total": 4,
+        "completed": 4,
+        "correct": 3,
+        "invalid_action": 0,
+        "limit_reached": 0,
+        "context_limit": 0,
+        "error": 0,
+        "accuracy": 75.0,
+    }
     assert summary["task_breakdown"]["task1"]["total"] == 4 and summary["task_breakdown"]["task1"]["correct"] == 3
     assert summary["task_set"]["name"] == "file:tasks.json" and len(summary["task_set"]["sha256"]) == 64
-    assert summary["modes"] == {"protocol": "text", "grader": "official", "post_mode": "official",
-                                "max_rounds": 8, "strip_think": False}
+    assert summary["modes"] == {
+        "protocol": "text",
+        "grader": "official",
+        "post_mode": "official",
+        "max_rounds": 8,
+        "strip_think": False,
+    }
     assert summary["environment"]["fingerprint"] == "fake:environment"
     assert summary["accuracy_ci95"][0] < 75.0 < summary["accuracy_ci95"][1]
     assert summary["tokens"] == {"prompt": 400, "completion": 28, "total": 428}
@@ -290,8 +389,15 @@ def test_result_files_keep_upstream_fields_and_add_provenance(bench: pytest.Pyte
 
 def test_terminal_summary_prints_the_category_table(bench: pytest.Pytester) -> None:
     result = run_bench(bench)
-    result.stdout.fnmatch_lines(["*medbench summary*", "category*total*correct*accuracy %*", "task1*4*4*100.0*",
-                                 "all*4*4*100.0*", "accuracy 100.0% (95% CI *) over 4 attempts, run complete*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*medbench summary*",
+            "category*total*correct*accuracy %*",
+            "task1*4*4*100.0*",
+            "all*4*4*100.0*",
+            "accuracy 100.0% (95% CI *) over 4 attempts, run complete*",
+        ]
+    )
 
 
 def test_model_name_becomes_a_filesystem_safe_folder_with_run_name_level(bench: pytest.Pytester) -> None:
@@ -312,12 +418,22 @@ def test_secrets_never_reach_result_files_or_terminal(bench: pytest.Pytester) ->
 def test_json_report_gets_per_test_metadata(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_WRONG", "task1_2")
     run_bench(bench, "--json-report", "--json-report-file=report.json").assert_outcomes(passed=3, failed=1)
-    tests = {t["nodeid"].split("[")[1].rstrip("]"): t for t in json.loads((bench.path / "report.json").read_text())["tests"]}
+    tests = {
+        t["nodeid"].split("[")[1].rstrip("]"): t for t in json.loads((bench.path / "report.json").read_text())["tests"]
+    }
     assert tests["task1_2"]["outcome"] == "failed"
     assert tests["task1_2"]["metadata"] == {
-        "task_id": "task1_2", "attempt": 1, "status": "completed", "correct": False,
-        "reason": tests["task1_2"]["metadata"]["reason"], "num_turns": 1, "prompt_tokens": 100,
-        "completion_tokens": 7, "latency_s": 0.01, "elapsed_s": tests["task1_2"]["metadata"]["elapsed_s"]}
+        "task_id": "task1_2",
+        "attempt": 1,
+        "status": "completed",
+        "correct": False,
+        "reason": tests["task1_2"]["metadata"]["reason"],
+        "num_turns": 1,
+        "prompt_tokens": 100,
+        "completion_tokens": 7,
+        "latency_s": 0.01,
+        "elapsed_s": tests["task1_2"]["metadata"]["elapsed_s"],
+    }
     assert {"correct": True} in tests["task1_1"]["user_properties"]
 
 
@@ -358,6 +474,7 @@ def test_report_option_prints_why_it_skipped_and_keeps_the_exit_status(bench: py
 
 # --- xdist ---------------------------------------------------------------------------------
 
+
 def test_xdist_workers_write_one_run_without_duplicates(bench: pytest.Pytester) -> None:
     write_tasks(bench, task_records(8))
     result = run_bench(bench, "-n", "2", "--json-report", "--json-report-file=report.json", subprocess=True)
@@ -371,7 +488,9 @@ def test_xdist_workers_write_one_run_without_duplicates(bench: pytest.Pytester) 
     assert summary["total"] == 8 and summary["correct"] == 8 and summary["complete"] is True
 
 
-def test_killed_xdist_worker_fails_the_session_and_resume_completes_it(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_killed_xdist_worker_fails_the_session_and_resume_completes_it(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_tasks(bench, task_records(6))
     monkeypatch.setenv("FAKE_KILL", "task1_3")
     first = run_bench(bench, "-n", "2", "--min-accuracy", "0.5", subprocess=True)
@@ -387,7 +506,10 @@ def test_killed_xdist_worker_fails_the_session_and_resume_completes_it(bench: py
 
 # --- resume --------------------------------------------------------------------------------
 
-def test_interrupted_run_resumes_without_rerunning_finished_tasks(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_interrupted_run_resumes_without_rerunning_finished_tasks(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_INTERRUPT", "task1_3")
     first = run_bench(bench)
     assert first.ret == pytest.ExitCode.INTERRUPTED
@@ -424,8 +546,12 @@ def test_resume_refuses_a_changed_grader_naming_the_difference(bench: pytest.Pyt
 def test_state_grader_without_execute_post_mode_is_a_usage_error(bench: pytest.Pytester) -> None:
     result = run_bench(bench, "--grader=state")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--grader=state decides from the resources each attempt created*"
-                                 "needs --post-mode=execute*not --post-mode=official*"])
+    result.stderr.fnmatch_lines(
+        [
+            "*--grader=state decides from the resources each attempt created*"
+            "needs --post-mode=execute*not --post-mode=official*"
+        ]
+    )
     assert model_calls(bench) == []
 
 
@@ -447,7 +573,10 @@ def test_resume_of_a_complete_run_runs_nothing_and_keeps_the_summary(bench: pyte
 
 # --- gates ---------------------------------------------------------------------------------
 
-def test_gate_that_holds_exits_zero_despite_failed_tests(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_gate_that_holds_exits_zero_despite_failed_tests(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_WRONG", "task1_4")
     result = run_bench(bench, "--min-accuracy", "0.75", "--min-task-accuracy", "task1=0.7")
     result.assert_outcomes(passed=3, failed=1)
@@ -455,16 +584,26 @@ def test_gate_that_holds_exits_zero_despite_failed_tests(bench: pytest.Pytester,
     result.stdout.fnmatch_lines(["*gates passed: overall accuracy >= 75.0%, task1 accuracy >= 70.0%*"])
 
 
-def test_gate_that_fails_exits_one_with_one_line_per_failed_gate(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gate_that_fails_exits_one_with_one_line_per_failed_gate(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_WRONG", "task1_4")
-    result = run_bench(bench, "--min-accuracy", "90%", "--min-task-accuracy", "task1=0.8", "--min-task-accuracy", "task5=0.5")
+    result = run_bench(
+        bench, "--min-accuracy", "90%", "--min-task-accuracy", "task1=0.8", "--min-task-accuracy", "task5=0.5"
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["GATE FAILED: overall accuracy >= 90.0%: got 75.0% (3/4)",
-                                 "GATE FAILED: task1 accuracy >= 80.0%: got 75.0% (3/4)",
-                                 "GATE FAILED: task5 accuracy >= 50.0%: no task5 attempts recorded"])
+    result.stdout.fnmatch_lines(
+        [
+            "GATE FAILED: overall accuracy >= 90.0%: got 75.0% (3/4)",
+            "GATE FAILED: task1 accuracy >= 80.0%: got 75.0% (3/4)",
+            "GATE FAILED: task5 accuracy >= 50.0%: no task5 attempts recorded",
+        ]
+    )
 
 
-def test_gate_fails_on_infrastructure_errors_whatever_the_accuracy(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gate_fails_on_infrastructure_errors_whatever_the_accuracy(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_DOWN", "task1_2")
     result = run_bench(bench, "--min-accuracy", "0.5")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -484,16 +623,21 @@ def test_gates_never_mask_an_interrupted_session(bench: pytest.Pytester, monkeyp
     assert result.ret == pytest.ExitCode.INTERRUPTED
 
 
-def test_without_gates_failed_tests_exit_one_as_in_plain_pytest(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_gates_failed_tests_exit_one_as_in_plain_pytest(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_WRONG", "task1_4")
     assert run_bench(bench).ret == pytest.ExitCode.TESTS_FAILED
 
 
 # --- environment ---------------------------------------------------------------------------
 
+
 def test_unreachable_external_fhir_url_is_named_in_the_error(bench: pytest.Pytester) -> None:
-    bench.makeconftest(FAKES.split("@pytest.fixture(scope=\"session\")\ndef medbench_environment")[0]
-                       + "@pytest.fixture(scope='session')\ndef medbench_model():\n    return ScriptedModel()\n")
+    bench.makeconftest(
+        FAKES.split('@pytest.fixture(scope="session")\ndef medbench_environment')[0]
+        + "@pytest.fixture(scope='session')\ndef medbench_model():\n    return ScriptedModel()\n"
+    )
     result = run_bench(bench, "--fhir-url=http://127.0.0.1:9/fhir")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines(["*FHIR server at http://127.0.0.1:9/fhir/ is not reachable*"])
@@ -501,9 +645,11 @@ def test_unreachable_external_fhir_url_is_named_in_the_error(bench: pytest.Pytes
 
 
 def test_unreachable_model_endpoint_stops_the_session_naming_the_url(bench: pytest.Pytester) -> None:
-    bench.makeconftest(FAKES.split("@pytest.fixture(scope=\"session\")\ndef medbench_model")[0])
+    bench.makeconftest(FAKES.split('@pytest.fixture(scope="session")\ndef medbench_model')[0])
     result = run_bench(bench, "--model=some-model", "--base-url=http://127.0.0.1:9/v1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stdout.fnmatch_lines(["*model endpoint http://127.0.0.1:9/v1 is not reachable (ConnectionError); check --base-url*"])
+    result.stdout.fnmatch_lines(
+        ["*model endpoint http://127.0.0.1:9/v1 is not reachable (ConnectionError); check --base-url*"]
+    )
     assert result.stdout.str().count("is not reachable") == 1
     assert not run_folder(bench, "some-model").exists()

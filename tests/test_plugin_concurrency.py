@@ -14,7 +14,6 @@ from pathlib import Path
 
 import openai
 import pytest
-
 from test_plugin import FAKES, bench, read_lines, run_bench, run_folder, task_records, write_tasks  # noqa: F401 (bench is a fixture)
 
 pytest_plugins = ["pytester"]
@@ -74,12 +73,13 @@ def medbench_model():
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["plain", "xdist"])
-def test_attempts_really_are_in_flight_together(bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                                                workers: list[str]) -> None:
+def test_attempts_really_are_in_flight_together(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+) -> None:
     write_tasks(bench, task_records(8))
     in_flight = 4 if not workers else 2  # 8 tasks: 4 per xdist worker, interleaved
     monkeypatch.setenv("FAKE_TOGETHER", str(in_flight))
-    bench.makeconftest(FAKES.split("@pytest.fixture(scope=\"session\")\ndef medbench_model")[0] + TOGETHER)
+    bench.makeconftest(FAKES.split('@pytest.fixture(scope="session")\ndef medbench_model')[0] + TOGETHER)
     result = run_bench(bench, *workers, f"--concurrency={in_flight}", subprocess=bool(workers))
     result.assert_outcomes(passed=8)
 
@@ -96,8 +96,10 @@ def test_selection_and_resume_behave_as_in_a_serial_run(eight: pytest.Pytester) 
 def test_a_setup_failure_stops_the_session_once_and_leaves_the_previous_run_alone(bench: pytest.Pytester) -> None:
     assert run_bench(bench).ret == 0
     before = sorted(p.name for p in run_folder(bench).iterdir())
-    bench.makeconftest(FAKES.split("@pytest.fixture(scope=\"session\")\ndef medbench_environment")[0]
-                       + "@pytest.fixture(scope='session')\ndef medbench_model():\n    return ScriptedModel()\n")
+    bench.makeconftest(
+        FAKES.split('@pytest.fixture(scope="session")\ndef medbench_environment')[0]
+        + "@pytest.fixture(scope='session')\ndef medbench_model():\n    return ScriptedModel()\n"
+    )
     result = run_bench(bench, "--fhir-url=http://127.0.0.1:9/fhir", "-n", "2", "--concurrency=2", subprocess=True)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     output = result.stdout.str() + result.stderr.str()
@@ -106,7 +108,7 @@ def test_a_setup_failure_stops_the_session_once_and_leaves_the_previous_run_alon
     assert not (run_folder(bench) / "archive").exists()
 
 
-REFUSING = '''
+REFUSING = """
 
 class RefusingModel:
     def complete(self, messages):
@@ -118,12 +120,12 @@ class RefusingModel:
 @pytest.fixture(scope="session")
 def medbench_model():
     return RefusingModel()
-'''
+"""
 
 
 def test_a_refusing_endpoint_stops_the_session_after_three_attempts(bench: pytest.Pytester) -> None:
     write_tasks(bench, task_records(10))
-    bench.makeconftest(FAKES.split("@pytest.fixture(scope=\"session\")\ndef medbench_model")[0] + REFUSING)
+    bench.makeconftest(FAKES.split('@pytest.fixture(scope="session")\ndef medbench_model')[0] + REFUSING)
     result = run_bench(bench)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     output = result.stdout.str()
@@ -132,8 +134,11 @@ def test_a_refusing_endpoint_stops_the_session_after_three_attempts(bench: pytes
 
 
 def test_the_builtin_models_serve_any_model_name_standalone(tmp_path: Path) -> None:
-    server = subprocess.Popen([sys.executable, "-m", "medbench.models", "serve", "--port", "0", "--model", "do-nothing"],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "medbench.models", "serve", "--port", "0", "--model", "do-nothing"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stdout is not None
         url = re.search(r"at (http://\S+/v1)", server.stdout.readline()).group(1)  # type: ignore[union-attr]

@@ -1,7 +1,7 @@
 """The plugin against bad endpoints and busy folders: no lost attempt, no silent retry, one session per folder.
 
 Flaky-endpoint tests run the real model client (openai SDK, real HTTP) through the fault-injecting
-proxy (`medbench.models.fault_proxy`) in front of a small loopback endpoint that answers the toy
+proxy (`medbench.testing.fault_proxy`) in front of a small loopback endpoint that answers the toy
 tasks, in pytest subprocesses (in-process pytester runs re-import the HTTP stack, whose exception
 classes then no longer match the SDK's); the others reuse test_plugin's scripted model.
 Concurrency is synchronised with FIFOs.
@@ -24,8 +24,8 @@ import pytest
 from test_plugin import FAKES, bench, read_lines, run_bench, run_folder  # noqa: F401 (bench: a fixture)
 
 from medbench.models.client import OpenAIChatModel
-from medbench.models.fault_proxy import FaultProxy, scripted_faults
 from medbench.settings import CallLimits
+from medbench.testing.fault_proxy import FaultProxy, scripted_faults
 
 pytest_plugins = ["pytester"]
 
@@ -45,10 +45,22 @@ class ToyEndpoint(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         mrn = re.search(r"expected=(\w+)", body["messages"][0]["content"]).group(1)
-        self._send({"id": "c", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": f'FINISH(["{mrn}"])'}}],
-                    "usage": {"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55}})
+        self._send(
+            {
+                "id": "c",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": f'FINISH(["{mrn}"])'},
+                    }
+                ],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55},
+            }
+        )
 
     def _send(self, payload: dict) -> None:
         data = json.dumps(payload).encode()
@@ -76,8 +88,10 @@ def proxied(bench: pytest.Pytester, toy_endpoint: str, *faults: str | None) -> F
 
 # --- options ---------------------------------------------------------------------------------
 
-def test_call_limit_options_fall_back_to_env_and_ini_and_are_recorded(bench: pytest.Pytester,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_call_limit_options_fall_back_to_env_and_ini_and_are_recorded(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bench.makeini("[pytest]\nmedbench_retry_budget = 30\n")
     monkeypatch.setenv("MEDBENCH_TIMEOUT_RETRIES", "2")
     run_bench(bench, "--timeout=7.5").assert_outcomes(passed=4)
@@ -98,8 +112,9 @@ def test_impossible_call_limits_are_usage_errors(bench: pytest.Pytester, option:
 
 
 def test_model_timeout_stays_usable_when_another_plugin_owns_timeout(bench: pytest.Pytester) -> None:
-    bench.makepyfile(other_timeout="def pytest_addoption(parser):\n"
-                                   "    parser.addoption('--timeout', dest='other_timeout')\n")
+    bench.makepyfile(
+        other_timeout="def pytest_addoption(parser):\n    parser.addoption('--timeout', dest='other_timeout')\n"
+    )
     bench.syspathinsert()
     result = run_bench(bench, "-p", "other_timeout", "--timeout=99", "--model-timeout=5")
     result.assert_outcomes(passed=4)
@@ -108,6 +123,7 @@ def test_model_timeout_stays_usable_when_another_plugin_owns_timeout(bench: pyte
 
 
 # --- a flaky endpoint costs retries, never attempts ------------------------------------------
+
 
 def test_a_flaky_endpoint_costs_retries_and_every_retry_is_printed(bench: pytest.Pytester, toy_endpoint: str) -> None:
     with proxied(bench, toy_endpoint, "GET drop", "truncate", "503", None, "drop", None, "429") as proxy:
@@ -135,16 +151,20 @@ def test_retry_lines_of_xdist_workers_reach_the_terminal(bench: pytest.Pytester,
     assert len(lines) == 2, result.stdout.str()
 
 
-def test_a_stalled_call_is_retried_once_then_the_failure_line_says_why(bench: pytest.Pytester,
-                                                                        toy_endpoint: str) -> None:
+def test_a_stalled_call_is_retried_once_then_the_failure_line_says_why(
+    bench: pytest.Pytester, toy_endpoint: str
+) -> None:
     with proxied(bench, toy_endpoint, "stall", "stall") as proxy:
         result = run_bench(bench, "--model=flaky", f"--base-url={proxy.base_url}", "--timeout=0.5", subprocess=True)
     result.assert_outcomes(passed=3, failed=1)
-    result.stdout.fnmatch_lines([
-        "medbench: task1_1: model call attempt 1 timed out (APITimeoutError: no answer within 0.5 s); retrying in *",
-        "medbench: task1_1: model call attempt 2 timed out (*); giving up after *",
-        "*task1_1 incorrect: error: ModelCallError: model call failed after 1 retries (timed out 2 times; "
-        "at most 1 timeout retries): APITimeoutError* (status error, 0 turns)*"])
+    result.stdout.fnmatch_lines(
+        [
+            "medbench: task1_1: model call attempt 1 timed out (APITimeoutError: no answer within 0.5 s); retrying in *",
+            "medbench: task1_1: model call attempt 2 timed out (*); giving up after *",
+            "*task1_1 incorrect: error: ModelCallError: model call failed after 1 retries (timed out 2 times; "
+            "at most 1 timeout retries): APITimeoutError* (status error, 0 turns)*",
+        ]
+    )
     errored = next(r for r in read_lines(run_folder(bench, "flaky") / "runs.jsonl") if r["task_id"] == "task1_1")
     assert (errored["status"], errored["retries"], errored["timeouts"]) == ("error", 1, 2)
     assert errored["time_lost_s"] == errored["latency_s"] > 0
@@ -152,14 +172,21 @@ def test_a_stalled_call_is_retried_once_then_the_failure_line_says_why(bench: py
 
 def test_timeout_retries_option_reaches_the_client(bench: pytest.Pytester, toy_endpoint: str) -> None:
     with proxied(bench, toy_endpoint, "stall") as proxy:
-        result = run_bench(bench, "--model=flaky", f"--base-url={proxy.base_url}", "--timeout=0.5",
-                           "--timeout-retries=0", subprocess=True)
+        result = run_bench(
+            bench,
+            "--model=flaky",
+            f"--base-url={proxy.base_url}",
+            "--timeout=0.5",
+            "--timeout-retries=0",
+            subprocess=True,
+        )
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*task1_1 incorrect: error: *timed out 1 times; at most 0 timeout retries*"])
 
 
-def test_a_dropped_preflight_is_retried_instead_of_failing_every_test(bench: pytest.Pytester,
-                                                                      toy_endpoint: str) -> None:
+def test_a_dropped_preflight_is_retried_instead_of_failing_every_test(
+    bench: pytest.Pytester, toy_endpoint: str
+) -> None:
     with proxied(bench, toy_endpoint, "GET drop", "GET drop") as proxy:
         result = run_bench(bench, "--model=flaky", f"--base-url={proxy.base_url}", subprocess=True)
     result.assert_outcomes(passed=4)
@@ -168,41 +195,56 @@ def test_a_dropped_preflight_is_retried_instead_of_failing_every_test(bench: pyt
 
 # --- failure lines, truncated answers, resume ------------------------------------------------
 
-def test_the_failure_line_shows_the_error_of_an_errored_attempt(bench: pytest.Pytester,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_the_failure_line_shows_the_error_of_an_errored_attempt(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_DOWN", "task1_2")
     result = run_bench(bench)
-    result.stdout.fnmatch_lines(["*task1_2 incorrect: error: ModelCallError: 503 Service Unavailable from the fake "
-                                 "endpoint (status error, 0 turns)*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*task1_2 incorrect: error: ModelCallError: 503 Service Unavailable from the fake "
+            "endpoint (status error, 0 turns)*"
+        ]
+    )
 
 
-def test_an_answer_cut_at_the_token_limit_is_named_in_the_reason_and_counted(bench: pytest.Pytester,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_answer_cut_at_the_token_limit_is_named_in_the_reason_and_counted(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_CUT", "task1_3")
     result = run_bench(bench)
     result.assert_outcomes(passed=3, failed=1)
-    result.stdout.fnmatch_lines(["*task1_3 incorrect: agent_invalid_action: answer does not start with GET, POST or "
-                                 "FINISH(: *; the last answer was cut at the completion-token limit *",
-                                 "medbench: model calls: 4, 0 retried * 1 answers cut at the token limit *"])
+    result.stdout.fnmatch_lines(
+        [
+            "*task1_3 incorrect: agent_invalid_action: answer does not start with GET, POST or "
+            "FINISH(: *; the last answer was cut at the completion-token limit *",
+            "medbench: model calls: 4, 0 retried * 1 answers cut at the token limit *",
+        ]
+    )
     cut = next(r for r in read_lines(run_folder(bench) / "runs.jsonl") if r["task_id"] == "task1_3")
     assert cut["status"] == "agent_invalid_action" and cut["finish_reason"] == "length"
     summary = json.loads((run_folder(bench) / "summary.json").read_text())
     assert summary["model_calls"]["truncated_answers"] == 1 and summary["model_calls"]["attempts_ending_truncated"] == 1
 
 
-def test_resume_reruns_attempts_that_ended_in_error_and_says_how_many(bench: pytest.Pytester,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_reruns_attempts_that_ended_in_error_and_says_how_many(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_DOWN", "task1_2,task1_4")
     run_bench(bench).assert_outcomes(passed=2, failed=2)
     monkeypatch.delenv("FAKE_DOWN")
     second = run_bench(bench, "--resume")
     second.assert_outcomes(passed=2, skipped=2)
-    second.stdout.fnmatch_lines(["medbench: --resume ran 2 attempt(s) again that had ended as error or cassette_mismatch"])
+    second.stdout.fnmatch_lines(
+        ["medbench: --resume ran 2 attempt(s) again that had ended as error or cassette_mismatch"]
+    )
     summary = json.loads((run_folder(bench) / "summary.json").read_text())
     assert summary["total"] == 4 and summary["correct"] == 4 and summary["error"] == 0
 
 
 # --- one session per results folder ----------------------------------------------------------
+
 
 class BlockedSession:
     """A benchmark session (a real pytest process) held inside task1_2 until `release()`."""
@@ -216,8 +258,23 @@ class BlockedSession:
         self.go_fd = os.open(self.go, os.O_RDWR)
         env = {**os.environ, "FAKE_BLOCK": "task1_2", "FAKE_READY": str(self.ready), "FAKE_GO": str(self.go)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "--tasks=tasks.json", "--results-dir=results", "--ehr-scale=small",
-             "-p", "no:cacheprovider", *args], cwd=bench.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--tasks=tasks.json",
+                "--results-dir=results",
+                "--ehr-scale=small",
+                "-p",
+                "no:cacheprovider",
+                *args,
+            ],
+            cwd=bench.path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         readable, _, _ = select.select([self.ready_fd], [], [], 300)  # a guard against a hang, not a timing
         assert readable, "the first session never reached task1_2"
         assert os.read(self.ready_fd, 100).decode().strip() == "task1_2"
@@ -232,12 +289,17 @@ class BlockedSession:
 
 @pytest.mark.parametrize("first_workers", [[], ["-n", "2"]], ids=["first-plain", "first-xdist"])
 def test_a_second_session_on_a_folder_in_use_is_refused_and_the_first_run_stays_whole(
-        bench: pytest.Pytester, first_workers: list[str]) -> None:
+    bench: pytest.Pytester, first_workers: list[str]
+) -> None:
     first = BlockedSession(bench, *first_workers)
     plain = run_bench(bench, subprocess=True)
     assert plain.ret == pytest.ExitCode.USAGE_ERROR
-    plain.stdout.fnmatch_lines(["*results folder results/reference is in use by another medbench session "
-                                "(session *, pid * on *, since *)*--run-name NAME or --results-dir DIR*"])
+    plain.stdout.fnmatch_lines(
+        [
+            "*results folder results/reference is in use by another medbench session "
+            "(session *, pid * on *, since *)*--run-name NAME or --results-dir DIR*"
+        ]
+    )
     resumed = run_bench(bench, "--resume", "-n", "2", subprocess=True)
     assert resumed.ret == pytest.ExitCode.USAGE_ERROR  # the controller opens the folder: one message, no test runs
     resumed.stdout.fnmatch_lines(["*results folder results/reference is in use by another medbench session*"])

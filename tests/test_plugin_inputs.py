@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_plugin import bench, read_lines, run_bench, run_folder, task_records, write_tasks  # noqa: F401 (bench is a fixture)
 
 pytest_plugins = ["pytester"]
@@ -63,7 +62,9 @@ def test_only_the_newest_archives_are_kept_and_the_terminal_says_so(bench: pytes
         result = run_bench(bench)
     archives = sorted((run_folder(bench) / "archive").iterdir())
     assert len(archives) == 5
-    result.stdout.fnmatch_lines(["*the previous run moved to *archive* (5 archive(s) kept, * MB; 1 older one(s) deleted*"])
+    result.stdout.fnmatch_lines(
+        ["*the previous run moved to *archive* (5 archive(s) kept, * MB; 1 older one(s) deleted*"]
+    )
 
 
 def test_a_session_without_benchmark_tests_says_nothing_about_cassettes(bench: pytest.Pytester) -> None:
@@ -77,10 +78,31 @@ def test_a_session_without_benchmark_tests_says_nothing_about_cassettes(bench: p
 
 def test_benchmark_models_runs_pytest_per_model_and_says_where_the_results_are(tmp_path: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, "scripts/benchmark_models.py", "--model", "reference", "--model", "do-nothing",
-         "--api-key", "sk-never-on-the-command-line", "--results-dir", str(tmp_path), "--",
-         "--ehr-scale=small", "--task-id=task2_1", "--disable-recording", "-q", "-p", "no:cacheprovider"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "scripts/benchmark_models.py",
+            "--model",
+            "reference",
+            "--model",
+            "do-nothing",
+            "--api-key",
+            "sk-never-on-the-command-line",
+            "--results-dir",
+            str(tmp_path),
+            "--",
+            "--ehr-scale=small",
+            "--task-id=task2_1",
+            "--disable-recording",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert completed.returncode == 1, completed.stdout[-2000:]  # do-nothing fails task2_1
     assert f"results of reference: {tmp_path / 'reference'} (pytest exit status 0)" in completed.stdout
     assert f"results of do-nothing: {tmp_path / 'do-nothing'} (pytest exit status 1)" in completed.stdout

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from medbench.models.reference_agent import ReferenceAgentError, reference_reply
-from medbench.models.reference_facts import read_facts
+from medbench.models.builtin.reference_agent import ReferenceAgentError, reference_reply
+from medbench.models.builtin.reference_facts import read_facts
 
 BASE = "http://localhost:8080/fhir/"
 NOW = "2023-11-13T10:15:00+00:00"
@@ -36,7 +36,11 @@ def get_reply(resources: list[dict[str, Any]], next_url: str | None = None) -> s
 
 
 def obs(when: str, value: float) -> dict[str, Any]:
-    return {"resourceType": "Observation", "effectiveDateTime": when, "valueQuantity": {"value": value, "unit": "mg/dL"}}
+    return {
+        "resourceType": "Observation",
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": value, "unit": "mg/dL"},
+    }
 
 
 def patient(mrn: str, given: list[str], family: str, born: str) -> dict[str, Any]:
@@ -66,7 +70,7 @@ def drive(task_prompt: str, pages: dict[str, str]) -> list[str]:
 
 
 def finish(actions: list[str]) -> Any:
-    return json.loads(actions[-1][len("FINISH("):-1])
+    return json.loads(actions[-1][len("FINISH(") : -1])
 
 
 def posts(actions: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -109,7 +113,10 @@ def test_unrecognised_task_is_refused_with_a_clear_error():
 
 
 def test_system_messages_are_ignored():
-    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": prompt("What age is patient S5?", NOW)}]
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": prompt("What age is patient S5?", NOW)},
+    ]
     assert reference_reply(messages) == f"GET {BASE}Patient?identifier=S5"
 
 
@@ -124,7 +131,9 @@ def test_content_given_as_text_parts_is_read():
 def test_task1_searches_by_birthdate_and_answers_the_mrn_of_the_matching_name():
     question = 'Find the MRN of the patient named Mary Ann Lee, born 1950-02-03. Say "Patient not found" if absent.'
     query = f"{BASE}Patient?birthdate=1950-02-03&_count=5000"
-    bundle = get_reply([patient("S1", ["Mary"], "Leeds", "1950-02-03"), patient("S2", ["Mary", "Ann"], "Lee", "1950-02-03")])
+    bundle = get_reply(
+        [patient("S1", ["Mary"], "Leeds", "1950-02-03"), patient("S2", ["Mary", "Ann"], "Lee", "1950-02-03")]
+    )
     actions = drive(prompt(question), {query: bundle})
     assert actions[0] == f"GET {query}"
     assert finish(actions) == ["S2"]
@@ -144,7 +153,9 @@ def test_task1_answers_patient_not_found_when_only_other_names_share_the_birthda
 @pytest.mark.parametrize(("born", "age"), [("1960-11-13", 63), ("1960-11-14", 62), ("1960-01-01", 63)])
 def test_task2_age_is_rounded_down_at_now(born, age):
     query = f"{BASE}Patient?identifier=S42"
-    actions = drive(prompt("What age is patient S42?", f"It is {NOW}."), {query: get_reply([patient("S42", ["A"], "B", born)])})
+    actions = drive(
+        prompt("What age is patient S42?", f"It is {NOW}."), {query: get_reply([patient("S42", ["A"], "B", born)])}
+    )
     assert finish(actions) == [age]
 
 
@@ -160,7 +171,17 @@ def test_task3_posts_the_blood_pressure_the_instruction_states_then_finishes():
             f"{BASE}Observation",
             {
                 "resourceType": "Observation",
-                "category": [{"coding": [{"system": "http://hl7.org/fhir/observation-category", "code": "vital-signs", "display": "Vital Signs"}]}],
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": "http://hl7.org/fhir/observation-category",
+                                "code": "vital-signs",
+                                "display": "Vital Signs",
+                            }
+                        ]
+                    }
+                ],
                 "code": {"text": "BP"},
                 "effectiveDateTime": NOW,
                 "status": "final",
@@ -176,7 +197,11 @@ def test_task3_posts_the_blood_pressure_the_instruction_states_then_finishes():
 
 def test_task4_latest_within_24h_ties_keep_the_first_in_server_order():
     task_prompt, query = lab_task("S3", "MG", "Latest magnesium of patient S3 in the last 24 hours?")
-    data = [obs("2023-11-13T01:00:00+00:00", 1.7), obs("2023-11-13T09:00:00+00:00", 2.1), obs("2023-11-13T09:00:00+00:00", 2.2)]
+    data = [
+        obs("2023-11-13T01:00:00+00:00", 1.7),
+        obs("2023-11-13T09:00:00+00:00", 2.1),
+        obs("2023-11-13T09:00:00+00:00", 2.2),
+    ]
     assert finish(drive(task_prompt, {query: get_reply(data)})) == [2.1]
 
 
@@ -219,13 +244,13 @@ MG_REPLACEMENT = "IV magnesium replacement NDC 0338-1715-40, dose by deficiency.
 
 
 def task5(values: list[dict[str, Any]]) -> list[str]:
-    task_prompt, query = lab_task("S5", "MG", "If patient S5's magnesium in the last 24 hours is low, replace it.", MG_REPLACEMENT)
+    task_prompt, query = lab_task(
+        "S5", "MG", "If patient S5's magnesium in the last 24 hours is low, replace it.", MG_REPLACEMENT
+    )
     return drive(task_prompt, {query: get_reply(values)})
 
 
-@pytest.mark.parametrize(
-    ("value", "grams"), [(1.9, 1), (1.5, 1), (1.49, 2), (1.0, 2), (0.99, 4), (0.4, 4)]
-)
+@pytest.mark.parametrize(("value", "grams"), [(1.9, 1), (1.5, 1), (1.49, 2), (1.0, 2), (0.99, 4), (0.4, 4)])
 def test_task5_dose_and_rate_follow_the_deficiency_tier(value, grams):
     actions = task5([obs("2023-11-13T08:00:00+00:00", value)])
     [(url, order)] = posts(actions)
@@ -263,7 +288,11 @@ def test_task5_no_value_in_24h_orders_nothing_even_if_an_older_value_is_low():
 
 def test_task6_averages_the_values_within_24h_only():
     task_prompt, query = lab_task("S6", "GLU", "What is the average CBG of patient S6 over the last 24 hours?")
-    data = [obs("2023-11-13T09:00:00+00:00", 100), obs("2023-11-10T09:00:00+00:00", 300), obs("2023-11-12T12:00:00+00:00", 121)]
+    data = [
+        obs("2023-11-13T09:00:00+00:00", 100),
+        obs("2023-11-10T09:00:00+00:00", 300),
+        obs("2023-11-12T12:00:00+00:00", 121),
+    ]
     assert finish(drive(task_prompt, {query: get_reply(data)})) == [110.5]
 
 
@@ -274,7 +303,11 @@ def test_task6_answers_minus_one_without_values_in_24h():
 
 def test_task7_latest_glucose_at_any_time():
     task_prompt, query = lab_task("S7", "GLU", "What is the most recent CBG of patient S7?")
-    data = [obs("2021-01-01T09:00:00+00:00", 99), obs("2022-05-01T09:00:00+00:00", 123.5), obs("2020-01-01T09:00:00+00:00", 80)]
+    data = [
+        obs("2021-01-01T09:00:00+00:00", 99),
+        obs("2022-05-01T09:00:00+00:00", 123.5),
+        obs("2020-01-01T09:00:00+00:00", 80),
+    ]
     assert finish(drive(task_prompt, {query: get_reply(data)})) == [123.5]
 
 
@@ -288,12 +321,23 @@ def test_task7_answers_minus_one_when_no_glucose_exists():
 
 def test_task8_referral_carries_the_quoted_note_as_an_object():
     note = "Situation: sore knee. Background: fall. Assessment: sprain. Recommendation: review."
-    actions = drive(prompt(f'Refer patient S8 to orthopedics with the note "{note}"', f"It is {NOW}. SNOMED 306181000000106."), {})
+    actions = drive(
+        prompt(f'Refer patient S8 to orthopedics with the note "{note}"', f"It is {NOW}. SNOMED 306181000000106."), {}
+    )
     [(url, order)] = posts(actions)
     assert url == f"{BASE}ServiceRequest"
-    assert order["code"]["coding"][0] == {"system": "http://snomed.info/sct", "code": "306181000000106", "display": "Orthopedic surgery referral"}
+    assert order["code"]["coding"][0] == {
+        "system": "http://snomed.info/sct",
+        "code": "306181000000106",
+        "display": "Orthopedic surgery referral",
+    }
     assert order["note"] == {"text": note}
-    assert (order["authoredOn"], order["status"], order["intent"], order["priority"]) == (NOW, "active", "order", "stat")
+    assert (order["authoredOn"], order["status"], order["intent"], order["priority"]) == (
+        NOW,
+        "active",
+        "order",
+        "stat",
+    )
     assert order["subject"] == {"reference": "Patient/S8"}
 
 
@@ -303,7 +347,9 @@ K_REPLACEMENT = "Oral potassium NDC 40032-917-01: 10 mEq per 0.1 below 3.5. Seru
 
 
 def task9(values: list[dict[str, Any]]) -> list[str]:
-    task_prompt, query = lab_task("S9", "K", "If patient S9's latest potassium is low, replace it and recheck at 8am tomorrow.", K_REPLACEMENT)
+    task_prompt, query = lab_task(
+        "S9", "K", "If patient S9's latest potassium is low, replace it and recheck at 8am tomorrow.", K_REPLACEMENT
+    )
     return drive(task_prompt, {query: get_reply(values)})
 
 
@@ -337,7 +383,9 @@ def test_task9_no_potassium_orders_nothing_and_answers_minus_one():
 
 
 def task10(values: list[dict[str, Any]]) -> list[str]:
-    task_prompt, query = lab_task("S10", "A1C", "Last HbA1C of patient S10 and its date? Reorder if over a year old.", "Order LOINC 4548-4.")
+    task_prompt, query = lab_task(
+        "S10", "A1C", "Last HbA1C of patient S10 and its date? Reorder if over a year old.", "Order LOINC 4548-4."
+    )
     return drive(task_prompt, {query: get_reply(values)})
 
 

@@ -18,13 +18,13 @@ from medbench.agent.loop import LoopConfig, run_task
 from medbench.ehr.population import build_population
 from medbench.ehr.seating import Seating
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
-from medbench.environment.setup import embedded_server
+from medbench.environment.provision import embedded_server
 from medbench.fhir import FhirServer
 from medbench.grading import grade
+from medbench.models.builtin.server import ReferenceServer
 from medbench.models.client import OpenAIChatModel
-from medbench.models.reference_server import ReferenceServer
 from medbench.tasks import load_official, load_task_set
-from medbench.tasks.model import TaskSet
+from medbench.tasks.task import TaskSet
 
 OFFICIAL = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
 

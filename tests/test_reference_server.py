@@ -10,7 +10,7 @@ import openai
 import pytest
 import requests
 
-from medbench.models.reference_server import ReferenceServer
+from medbench.models.builtin.server import ReferenceServer
 from medbench.serving import ServerLimits
 
 TASK = (
@@ -46,9 +46,15 @@ def test_chat_completion_through_the_openai_sdk_returns_the_agents_action(client
 
 
 def test_models_endpoint_lists_the_built_in_models(client):
-    assert [m.id for m in client.models.list()] == ["reference", "do-nothing", "give-up", "reference-duplicate-posts",
-                                                    "reference-refused-post", "reference-fenced-posts",
-                                                    "reference-query-posts"]
+    assert [m.id for m in client.models.list()] == [
+        "reference",
+        "do-nothing",
+        "give-up",
+        "reference-duplicate-posts",
+        "reference-refused-post",
+        "reference-fenced-posts",
+        "reference-query-posts",
+    ]
 
 
 def test_do_nothing_baseline_finishes_at_once_with_an_empty_answer(client):
@@ -61,7 +67,7 @@ def test_give_up_baseline_finishes_at_once_with_an_answer_that_is_not_a_list(cli
     content = reply.choices[0].message.content
     assert content.startswith("FINISH(") and content.endswith(")") and reply.model == "give-up"
     with pytest.raises(ValueError):
-        json.loads(content[len("FINISH("):-1])
+        json.loads(content[len("FINISH(") : -1])
     assert "POST" not in content
 
 
@@ -71,7 +77,10 @@ def test_an_unknown_model_is_a_404_naming_the_built_in_ones(client):
 
 
 def test_no_api_key_is_needed(server):
-    response = requests.post(f"{server.base_url}/chat/completions", json={"model": "reference", "messages": [{"role": "user", "content": TASK}]})
+    response = requests.post(
+        f"{server.base_url}/chat/completions",
+        json={"model": "reference", "messages": [{"role": "user", "content": TASK}]},
+    )
     assert response.status_code == 200
 
 
@@ -86,7 +95,9 @@ def test_no_api_key_is_needed(server):
     ],
 )
 def test_malformed_requests_get_400_with_an_openai_style_error(server, body, fragment):
-    response = requests.post(f"{server.base_url}/chat/completions", data=body, headers={"Content-Type": "application/json"})
+    response = requests.post(
+        f"{server.base_url}/chat/completions", data=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert fragment in error["message"] and error["type"] == "invalid_request_error"
@@ -96,7 +107,12 @@ def test_a_conversation_the_agent_cannot_act_on_is_a_422_naming_the_reason(clien
     with pytest.raises(openai.UnprocessableEntityError, match="task not recognised"):
         client.chat.completions.create(
             model="reference",
-            messages=[{"role": "user", "content": "Use http://localhost:8080/fhir/ as the api_base.\nContext: \nQuestion: Hello"}],
+            messages=[
+                {
+                    "role": "user",
+                    "content": "Use http://localhost:8080/fhir/ as the api_base.\nContext: \nQuestion: Hello",
+                }
+            ],
         )
 
 
@@ -134,7 +150,9 @@ def tight():
 
 def test_a_body_over_the_limit_is_413_with_an_openai_style_error(tight):
     messages = [{"role": "user", "content": "x" * 10_000}]
-    response = requests.post(f"{tight.base_url}/chat/completions", json={"model": "reference", "messages": messages}, timeout=30)
+    response = requests.post(
+        f"{tight.base_url}/chat/completions", json={"model": "reference", "messages": messages}, timeout=30
+    )
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "invalid_request_error"
 
@@ -149,14 +167,18 @@ def test_a_body_over_the_limit_is_413_with_an_openai_style_error(tight):
     ids=["nested-100k", "5000-digit-integer", "not-utf8"],
 )
 def test_hostile_json_is_400_not_500(server, body):
-    response = requests.post(f"{server.base_url}/chat/completions", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    response = requests.post(
+        f"{server.base_url}/chat/completions", data=body, headers={"Content-Type": "application/json"}, timeout=30
+    )
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["error"]["message"]
 
 
 def test_a_lone_surrogate_in_a_message_is_answered_without_a_server_error(server):
     body = b'{"model": "reference", "messages": [{"role": "user", "content": "Question: \\ud800?"}]}'
-    response = requests.post(f"{server.base_url}/chat/completions", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    response = requests.post(
+        f"{server.base_url}/chat/completions", data=body, headers={"Content-Type": "application/json"}, timeout=30
+    )
     assert response.status_code < 500
     response.json()
 

@@ -19,13 +19,13 @@ from medbench.agent.tools_loop import run_tools_task
 from medbench.ehr.population import build_population
 from medbench.ehr.seating import Seating
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
-from medbench.environment.setup import embedded_server
+from medbench.environment.provision import embedded_server
 from medbench.fhir import FhirServer
 from medbench.grading import grade
+from medbench.models.builtin.server import ReferenceServer
 from medbench.models.client import OpenAIChatModel
-from medbench.models.reference_server import ReferenceServer
 from medbench.tasks import load_official, load_task_set
-from medbench.tasks.model import TaskSet
+from medbench.tasks.task import TaskSet
 
 OFFICIAL = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
 
@@ -76,8 +76,11 @@ def misses(task_set: TaskSet, fhir: FhirServer, chat: OpenAIChatModel, post_mode
 def passed(task_set: TaskSet, fhir: FhirServer, chat: OpenAIChatModel, protocol: str) -> set[str]:
     gateway = FhirGateway(fhir.base_url, DEFAULT_DISPLAY_BASE)
     run = run_tools_task if protocol == "tools" else run_task
-    return {task.id for task in task_set.tasks
-            if grade(task, run(task, task_set, chat, gateway, LoopConfig()), gateway, DEFAULT_DISPLAY_BASE).correct}
+    return {
+        task.id
+        for task in task_set.tasks
+        if grade(task, run(task, task_set, chat, gateway, LoopConfig()), gateway, DEFAULT_DISPLAY_BASE).correct
+    }
 
 
 def test_reference_scores_every_generated_task_in_tools_mode(server, cache_dir, generated):

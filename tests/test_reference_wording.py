@@ -1,7 +1,7 @@
 """The reference agent recognises every task from its wording: official and generated alike.
 
 It never sees task ids, so these tests build the prompts the agent loop would send (official
-template and task file from ../shared/medagentbench; our templates from fixtures/) and check the
+template and task file from ../shared/medagentbench; our templates from medbench/data/) and check the
 category and arguments it reads against the id and the task record.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from medbench.models.reference_facts import read_facts
+from medbench.models.builtin.reference_facts import read_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = ROOT.parent / "shared" / "medagentbench"
@@ -28,7 +28,11 @@ def official_prompts() -> list[tuple[str, str, str | None]]:
     functions = json.dumps(json.loads((OFFICIAL / "funcs_v1.json").read_text(encoding="utf-8")))
     tasks = json.loads((OFFICIAL / "test_data_v2.json").read_text(encoding="utf-8"))
     return [
-        (t["id"], template.format(api_base=BASE, functions=functions, context=t["context"], question=t["instruction"]), t.get("eval_MRN"))
+        (
+            t["id"],
+            template.format(api_base=BASE, functions=functions, context=t["context"], question=t["instruction"]),
+            t.get("eval_MRN"),
+        )
         for t in tasks
     ]
 
@@ -57,16 +61,25 @@ def test_official_task3_value_and_task8_note_are_read_from_the_instruction():
 
 def generated_prompts() -> list[tuple[int, str]]:
     """Every generated instruction x context template, filled with sample values."""
-    templates = json.loads((ROOT / "fixtures" / "task_templates.json").read_text(encoding="utf-8"))
-    prompt = (ROOT / "fixtures" / "prompt_generated.txt").read_text(encoding="utf-8")
-    functions = (ROOT / "fixtures" / "functions_generated.json").read_text(encoding="utf-8")
-    values = {"mrn": "S1234567", "name": "Ana María de la Cruz", "dob": "1961-04-30", "bp": "128/82 mmHg", "note": "Situation: x. Recommendation: y.", "now": NOW}
+    templates = json.loads((ROOT / "medbench" / "data" / "task_templates.json").read_text(encoding="utf-8"))
+    prompt = (ROOT / "medbench" / "data" / "prompt_generated.txt").read_text(encoding="utf-8")
+    functions = (ROOT / "medbench" / "data" / "functions_generated.json").read_text(encoding="utf-8")
+    values = {
+        "mrn": "S1234567",
+        "name": "Ana María de la Cruz",
+        "dob": "1961-04-30",
+        "bp": "128/82 mmHg",
+        "note": "Situation: x. Recommendation: y.",
+        "now": NOW,
+    }
     built = []
     for category, spec in templates["categories"].items():
         for instruction in spec["instructions"]:
             for context in spec["contexts"]:
                 question, ctx = instruction.format(**values), context.format(**values)
-                built.append((int(category), prompt.format(api_base=BASE, functions=functions, context=ctx, question=question)))
+                built.append(
+                    (int(category), prompt.format(api_base=BASE, functions=functions, context=ctx, question=question))
+                )
     return built
 
 

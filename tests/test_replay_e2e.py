@@ -33,8 +33,14 @@ def make_project(folder: Path) -> Path:
 
 def run_bench(project: Path, *args: str, tasks: tuple[str, ...] = TASKS) -> subprocess.CompletedProcess[str]:
     selection = [f"test_medagentbench.py::test_task[{task}]" for task in tasks]
-    return subprocess.run([sys.executable, "-m", "pytest", *SMALL, *args, *selection], cwd=project,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *SMALL, *args, *selection],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def outcomes(project: Path, model: str = "reference") -> dict[str, tuple[str, bool, str]]:
@@ -159,7 +165,7 @@ class _HeaderLoggingModel(BaseHTTPRequestHandler):
     seen: ClassVar[list[dict[str, str]]] = []
 
     def do_POST(self) -> None:
-        from medbench.models.reference_server import chat_completion
+        from medbench.models.builtin.server import chat_completion
 
         type(self).seen.append({name.lower(): value for name, value in self.headers.items()})
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -190,8 +196,15 @@ def remote_model() -> Iterator[str]:
 def test_api_key_extra_headers_and_cookies_never_reach_cassettes_or_results(tmp_path: Path, remote_model: str) -> None:
     key, header_value = "sk-test-Zq81secretkey", "x-secret-value-77"
     project = make_project(tmp_path / "secrets")
-    result = run_bench(project, "--model=remote-ref", f"--base-url={remote_model}", f"--api-key={key}",
-                       f"--extra-header=X-Secret={header_value}", "--record-mode=once", tasks=("task1_1", "task4_1"))
+    result = run_bench(
+        project,
+        "--model=remote-ref",
+        f"--base-url={remote_model}",
+        f"--api-key={key}",
+        f"--extra-header=X-Secret={header_value}",
+        "--record-mode=once",
+        tasks=("task1_1", "task4_1"),
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     sent = _HeaderLoggingModel.seen
     calls = len(sent)
@@ -219,5 +232,6 @@ def test_a_recording_made_with_attempts_in_flight_together_replays_to_the_same_v
     replayed = run_bench(project, "--model=reference", "-n", "2", "--concurrency=4", tasks=MANY)
     assert replayed.returncode == 0, replayed.stdout[-3000:]
     assert "replaying" in replayed.stdout
-    assert {task: status[:2] for task, status in outcomes(project).items()} == \
-        {task: status[:2] for task, status in live.items()}
+    assert {task: status[:2] for task, status in outcomes(project).items()} == {
+        task: status[:2] for task, status in live.items()
+    }

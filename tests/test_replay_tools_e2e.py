@@ -52,8 +52,11 @@ def test_a_tools_recording_holds_requests_with_tools_and_tool_messages(recorded:
     folder = recorded / "cassettes" / "reference" / "tools"
     assert json.loads((folder / "manifest.json").read_text())["identity"]["protocol"] == "tools"
     cassette = json.loads((folder / "task4_1.json").read_text())
-    model_requests = [i["request"]["body"]["json"] for i in cassette["interactions"]
-                      if i["request"]["uri"].endswith("/chat/completions")]
+    model_requests = [
+        i["request"]["body"]["json"]
+        for i in cassette["interactions"]
+        if i["request"]["uri"].endswith("/chat/completions")
+    ]
     assert [len(body["tools"]) for body in model_requests] == [12, 12]
     assert model_requests[1]["messages"][2]["role"] == "tool"
 

@@ -10,13 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
-from state_fixtures import TextModel, magnesium_24h, pick, run_attempt
 
-from medbench.models.adversaries import ADVERSARIES
+from helpers.state_fixtures import TextModel, magnesium_24h, pick, run_attempt
+from medbench.models.builtin.adversaries import ADVERSARIES
 from medbench.reports.agreement import NotStateRun, agreement, agreement_report
 from medbench.reports.cli import main
 
-pytest_plugins = ["state_fixtures"]  # its module fixtures: environment, population, task_set
+pytest_plugins = ["helpers.state_fixtures"]  # its module fixtures: environment, population, task_set
 
 
 def run_folder(environment, task_set, population, tmp_path: Path, model: str, categories: tuple[int, ...]) -> Path:
@@ -32,19 +32,21 @@ def causes(folder: Path) -> dict[tuple[str, bool, bool, str], list[str]]:
     return dict(agreement(folder).causes)
 
 
-def test_a_refused_post_in_a_read_only_task_is_a_disagreement_with_official_only(environment, task_set, population,
-                                                                                 tmp_path: Path) -> None:
+def test_a_refused_post_in_a_read_only_task_is_a_disagreement_with_official_only(
+    environment, task_set, population, tmp_path: Path
+) -> None:
     folder = run_folder(environment, task_set, population, tmp_path, "reference-refused-post", (1, 5))
     report = agreement(folder)
     assert report.attempts == 2 and report.state_correct == 2
     assert report.correct == {"official": 1, "corrected": 2}
-    ((mode, state, other, cause), tasks), = report.causes.items()
+    (((mode, state, other, cause), tasks),) = report.causes.items()
     assert (mode, state, other) == ("official", True, False) and tasks == [pick(task_set, 1, lambda t: True).id]
     assert cause.startswith("a POST the server refused")
 
 
-def test_fenced_and_query_url_posts_pass_state_and_fail_the_transcript_reading(environment, task_set, population,
-                                                                               tmp_path: Path) -> None:
+def test_fenced_and_query_url_posts_pass_state_and_fail_the_transcript_reading(
+    environment, task_set, population, tmp_path: Path
+) -> None:
     fenced = causes(run_folder(environment, task_set, population, tmp_path, "reference-fenced-posts", (3, 8)))
     assert [(key[0], len(ids)) for key, ids in fenced.items()] == [("official", 2)]
     assert next(iter(fenced))[3].startswith("a fenced POST")
@@ -61,11 +63,19 @@ def test_duplicate_posts_fail_every_grader_so_they_agree(environment, task_set, 
 
 
 def test_the_cli_prints_the_table_and_refuses_a_run_of_another_grader(
-        environment, task_set, population, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    environment, task_set, population, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run_folder(environment, task_set, population, tmp_path / "results", "reference-refused-post", (2,))
     other = tmp_path / "results" / "official-run"
-    run_attempt(environment, task_set, pick(task_set, 2, lambda t: True), TextModel(ADVERSARIES["reference-fenced-posts"]),
-                other, grader="official", post_mode="official")
+    run_attempt(
+        environment,
+        task_set,
+        pick(task_set, 2, lambda t: True),
+        TextModel(ADVERSARIES["reference-fenced-posts"]),
+        other,
+        grader="official",
+        post_mode="official",
+    )
     assert main(["agreement", str(tmp_path / "results")]) == 0
     out = capsys.readouterr().out
     assert "| reference-refused-post | 1 | 1 | 0 | 1 | 0 | 1 |" in out

@@ -3,8 +3,8 @@
 from types import SimpleNamespace
 
 import pytest
-from reports_helpers import run_line, write_model
 
+from helpers.reports import run_line, write_model
 from medbench.reports import MetadataError, MixedRunsError, ResultsError, analyse
 from medbench.reports.consistency import check_consistent
 from medbench.reports.load import load_results
@@ -12,8 +12,15 @@ from medbench.reports.metadata import PROJECT_MODELS_FILE, load_catalog
 from medbench.results.records import run_record
 from medbench.results.summary import build_summary
 
-OURS = {"task_set": "generated", "task_set_sha256": "abc123", "environment": "embedded", "protocol": "text",
-        "grader": "official", "post_mode": "official", "max_rounds": 8}
+OURS = {
+    "task_set": "generated",
+    "task_set_sha256": "abc123",
+    "environment": "embedded",
+    "protocol": "text",
+    "grader": "official",
+    "post_mode": "official",
+    "max_rounds": 8,
+}
 
 
 def _write(root, slug, **modes):
@@ -30,7 +37,9 @@ def test_different_grader_modes_are_refused_naming_the_runs(tmp_path):
     _write(tmp_path, "a")
     _write(tmp_path, "b")
     _write(tmp_path, "c", grader="corrected")
-    with pytest.raises(MixedRunsError, match=r"(?s)grader differs: 'corrected' in c; 'official' in a, b.*--allow-mixed"):
+    with pytest.raises(
+        MixedRunsError, match=r"(?s)grader differs: 'corrected' in c; 'official' in a, b.*--allow-mixed"
+    ):
         analyse(tmp_path)
 
 
@@ -108,9 +117,11 @@ def test_project_models_file_names_the_published_models_and_task_labels():
 
 
 def test_results_folder_models_file_overrides_entries_one_by_one_and_keeps_the_rest(tmp_path):
-    (tmp_path / "models.toml").write_text('[models.mine]\ndisplay_name = "Mine"\nparameters = "7B"\n'
-                                          '[models."openai_gpt-4o"]\ndisplay_name = "GPT-4o (ours)"\n'
-                                          '[tasks]\ntask2 = "Age"\n')
+    (tmp_path / "models.toml").write_text(
+        '[models.mine]\ndisplay_name = "Mine"\nparameters = "7B"\n'
+        '[models."openai_gpt-4o"]\ndisplay_name = "GPT-4o (ours)"\n'
+        '[tasks]\ntask2 = "Age"\n'
+    )
     catalog = load_catalog(results_dir=tmp_path)
     assert catalog.info_for("mine", "mine").display_name == "Mine"
     assert catalog.info_for("openai_gpt-4o", "openai/gpt-4o").display_name == "GPT-4o (ours)"
@@ -120,7 +131,7 @@ def test_results_folder_models_file_overrides_entries_one_by_one_and_keeps_the_r
 
 def test_a_negative_price_is_refused_naming_the_entry(tmp_path):
     path = tmp_path / "models.toml"
-    path.write_text('[models.bad]\ninput_usd_per_mtok = -1\n')
+    path.write_text("[models.bad]\ninput_usd_per_mtok = -1\n")
     with pytest.raises(MetadataError, match=r"\[models.'bad'\]: input_usd_per_mtok must be a non-negative number"):
         load_catalog(path)
 
@@ -131,16 +142,28 @@ def test_a_missing_explicit_models_file_is_an_error(tmp_path):
 
 
 def test_clashing_display_names_get_the_folder_name_appended(tmp_path):
-    (tmp_path / "models.toml").write_text('[models.run1]\ndisplay_name = "Same"\n[models.run2]\ndisplay_name = "Same"\n')
+    (tmp_path / "models.toml").write_text(
+        '[models.run1]\ndisplay_name = "Same"\n[models.run2]\ndisplay_name = "Same"\n'
+    )
     write_model(tmp_path, "run1", [run_line("task1_1", True)])
     write_model(tmp_path, "run2", [run_line("task1_1", False)])
     assert list(analyse(tmp_path).tables["leaderboard"]["Model"]) == ["Same (run1)", "Same (run2)"]
 
 
 def _medbench_summary(grader: str, sha: str, lines: list) -> dict:
-    manifest = {"identity": {"model": "m", "task_set": "generated", "task_set_sha256": sha, "protocol": "text",
-                             "grader": grader, "post_mode": "official", "max_rounds": 8, "repeats": 1},
-                "details": {"task_count": len(lines)}}
+    manifest = {
+        "identity": {
+            "model": "m",
+            "task_set": "generated",
+            "task_set_sha256": sha,
+            "protocol": "text",
+            "grader": grader,
+            "post_mode": "official",
+            "max_rounds": 8,
+            "repeats": 1,
+        },
+        "details": {"task_count": len(lines)},
+    }
     return build_summary(manifest, lines)
 
 
@@ -152,8 +175,10 @@ def test_summaries_written_by_medbench_results_are_checked_on_task_set_hash_and_
     assert check_consistent(load_results(tmp_path)) == []
     write_model(tmp_path, "c", lines, summary=_medbench_summary("corrected", "xyz", lines))
     differences = check_consistent(load_results(tmp_path), allow_mixed=True)
-    assert differences == ["task_set_sha256 differs: 'abc' in a, b; 'xyz' in c",
-                           "grader differs: 'corrected' in c; 'official' in a, b"]
+    assert differences == [
+        "task_set_sha256 differs: 'abc' in a, b; 'xyz' in c",
+        "grader differs: 'corrected' in c; 'official' in a, b",
+    ]
 
 
 def test_run_name_folders_are_models_of_their_own_and_archives_are_skipped(tmp_path):
@@ -173,12 +198,30 @@ def test_the_category_field_of_a_line_wins_over_the_task_id(tmp_path):
 
 
 def test_lines_written_by_medbench_results_load_with_tokens_latency_and_reason(tmp_path):
-    outcome = SimpleNamespace(task_id="task5_3", status="completed", result='["done"]', history=[], num_turns=3,
-                              prompt_tokens=1200, completion_tokens=40, model_latency_s=1.25, model_calls=3,
-                              retries=0, error=None)
+    outcome = SimpleNamespace(
+        task_id="task5_3",
+        status="completed",
+        result='["done"]',
+        history=[],
+        num_turns=3,
+        prompt_tokens=1200,
+        completion_tokens=40,
+        model_latency_s=1.25,
+        model_calls=3,
+        retries=0,
+        error=None,
+    )
     verdict = SimpleNamespace(correct=False, reason="dose 2 g expected")
-    line = run_record(index=0, category=5, attempt=2, session="s", outcome=outcome, verdict=verdict, elapsed_s=2.0,
-                      environment_fingerprint="embedded:test")
+    line = run_record(
+        index=0,
+        category=5,
+        attempt=2,
+        session="s",
+        outcome=outcome,
+        verdict=verdict,
+        elapsed_s=2.0,
+        environment_fingerprint="embedded:test",
+    )
     write_model(tmp_path, "m", [line])
     record = load_results(tmp_path)[0].records[0]
     assert (record.category, record.attempt, record.correct, record.reason) == ("task5", 2, False, "dose 2 g expected")

@@ -7,18 +7,35 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from reports_helpers import run_line, write_model, write_published_15
 
+from helpers.reports import run_line, write_model, write_published_15
 from medbench.reports import write_reports
 from medbench.reports.cli import main
 
 PROJECT = Path(__file__).resolve().parents[1]
 SARA = "Alfaxad_Sara-1-5-4B-it"
-EXPECTED_CSVS = {"leaderboard", "task_accuracy_matrix", "task_intervals", "task_rankings", "model_rankings_per_task",
-                 "task_difficulty", "task_analysis", "failure_breakdown", "failure_reasons", "pairwise_mcnemar",
-                 f"{SARA}_comparison"}
-EXPECTED_PLOTS = {"leaderboard", "task_heatmap", "task_difficulty", "task_grouped_bars", "failure_breakdown",
-                  f"{SARA}_vs_field", "accuracy_vs_parameters"}
+EXPECTED_CSVS = {
+    "leaderboard",
+    "task_accuracy_matrix",
+    "task_intervals",
+    "task_rankings",
+    "model_rankings_per_task",
+    "task_difficulty",
+    "task_analysis",
+    "failure_breakdown",
+    "failure_reasons",
+    "pairwise_mcnemar",
+    f"{SARA}_comparison",
+}
+EXPECTED_PLOTS = {
+    "leaderboard",
+    "task_heatmap",
+    "task_difficulty",
+    "task_grouped_bars",
+    "failure_breakdown",
+    f"{SARA}_vs_field",
+    "accuracy_vs_parameters",
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +66,35 @@ def test_leaderboard_csv_keeps_the_documented_columns_and_values(published_repor
     _, out, _ = published_report
     with (out / "leaderboard.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["Rank", "Model", "Slug", "Provider", "Parameters", "Endpoint", "Accuracy (%)", "CI Low (%)",
-                             "CI High (%)", "Correct", "Total", "Completed", "Invalid Actions", "Limit Reached",
-                             "Context Limit", "Errors", "Missing", "Attempts", "Time (min)"]
+    assert list(rows[0]) == [
+        "Rank",
+        "Model",
+        "Slug",
+        "Provider",
+        "Parameters",
+        "Endpoint",
+        "Accuracy (%)",
+        "CI Low (%)",
+        "CI High (%)",
+        "Correct",
+        "Total",
+        "Completed",
+        "Invalid Actions",
+        "Limit Reached",
+        "Context Limit",
+        "Errors",
+        "Missing",
+        "Attempts",
+        "Time (min)",
+    ]
     assert [rows[0][k] for k in ("Rank", "Model", "Accuracy (%)", "CI Low (%)", "CI High (%)", "Time (min)")] == [
-        "1", "Claude Opus 4.5", "95.0", "91.9", "96.9", "10.0"]
+        "1",
+        "Claude Opus 4.5",
+        "95.0",
+        "91.9",
+        "96.9",
+        "10.0",
+    ]
     assert rows[-1]["Model"] == "Llama 3.1-8B Instruct"
 
 
@@ -84,9 +125,12 @@ def test_report_html_is_self_contained_with_embedded_images(published_report):
 
 
 def test_report_shows_pass_k_and_cost_sections_when_recorded(tmp_path):
-    (tmp_path / "models.toml").write_text('[models.m]\ninput_usd_per_mtok = 1.0\noutput_usd_per_mtok = 2.0\n')
-    lines = [run_line(f"task{c}_1", c != attempt, attempt=attempt, prompt_tokens=100, completion_tokens=10,
-                      latency_s=1.5) for attempt in (1, 2) for c in (1, 2)]
+    (tmp_path / "models.toml").write_text("[models.m]\ninput_usd_per_mtok = 1.0\noutput_usd_per_mtok = 2.0\n")
+    lines = [
+        run_line(f"task{c}_1", c != attempt, attempt=attempt, prompt_tokens=100, completion_tokens=10, latency_s=1.5)
+        for attempt in (1, 2)
+        for c in (1, 2)
+    ]
     write_model(tmp_path, "m", lines)
     written = write_reports(tmp_path, out_dir=tmp_path / "out")
     names = {p.name for p in written}
@@ -145,7 +189,12 @@ def test_a_single_model_gets_every_plot_except_a_comparison_with_no_field(tmp_pa
     write_model(tmp_path, "solo", [run_line("task1_1", True), run_line("task2_1", False, "limit_reached")])
     written = write_reports(tmp_path, highlight=["solo"])
     assert {p.name for p in written if p.suffix == ".png"} == {
-        "leaderboard.png", "task_heatmap.png", "task_difficulty.png", "task_grouped_bars.png", "failure_breakdown.png"}
+        "leaderboard.png",
+        "task_heatmap.png",
+        "task_difficulty.png",
+        "task_grouped_bars.png",
+        "failure_breakdown.png",
+    }
     assert "solo_comparison.csv" in {p.name for p in written}
 
 
@@ -158,8 +207,11 @@ def test_scripts_are_thin_wrappers_with_help(script):
 
 def test_python_dash_m_runs_the_analysis(published_report):
     root, _, _ = published_report
-    done = subprocess.run([sys.executable, "-m", "medbench.reports", "analyze", str(root), "--compare",
-                           "GPT-4.1", "GPT-4o"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "medbench.reports", "analyze", str(root), "--compare", "GPT-4.1", "GPT-4o"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert "p = 1: the difference is not significant" in done.stdout
 

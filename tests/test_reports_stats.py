@@ -2,8 +2,8 @@
 
 import pytest
 
+from medbench.reports.comparisons import competition_ranks, mcnemar_exact
 from medbench.reports.metadata import parse_parameters
-from medbench.reports.stats import competition_ranks, mcnemar_exact
 from medbench.results.stats import pass_at_k, pass_hat_k, wilson_interval
 
 
@@ -14,11 +14,14 @@ def test_wilson_interval_for_285_of_300_is_91_9_to_96_9_percent():
     assert high == pytest.approx(0.969468, abs=1e-6)
 
 
-@pytest.mark.parametrize(("successes", "n", "expected"), [
-    (5, 10, (0.236593, 0.763407)),
-    (0, 10, (0.0, 0.277533)),
-    (10, 10, (0.722467, 1.0)),
-])
+@pytest.mark.parametrize(
+    ("successes", "n", "expected"),
+    [
+        (5, 10, (0.236593, 0.763407)),
+        (0, 10, (0.0, 0.277533)),
+        (10, 10, (0.722467, 1.0)),
+    ],
+)
 def test_wilson_interval_matches_textbook_values_including_the_edges(successes, n, expected):
     low, high = wilson_interval(successes, n)
     assert (low, high) == pytest.approx(expected, abs=1e-5)
@@ -55,8 +58,17 @@ def test_competition_ranks_share_ties_and_skip_the_next_rank():
     assert competition_ranks([0.9, 0.95, 0.9, 0.8]) == [2, 1, 2, 4]
 
 
-@pytest.mark.parametrize(("label", "billions"), [
-    ("4B", 4.0), ("109B (MoE)", 109.0), ("1.5T", 1500.0), ("350M", 0.35), ("Frontier", None), ("", None), (None, None),
-])
+@pytest.mark.parametrize(
+    ("label", "billions"),
+    [
+        ("4B", 4.0),
+        ("109B (MoE)", 109.0),
+        ("1.5T", 1500.0),
+        ("350M", 0.35),
+        ("Frontier", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_parameter_labels_give_a_count_in_billions_only_when_they_state_one(label, billions):
     assert parse_parameters(label) == (pytest.approx(billions) if billions else None)

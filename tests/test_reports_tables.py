@@ -1,8 +1,8 @@
 """Cross-model tables on hand-made result folders, including the published 15-model table."""
 
 import pytest
-from reports_helpers import model_lines, run_line, write_model, write_published_15
 
+from helpers.reports import model_lines, run_line, write_model, write_published_15
 from medbench.reports import analyse
 from medbench.reports.load import load_results, task_category
 from medbench.reports.metadata import load_catalog
@@ -16,10 +16,21 @@ from medbench.reports.tables import (
 )
 
 PUBLISHED = [
-    ("Claude Opus 4.5", 95.0), ("Gemini 3 Flash Preview", 90.0), ("Grok 4.1 Fast", 87.7),
-    ("Claude Sonnet 4.5", 86.0), ("GPT-4.1", 77.3), ("GPT-4o", 77.0), ("GPT-5.1", 76.0), ("Qwen3-14B", 74.0),
-    ("Gemini 2.5 Flash", 72.8), ("Sara 1.5 4B", 66.7), ("Mistral Small 3.2", 51.7), ("Llama 4 Scout", 41.3),
-    ("Qwen3-8B", 40.0), ("Llama 4 Maverick", 37.3), ("Llama 3.1-8B Instruct", 14.0),
+    ("Claude Opus 4.5", 95.0),
+    ("Gemini 3 Flash Preview", 90.0),
+    ("Grok 4.1 Fast", 87.7),
+    ("Claude Sonnet 4.5", 86.0),
+    ("GPT-4.1", 77.3),
+    ("GPT-4o", 77.0),
+    ("GPT-5.1", 76.0),
+    ("Qwen3-14B", 74.0),
+    ("Gemini 2.5 Flash", 72.8),
+    ("Sara 1.5 4B", 66.7),
+    ("Mistral Small 3.2", 51.7),
+    ("Llama 4 Scout", 41.3),
+    ("Qwen3-8B", 40.0),
+    ("Llama 4 Maverick", 37.3),
+    ("Llama 3.1-8B Instruct", 14.0),
 ]
 
 
@@ -82,7 +93,11 @@ def test_model_rankings_per_task_use_the_same_shared_ranks(published):
 def test_task_difficulty_ranks_task7_hardest_and_task5_easiest(published):
     difficulty = published.tables["task_difficulty"]
     assert difficulty.iloc[0][["Rank", "Task", "Hardest For", "Easiest For"]].tolist() == [
-        1, "task7", "Llama 4 Maverick", "Grok 4.1 Fast"]
+        1,
+        "task7",
+        "Llama 4 Maverick",
+        "Grok 4.1 Fast",
+    ]
     assert difficulty.iloc[-1]["Task"] == "task5"
     assert difficulty.set_index("Task").loc["task1", "Models at 100%"] == 8
 
@@ -179,12 +194,17 @@ def test_resumed_run_keeps_the_last_line_for_a_repeated_task(tmp_path):
 
 def test_efficiency_reports_tokens_latency_and_cost_per_correct_task(tmp_path):
     (tmp_path / "models.toml").write_text(
-        '[models.priced]\ndisplay_name = "Priced"\ninput_usd_per_mtok = 2.0\noutput_usd_per_mtok = 10.0\n')
-    write_model(tmp_path, "priced", [
-        run_line("task1_1", True, prompt_tokens=1000, completion_tokens=100, latency_s=2.0),
-        run_line("task1_2", True, prompt_tokens=3000, completion_tokens=300, latency_s=4.0),
-        run_line("task1_3", False, prompt_tokens=6000, completion_tokens=600, latency_s=6.0),
-    ])
+        '[models.priced]\ndisplay_name = "Priced"\ninput_usd_per_mtok = 2.0\noutput_usd_per_mtok = 10.0\n'
+    )
+    write_model(
+        tmp_path,
+        "priced",
+        [
+            run_line("task1_1", True, prompt_tokens=1000, completion_tokens=100, latency_s=2.0),
+            run_line("task1_2", True, prompt_tokens=3000, completion_tokens=300, latency_s=4.0),
+            run_line("task1_3", False, prompt_tokens=6000, completion_tokens=600, latency_s=6.0),
+        ],
+    )
     write_model(tmp_path, "unpriced", [run_line("task1_1", True, prompt_tokens=10, completion_tokens=5)])
     table = analyse(tmp_path).tables["efficiency"].set_index("Model")
     priced = table.loc["Priced"]
@@ -197,15 +217,21 @@ def test_efficiency_reports_tokens_latency_and_cost_per_correct_task(tmp_path):
 
 
 def test_failure_reasons_count_grader_reasons_and_statuses_of_incorrect_attempts(tmp_path):
-    write_model(tmp_path, "m", [
-        run_line("task3_1", False, reason="wrong POST count"),
-        run_line("task3_2", False, reason="wrong POST count"),
-        run_line("task3_3", False, "agent_invalid_action"),
-        run_line("task3_4", True),
-    ])
+    write_model(
+        tmp_path,
+        "m",
+        [
+            run_line("task3_1", False, reason="wrong POST count"),
+            run_line("task3_2", False, reason="wrong POST count"),
+            run_line("task3_3", False, "agent_invalid_action"),
+            run_line("task3_4", True),
+        ],
+    )
     reasons = failure_reasons(build_entries(load_results(tmp_path), load_catalog()))
     assert reasons[["Status", "Reason", "Count"]].values.tolist() == [
-        ["completed", "wrong POST count", 2], ["agent_invalid_action", "", 1]]
+        ["completed", "wrong POST count", 2],
+        ["agent_invalid_action", "", 1],
+    ]
 
 
 def test_model_names_resolve_by_slug_recorded_name_or_display_name(published):
@@ -218,9 +244,18 @@ def test_model_names_resolve_by_slug_recorded_name_or_display_name(published):
 def test_models_without_metadata_are_shown_by_folder_name(tmp_path):
     write_model(tmp_path, "my-local-model", model_lines([1, 2], totals=[2, 2]))
     board = analyse(tmp_path).tables["leaderboard"]
-    assert board.iloc[0][["Model", "Provider", "Parameters", "Accuracy (%)"]].tolist() == ["my-local-model", "", "", 75.0]
+    assert board.iloc[0][["Model", "Provider", "Parameters", "Accuracy (%)"]].tolist() == [
+        "my-local-model",
+        "",
+        "",
+        75.0,
+    ]
 
 
 def test_task_category_is_everything_before_the_last_underscore():
     assert [task_category(t) for t in ("task10_7", "task1_30", "custom_set_a_3", "plain")] == [
-        "task10", "task1", "custom_set_a", "plain"]
+        "task10",
+        "task1",
+        "custom_set_a",
+        "plain",
+    ]

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from transcript_helpers import OFFICIAL_DIR, generated_task_set, record_attempt, sample_results, task, write_summary
 
+from helpers.transcripts import OFFICIAL_DIR, generated_task_set, record_attempt, sample_results, task, write_summary
 from medbench.reports import ReportError
 from medbench.reports.cli import main
 from medbench.reports.traces import ContaminationError, ExportOptions, export_traces
@@ -54,7 +54,9 @@ def test_correct_attempts_become_chat_lines_of_the_conversation(results: Path, t
         assert set(line) == {"messages"}
         assert_chat_schema(line)
     glucose = next(line for line in lines if line["messages"][-1]["content"] == "FINISH([142])")
-    assert glucose["messages"][0]["content"].endswith("Question: What is the most recent glucose value of patient S1234567?\n")
+    assert glucose["messages"][0]["content"].endswith(
+        "Question: What is the most recent glucose value of patient S1234567?\n"
+    )
     assert glucose["messages"][1]["content"].startswith("GET http://localhost:8080/fhir/Observation?patient=S1234567")
     assert glucose["messages"][2]["content"].startswith("Here is the response from the GET request:\n{")
 
@@ -81,7 +83,11 @@ def test_with_incorrect_lines_carry_their_verdict_for_preference_data(results: P
     lines = export([results / "weak-model"], tmp_path / "traces.jsonl", with_incorrect=True)
     assert len(lines) == 4
     verdicts = {line["task_id"]: line["verdict"] for line in lines}
-    assert verdicts["task7_1"] == {"correct": False, "status": "completed", "reason": "task7: answer [101] != expected [142]"}
+    assert verdicts["task7_1"] == {
+        "correct": False,
+        "status": "completed",
+        "reason": "task7: answer [101] != expected [142]",
+    }
     assert verdicts["task2_1"]["correct"] is True
     assert {line["model"] for line in lines} == {"weak-model"}
     for line in lines:
@@ -109,14 +115,19 @@ def test_one_per_task_keeps_the_first_correct_attempt_of_each_task(tmp_path: Pat
     out = tmp_path / "traces.jsonl"
     (line,) = export([run], out, one_per_task=True)
     assert line["messages"][-1]["content"] == "FINISH([2])"
-    assert provenance(out)["counts"]["skipped"] == {"incorrect": 1, "other_category": 0, "no_transcript": 0, "repeat_of_task": 1}
+    assert provenance(out)["counts"]["skipped"] == {
+        "incorrect": 1,
+        "other_category": 0,
+        "no_transcript": 0,
+        "repeat_of_task": 1,
+    }
 
 
 @needs_official
 def test_the_guard_refuses_the_official_task_set_and_shows_how_to_make_a_training_set(tmp_path: Path):
     official = load_official(official_dir=OFFICIAL_DIR)
     run = tmp_path / "results" / "gpt-x"
-    record_attempt(run, official, official.tasks[0], [("FINISH([\"S0000000\"])", None)], correct=True)
+    record_attempt(run, official, official.tasks[0], [('FINISH(["S0000000"])', None)], correct=True)
     write_summary(run, "gpt-x", official)
     out = tmp_path / "traces.jsonl"
     with pytest.raises(ContaminationError) as refused:
@@ -133,17 +144,34 @@ def test_the_guard_refuses_a_task_file_that_copies_one_official_instruction(tmp_
     official = load_official(official_dir=OFFICIAL_DIR)
     copied = next(t for t in official.tasks if t.category == 1)
     task_file = tmp_path / "my_tasks.json"
-    task_file.write_text(json.dumps([
-        {"id": "task2_1", "instruction": "How old is patient S1234567?", "context": "now", "eval_MRN": "S1234567"},
-        {"id": "task1_99", "instruction": copied.instruction, "context": "a new context",
-         "eval_MRN": "S1234567", "sol": copied.sol},
-    ]), encoding="utf-8")
+    task_file.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "task2_1",
+                    "instruction": "How old is patient S1234567?",
+                    "context": "now",
+                    "eval_MRN": "S1234567",
+                },
+                {
+                    "id": "task1_99",
+                    "instruction": copied.instruction,
+                    "context": "a new context",
+                    "eval_MRN": "S1234567",
+                    "sol": copied.sol,
+                },
+            ]
+        ),
+        encoding="utf-8",
+    )
     task_set = load_task_file(task_file)
     run = tmp_path / "results" / "teacher"
     for index, one in enumerate(task_set.tasks):
         record_attempt(run, task_set, one, [("FINISH([1])", None)], correct=True, index=index)
     write_summary(run, "teacher", task_set)
-    with pytest.raises(ContaminationError, match=f"quote the instruction of an official task: .*= official {copied.id}"):
+    with pytest.raises(
+        ContaminationError, match=f"quote the instruction of an official task: .*= official {copied.id}"
+    ):
         export([run], tmp_path / "traces.jsonl")
     # the guard looks at what is exported: the file's own task2 task alone is fine
     assert len(export([run], tmp_path / "only.jsonl", categories=("task2",))) == 1
@@ -171,11 +199,20 @@ def test_without_the_official_assets_nothing_is_exported_unless_allowed(results:
 
 
 @needs_official
-def test_the_command_refuses_with_exit_2_and_writes_the_two_files_otherwise(results: Path, tmp_path: Path,
-                                                                            capsys: pytest.CaptureFixture[str]):
+def test_the_command_refuses_with_exit_2_and_writes_the_two_files_otherwise(
+    results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     out = tmp_path / "traces.jsonl"
-    argv = ["export-traces", str(results / "strong-model"), str(results / "weak-model"), "--out", str(out),
-            "--official-dir", str(OFFICIAL_DIR), "--one-per-task"]
+    argv = [
+        "export-traces",
+        str(results / "strong-model"),
+        str(results / "weak-model"),
+        "--out",
+        str(out),
+        "--official-dir",
+        str(OFFICIAL_DIR),
+        "--one-per-task",
+    ]
     assert main(argv) == 0
     assert capsys.readouterr().out.split() == [str(out), str(tmp_path / "traces.provenance.json")]
     assert len(read_lines(out)) == 4  # weak-model's task2_1 repeats strong-model's: same task set, same task

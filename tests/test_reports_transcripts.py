@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transcript_helpers import (
+from helpers.transcripts import (
     GLUCOSE_GET,
     GLUCOSE_URL,
     POST_ORDER,
@@ -14,7 +14,6 @@ from transcript_helpers import (
     record_attempt,
     task,
 )
-
 from medbench.agent.protocol import POST_ACCEPTED, POST_INVALID, get_error_turn, get_ok_turn, post_error_turn
 from medbench.reports.transcripts import iter_attempts, lay_out_turns, observation, prompt_parts
 
@@ -49,17 +48,28 @@ def test_any_other_user_turn_is_kept_as_text():
 
 
 def test_turns_pair_agent_answers_with_their_model_calls_and_requests_with_their_urls():
-    history = [{"role": "user", "content": "prompt"}, {"role": "agent", "content": GLUCOSE_GET},
-               {"role": "user", "content": get_ok_turn(bundle(5))}, {"role": "agent", "content": POST_ORDER},
-               {"role": "user", "content": POST_ACCEPTED}, {"role": "agent", "content": "FINISH([5])"}]
-    calls = [{"ok": False, "latency_s": 9.0}, *({"ok": True, "latency_s": n, "prompt_tokens": 100 * n,
-                                                "completion_tokens": n} for n in (1, 2, 3))]
+    history = [
+        {"role": "user", "content": "prompt"},
+        {"role": "agent", "content": GLUCOSE_GET},
+        {"role": "user", "content": get_ok_turn(bundle(5))},
+        {"role": "agent", "content": POST_ORDER},
+        {"role": "user", "content": POST_ACCEPTED},
+        {"role": "agent", "content": "FINISH([5])"},
+    ]
+    calls = [
+        {"ok": False, "latency_s": 9.0},
+        *({"ok": True, "latency_s": n, "prompt_tokens": 100 * n, "completion_tokens": n} for n in (1, 2, 3)),
+    ]
     turns = lay_out_turns(history, calls)
     assert [t["kind"] for t in turns] == ["prompt", "agent", "fhir", "agent", "fhir", "agent"]
     assert [t.get("action") for t in turns if t["kind"] == "agent"] == ["GET", "POST", "FINISH"]
     assert turns[2]["url"] == GLUCOSE_URL
     assert turns[3]["payload"].startswith('{\n  "resourceType": "MedicationRequest"')
-    assert [(t["prompt_tokens"], t["latency_s"]) for t in turns if t["kind"] == "agent"] == [(100, 1), (200, 2), (300, 3)]
+    assert [(t["prompt_tokens"], t["latency_s"]) for t in turns if t["kind"] == "agent"] == [
+        (100, 1),
+        (200, 2),
+        (300, 3),
+    ]
 
 
 def test_turns_carry_no_call_figures_when_calls_and_answers_do_not_pair():

@@ -8,9 +8,9 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-from reports_helpers import model_lines, write_model
-from transcript_helpers import sample_results
 
+from helpers.reports import model_lines, write_model
+from helpers.transcripts import sample_results
 from medbench.reports import ReportError, write_reports
 from medbench.reports.cli import main
 from medbench.reports.viewer import DATA_DIR, VIEWER_PAGE
@@ -27,7 +27,9 @@ def read_data(path: Path) -> tuple[str, object]:
 
 def manifest(page: Path) -> dict:
     text = page.read_text(encoding="utf-8")
-    return json.loads(re.search(r'<script id="manifest" type="application/json">(.*?)</script>', text, re.DOTALL).group(1))
+    return json.loads(
+        re.search(r'<script id="manifest" type="application/json">(.*?)</script>', text, re.DOTALL).group(1)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,10 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_page_inlines_only_a_manifest_of_models_not_their_transcripts(report: Path):
     page = report / VIEWER_PAGE
     info = manifest(page)
-    assert [(m["slug"], m["attempts"], m["correct"]) for m in info["models"]] == [("strong-model", 4, 4), ("weak-model", 4, 1)]
+    assert [(m["slug"], m["attempts"], m["correct"]) for m in info["models"]] == [
+        ("strong-model", 4, 4),
+        ("weak-model", 4, 1),
+    ]
     assert "valueQuantity" not in page.read_text(encoding="utf-8")
     assert [c["id"] for c in info["categories"]] == ["task2", "task5", "task7"]
     assert info["statuses"] == ["agent_invalid_action", "completed"]
@@ -80,7 +85,9 @@ def test_rows_share_a_task_order_across_models_for_the_by_task_view(report: Path
 
 def test_report_matrix_cells_link_to_that_models_attempts_in_that_category(report: Path):
     page = (report / "report.html").read_text(encoding="utf-8")
-    links = [parse_qs(fragment.replace("&amp;", "&")) for fragment in re.findall(r'href="transcripts\.html#([^"]*)"', page)]
+    links = [
+        parse_qs(fragment.replace("&amp;", "&")) for fragment in re.findall(r'href="transcripts\.html#([^"]*)"', page)
+    ]
     assert {"model": ["weak-model"], "category": ["task7"]} in links
 
 
@@ -88,8 +95,10 @@ def test_failure_rows_link_to_the_incorrect_attempts_and_each_reason_to_its_atte
     page = (report / "report.html").read_text(encoding="utf-8").replace("&amp;", "&")
     assert 'href="transcripts.html#model=weak-model&verdict=incorrect"' in page
     assert 'href="transcripts.html#model=weak-model&status=agent_invalid_action"' in page
-    assert ('href="transcripts.html#model=weak-model&status=completed&reason=task7%3A+answer+%5B101%5D+%21%3D+expected+%5B142%5D"'
-            in page)
+    assert (
+        'href="transcripts.html#model=weak-model&status=completed&reason=task7%3A+answer+%5B101%5D+%21%3D+expected+%5B142%5D"'
+        in page
+    )
 
 
 def test_a_second_report_replaces_the_viewer_data(report: Path):

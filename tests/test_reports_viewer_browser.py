@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from transcript_helpers import GLUCOSE_URL, sample_results
 
+from helpers.transcripts import GLUCOSE_URL, sample_results
 from medbench.reports import write_reports
 from medbench.reports.browser import find_chromium, headless_chromium
 
@@ -54,7 +54,8 @@ def wait_for(browser, condition, timeout: float = 15):
 def rows(browser) -> list[tuple[str, str, str]]:
     """(model, task, verdict) of each listed attempt, read in one script so a re-render cannot interleave."""
     cells = browser.execute_script(
-        "return [...document.querySelectorAll('tr.attempt')].map(r => [...r.cells].map(c => c.textContent));")
+        "return [...document.querySelectorAll('tr.attempt')].map(r => [...r.cells].map(c => c.textContent));"
+    )
     return [(row[0], row[1], row[4]) for row in cells]
 
 
@@ -72,8 +73,11 @@ def test_the_viewer_opens_from_disk_and_lists_every_attempt(browser, report: Pat
 def test_verdict_and_category_filters_narrow_the_list(browser, report: Path):
     open_viewer(browser, report)
     Select(browser.find_element(By.ID, "verdict")).select_by_value("incorrect")
-    assert sorted(rows(browser)) == [("weak-model", "task5_1", "incorrect"), ("weak-model", "task7_1", "incorrect"),
-                                     ("weak-model", "task7_2", "incorrect")]
+    assert sorted(rows(browser)) == [
+        ("weak-model", "task5_1", "incorrect"),
+        ("weak-model", "task7_1", "incorrect"),
+        ("weak-model", "task7_2", "incorrect"),
+    ]
     Select(browser.find_element(By.ID, "category")).select_by_value("task7")
     assert [task for _, task, _ in rows(browser)] == ["task7_1", "task7_2"]
     assert "verdict=incorrect" in browser.current_url and "category=task7" in browser.current_url
@@ -134,6 +138,7 @@ def test_two_models_side_by_side_on_the_same_task(browser, report: Path):
     browser.find_element(By.CSS_SELECTOR, 'tr.attempt[data-task="task7_1"]').click()
     picker = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "tr.detail select.compare-with"))
     Select(picker).select_by_value("weak-model")
+
     def both_loaded(driver):
         shown = driver.find_elements(By.CSS_SELECTOR, "#compare .columns .transcript")
         return shown if len(shown) == 2 and all("FINISH" in c.text for c in shown) else None

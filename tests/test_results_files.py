@@ -15,17 +15,34 @@ IDENTITY = {"model": "reference", "task_set": "generated", "task_set_sha256": "a
 
 
 def outcome(task_id: str, result: str | None = '["S1"]') -> SimpleNamespace:
-    return SimpleNamespace(task_id=task_id, status="completed", result=result, num_turns=1,
-                           history=[{"role": "user", "content": "prompt"}, {"role": "agent", "content": f"FINISH({result})"}],
-                           prompt_tokens=5, completion_tokens=None, model_latency_s=0.25, model_calls=1, retries=0, error=None)
+    return SimpleNamespace(
+        task_id=task_id,
+        status="completed",
+        result=result,
+        num_turns=1,
+        history=[{"role": "user", "content": "prompt"}, {"role": "agent", "content": f"FINISH({result})"}],
+        prompt_tokens=5,
+        completion_tokens=None,
+        model_latency_s=0.25,
+        model_calls=1,
+        retries=0,
+        error=None,
+    )
 
 
 def lines_for(task_id: str, correct: bool = True, session: str = "s1", status: str = "completed") -> tuple[dict, dict]:
     done = outcome(task_id)
     done.status = status
-    run = run_record(index=0, category=1, attempt=1, session=session, outcome=done,
-                     verdict=SimpleNamespace(correct=correct, reason=None if correct else "wrong MRN"),
-                     elapsed_s=0.3, environment_fingerprint="fake")
+    run = run_record(
+        index=0,
+        category=1,
+        attempt=1,
+        session=session,
+        outcome=done,
+        verdict=SimpleNamespace(correct=correct, reason=None if correct else "wrong MRN"),
+        elapsed_s=0.3,
+        environment_fingerprint="fake",
+    )
     return run, transcript_record(run, done)
 
 
@@ -39,8 +56,16 @@ def test_run_record_keeps_upstream_fields_and_parses_the_finish_answer() -> None
 
 
 def test_unparsable_finish_answer_is_kept_as_text() -> None:
-    run = run_record(index=0, category=1, attempt=1, session="s", outcome=outcome("task1_1", "S1, S2"),
-                     verdict=SimpleNamespace(correct=False, reason="not JSON"), elapsed_s=0, environment_fingerprint="f")
+    run = run_record(
+        index=0,
+        category=1,
+        attempt=1,
+        session="s",
+        outcome=outcome("task1_1", "S1, S2"),
+        verdict=SimpleNamespace(correct=False, reason="not JSON"),
+        elapsed_s=0,
+        environment_fingerprint="f",
+    )
     assert run["result"] == "S1, S2"
 
 
@@ -122,9 +147,16 @@ def record_and_append(tmp_path: Path, result: str, error: str | None = None) -> 
     """Build both lines for an attempt whose answer is `result` and write them; return what was read back."""
     done = outcome("task1_1", result)
     done.error = error
-    run = run_record(index=0, category=1, attempt=1, session="s", outcome=done,
-                     verdict=SimpleNamespace(correct=False, reason=f"answer {result[:20]!r} is wrong"),
-                     elapsed_s=0, environment_fingerprint="f")
+    run = run_record(
+        index=0,
+        category=1,
+        attempt=1,
+        session="s",
+        outcome=done,
+        verdict=SimpleNamespace(correct=False, reason=f"answer {result[:20]!r} is wrong"),
+        elapsed_s=0,
+        environment_fingerprint="f",
+    )
     folder = RunFolder(tmp_path / "reference")
     folder.append(run, transcript_record(run, done))
     (read_run,) = folder.records()
@@ -148,7 +180,7 @@ def test_a_raw_lone_surrogate_in_the_transcript_is_recorded_as_u_fffd(tmp_path: 
 
 def test_a_valid_surrogate_pair_is_kept_as_the_character_it_encodes(tmp_path: Path) -> None:
     run, _ = record_and_append(tmp_path, '["\ud83d\ude00"]')
-    assert run["result"] == ["\U0001F600"]
+    assert run["result"] == ["\U0001f600"]
 
 
 def test_an_answer_nested_5000_deep_is_recorded_as_its_text(tmp_path: Path) -> None:
@@ -165,7 +197,7 @@ def test_an_answer_nested_just_under_the_recursion_limit_is_recorded_as_its_text
 
 
 def test_a_shallow_nested_answer_is_still_parsed(tmp_path: Path) -> None:
-    run, _ = record_and_append(tmp_path, "[[[1, 2]], {\"a\": [3]}]")
+    run, _ = record_and_append(tmp_path, '[[[1, 2]], {"a": [3]}]')
     assert run["result"] == [[[1, 2]], {"a": [3]}]
 
 
@@ -197,10 +229,14 @@ def test_resume_judges_an_attempt_by_its_latest_line(tmp_path: Path) -> None:
 
 
 def test_reruns_in_session_counts_attempts_that_had_ended_in_infrastructure_failures() -> None:
-    records = [lines_for("task1_1", status="error")[0], lines_for("task1_2", status="cassette_mismatch")[0],
-               lines_for("task1_3", status="agent_invalid_action")[0],
-               lines_for("task1_1", session="s2")[0], lines_for("task1_2", session="s2", status="error")[0],
-               lines_for("task1_4", session="s2")[0]]
+    records = [
+        lines_for("task1_1", status="error")[0],
+        lines_for("task1_2", status="cassette_mismatch")[0],
+        lines_for("task1_3", status="agent_invalid_action")[0],
+        lines_for("task1_1", session="s2")[0],
+        lines_for("task1_2", session="s2", status="error")[0],
+        lines_for("task1_4", session="s2")[0],
+    ]
     assert reruns_in_session(records, "s2") == 2
     assert reruns_in_session(records, "s1") == 0
 
@@ -208,36 +244,61 @@ def test_reruns_in_session_counts_attempts_that_had_ended_in_infrastructure_fail
 def test_an_incorrect_attempt_whose_last_answer_was_cut_says_so_and_keeps_its_status() -> None:
     cut = outcome("task1_1")
     cut.status, cut.finish_reason, cut.truncated_answers = "agent_invalid_action", "length", 1
-    run = run_record(index=0, category=1, attempt=1, session="s", outcome=cut,
-                     verdict=SimpleNamespace(correct=False, reason="agent_invalid_action"), elapsed_s=0,
-                     environment_fingerprint="f")
+    run = run_record(
+        index=0,
+        category=1,
+        attempt=1,
+        session="s",
+        outcome=cut,
+        verdict=SimpleNamespace(correct=False, reason="agent_invalid_action"),
+        elapsed_s=0,
+        environment_fingerprint="f",
+    )
     assert run["status"] == "agent_invalid_action" and run["finish_reason"] == "length"
-    assert run["reason"] == ("agent_invalid_action; the last answer was cut at the completion-token limit "
-                             "(finish_reason length)")
+    assert run["reason"] == (
+        "agent_invalid_action; the last answer was cut at the completion-token limit (finish_reason length)"
+    )
     assert run["truncated_answers"] == 1
 
 
 def test_retry_accounting_reaches_the_record() -> None:
     slow = outcome("task1_1")
     slow.timeouts, slow.time_lost_s, slow.model_latency_s, slow.retries = 2, 61.23456, 62.5, 3
-    run = run_record(index=0, category=1, attempt=1, session="s", outcome=slow,
-                     verdict=SimpleNamespace(correct=True, reason=None), elapsed_s=70, environment_fingerprint="f")
+    run = run_record(
+        index=0,
+        category=1,
+        attempt=1,
+        session="s",
+        outcome=slow,
+        verdict=SimpleNamespace(correct=True, reason=None),
+        elapsed_s=70,
+        environment_fingerprint="f",
+    )
     assert (run["timeouts"], run["time_lost_s"], run["latency_s"], run["retries"]) == (2, 61.235, 62.5, 3)
 
 
 def test_the_failure_line_shows_the_error_behind_an_errored_attempt_shortened() -> None:
-    run = {"task_id": "task1_1", "status": "error", "num_turns": 0, "reason": "error",
-           "error": "ModelCallError: model call failed: HTTP 502: <html>\n" + "<p>bad gateway</p>" * 100}
+    run = {
+        "task_id": "task1_1",
+        "status": "error",
+        "num_turns": 0,
+        "reason": "error",
+        "error": "ModelCallError: model call failed: HTTP 502: <html>\n" + "<p>bad gateway</p>" * 100,
+    }
     line = verdict_message(run)
     assert line.startswith("task1_1 incorrect: error: ModelCallError: model call failed: HTTP 502: <html> <p>bad")
     assert line.endswith("... (status error, 0 turns)") and len(line) < 260 and "\n" not in line
 
 
 def test_the_failure_line_puts_the_invalid_action_before_the_truncation_note() -> None:
-    run = {"status": "agent_invalid_action", "reason": "agent_invalid_action; the last answer was cut",
-           "error": "answer does not start with GET, POST or FINISH(: 'The patient'"}
-    assert failure_reason(run) == ("agent_invalid_action: answer does not start with GET, POST or FINISH(: "
-                                   "'The patient'; the last answer was cut")
+    run = {
+        "status": "agent_invalid_action",
+        "reason": "agent_invalid_action; the last answer was cut",
+        "error": "answer does not start with GET, POST or FINISH(: 'The patient'",
+    }
+    assert failure_reason(run) == (
+        "agent_invalid_action: answer does not start with GET, POST or FINISH(: 'The patient'; the last answer was cut"
+    )
 
 
 def test_a_graded_attempt_shows_only_the_graders_reason() -> None:

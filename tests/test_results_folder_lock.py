@@ -36,8 +36,12 @@ class Holder:
     """Another process holding `folder` for `session` until it is stopped or killed."""
 
     def __init__(self, folder: Path, session: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), session],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(folder), session],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.process.stdout is not None
         assert self.process.stdout.readline().strip() == "held"
 
@@ -73,7 +77,9 @@ def take(folder: Path, session: str) -> SessionLock:
     return run_folder.session_lock
 
 
-def test_a_second_session_is_refused_naming_the_folder_and_the_holders_pid(tmp_path: Path, holders: list[Holder]) -> None:
+def test_a_second_session_is_refused_naming_the_folder_and_the_holders_pid(
+    tmp_path: Path, holders: list[Holder]
+) -> None:
     holder = hold(tmp_path, "session-a", holders)
     with pytest.raises(FolderInUse) as refused:
         take(tmp_path, "session-b")

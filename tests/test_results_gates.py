@@ -10,8 +10,12 @@ from medbench.results.gates import (
     parse_threshold,
 )
 
-SUMMARY = {"total": 10, "correct": 9, "infrastructure_failures": 0,
-           "task_breakdown": {"task5": {"total": 5, "correct": 4}, "task1": {"total": 5, "correct": 5}}}
+SUMMARY = {
+    "total": 10,
+    "correct": 9,
+    "infrastructure_failures": 0,
+    "task_breakdown": {"task5": {"total": 5, "correct": 4}, "task1": {"total": 5, "correct": 5}},
+}
 
 
 def test_threshold_reads_fractions_and_percentages() -> None:

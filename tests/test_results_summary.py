@@ -7,9 +7,19 @@ from medbench.results.summary import build_summary, model_calls_line, summary_ta
 MANIFEST: dict[str, Any] = {
     "harness_version": "0.1.0",
     "created": "2026-11-25T08:00:00+00:00",
-    "identity": {"model": "acme/m1", "task_set": "generated", "task_set_sha256": "ab" * 32,
-                 "protocol": "text", "grader": "official", "post_mode": "official", "max_rounds": 8,
-                 "strip_think": False, "repeats": 1, "fhir_display_url": "http://localhost:8080/fhir/", "environment": {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "small"}},
+    "identity": {
+        "model": "acme/m1",
+        "task_set": "generated",
+        "task_set_sha256": "ab" * 32,
+        "protocol": "text",
+        "grader": "official",
+        "post_mode": "official",
+        "max_rounds": 8,
+        "strip_think": False,
+        "repeats": 1,
+        "fhir_display_url": "http://localhost:8080/fhir/",
+        "environment": {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "small"},
+    },
     "details": {"task_count": 4},
     "sessions": ["s1", "s2"],
     "session_elapsed": {"s1": 10.0, "s2": 5.5},
@@ -17,17 +27,41 @@ MANIFEST: dict[str, Any] = {
 
 
 def record(task_id: str, correct: bool, status: str = "completed", attempt: int = 1, **extra: Any) -> dict[str, Any]:
-    return {"task_id": task_id, "correct": correct, "status": status, "attempt": attempt,
-            "category": task_id.split("_")[0], "prompt_tokens": 10, "completion_tokens": 2,
-            "latency_s": 0.5, "environment_fingerprint": "embedded:ehr.sqlite", **extra}
+    return {
+        "task_id": task_id,
+        "correct": correct,
+        "status": status,
+        "attempt": attempt,
+        "category": task_id.split("_")[0],
+        "prompt_tokens": 10,
+        "completion_tokens": 2,
+        "latency_s": 0.5,
+        "environment_fingerprint": "embedded:ehr.sqlite",
+        **extra,
+    }
 
 
 def test_summary_has_the_upstream_fields_with_accuracy_as_percentage() -> None:
-    rows = [record("task1_1", True), record("task1_2", False), record("task10_1", True),
-            record("task2_1", False, status="agent_invalid_action")]
+    rows = [
+        record("task1_1", True),
+        record("task1_2", False),
+        record("task10_1", True),
+        record("task2_1", False, status="agent_invalid_action"),
+    ]
     summary = build_summary(MANIFEST, rows)
-    assert list(summary)[:11] == ["model", "total", "completed", "correct", "invalid_action", "limit_reached",
-                                  "context_limit", "error", "task_breakdown", "elapsed_seconds", "accuracy"]
+    assert list(summary)[:11] == [
+        "model",
+        "total",
+        "completed",
+        "correct",
+        "invalid_action",
+        "limit_reached",
+        "context_limit",
+        "error",
+        "task_breakdown",
+        "elapsed_seconds",
+        "accuracy",
+    ]
     assert summary["model"] == "acme/m1"
     assert (summary["total"], summary["completed"], summary["correct"], summary["invalid_action"]) == (4, 3, 2, 1)
     assert summary["accuracy"] == 50.0
@@ -37,8 +71,12 @@ def test_summary_has_the_upstream_fields_with_accuracy_as_percentage() -> None:
 def test_task_breakdown_orders_task10_after_task2() -> None:
     summary = build_summary(MANIFEST, [record("task10_1", True), record("task2_1", False), record("task1_1", True)])
     assert list(summary["task_breakdown"]) == ["task1", "task2", "task10"]
-    assert summary["task_breakdown"]["task2"] == {"total": 1, "correct": 0, "accuracy": 0.0,
-                                                  "accuracy_ci95": [0.0, 79.35]}
+    assert summary["task_breakdown"]["task2"] == {
+        "total": 1,
+        "correct": 0,
+        "accuracy": 0.0,
+        "accuracy_ci95": [0.0, 79.35],
+    }
 
 
 def test_the_last_record_of_an_attempt_wins() -> None:
@@ -56,8 +94,14 @@ def test_summary_names_task_set_modes_environment_and_completeness() -> None:
     summary = build_summary(MANIFEST, [record("task1_1", True)])
     assert summary["task_set"] == {"name": "generated", "sha256": "ab" * 32, "task_count": 4}
     assert summary["modes"]["grader"] == "official" and summary["modes"]["max_rounds"] == 8
-    assert summary["environment"] == {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "small", "seating": "none",
-                                      "display_url": "http://localhost:8080/fhir/", "fingerprint": "embedded:ehr.sqlite"}
+    assert summary["environment"] == {
+        "kind": "embedded",
+        "ehr_seed": 0,
+        "ehr_scale": "small",
+        "seating": "none",
+        "display_url": "http://localhost:8080/fhir/",
+        "fingerprint": "embedded:ehr.sqlite",
+    }
     assert summary["expected_total"] == 4 and summary["complete"] is False
     assert summary["tokens"] == {"prompt": 10, "completion": 2, "total": 12}
 
@@ -67,7 +111,9 @@ def with_environment(task_set: str, environment: dict) -> dict:
 
 
 def test_official_tasks_seated_by_situation_read_real_situations_synthetic_charts() -> None:
-    manifest = with_environment("official", {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "full", "seating": "situations"})
+    manifest = with_environment(
+        "official", {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "full", "seating": "situations"}
+    )
     summary = build_summary(manifest, [record("task1_1", True)])
     assert summary["environment"]["seating"] == "situations"
     assert summary["comparability"]["level"] == "situations"
@@ -82,8 +128,13 @@ def test_generated_tasks_on_the_synthetic_ehr_are_not_comparable_with_published_
 
 
 def test_a_task_file_with_plain_seating_is_not_comparable_either() -> None:
-    manifest = with_environment("file:mine.json", {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "small", "seating": "tasks"})
-    assert build_summary(manifest, [record("task1_1", True)])["comparability"]["label"] == "task file, synthetic situations and charts"
+    manifest = with_environment(
+        "file:mine.json", {"kind": "embedded", "ehr_seed": 0, "ehr_scale": "small", "seating": "tasks"}
+    )
+    assert (
+        build_summary(manifest, [record("task1_1", True)])["comparability"]["label"]
+        == "task file, synthetic situations and charts"
+    )
 
 
 def test_an_external_server_records_no_seating_and_says_comparability_depends_on_the_server() -> None:
@@ -108,28 +159,63 @@ def test_table_has_a_row_per_category_and_an_overall_row() -> None:
 
 def test_a_killed_session_counts_the_span_of_its_records_as_elapsed_time() -> None:
     manifest = {**MANIFEST, "sessions": ["s1", "killed"], "session_elapsed": {"s1": 10.0}}
-    rows = [record("task1_1", True, session="killed", finished_at="2026-11-25T08:00:00+00:00"),
-            record("task1_2", True, session="killed", finished_at="2026-11-25T08:00:42+00:00")]
+    rows = [
+        record("task1_1", True, session="killed", finished_at="2026-11-25T08:00:00+00:00"),
+        record("task1_2", True, session="killed", finished_at="2026-11-25T08:00:42+00:00"),
+    ]
     assert build_summary(manifest, rows)["elapsed_seconds"] == 52.0
 
 
 def test_refused_requests_are_totalled_and_records_without_the_field_count_zero() -> None:
-    summary = build_summary(MANIFEST, [record("task1_1", True, refused_requests=2), record("task1_2", False),
-                                       record("task1_3", False, refused_requests=1)])
+    summary = build_summary(
+        MANIFEST,
+        [
+            record("task1_1", True, refused_requests=2),
+            record("task1_2", False),
+            record("task1_3", False, refused_requests=1),
+        ],
+    )
     assert summary["refused_requests"] == 3
 
 
 def test_summary_counts_retries_timeouts_time_lost_and_truncated_answers() -> None:
-    rows = [record("task1_1", True, model_calls=3, retries=2, timeouts=1, time_lost_s=31.5, truncated_answers=1,
-                   finish_reason="stop"),
-            record("task1_2", False, status="agent_invalid_action", model_calls=1, retries=0, timeouts=0,
-                   time_lost_s=0.0, truncated_answers=1, finish_reason="length"),
-            record("task1_3", True)]
+    rows = [
+        record(
+            "task1_1",
+            True,
+            model_calls=3,
+            retries=2,
+            timeouts=1,
+            time_lost_s=31.5,
+            truncated_answers=1,
+            finish_reason="stop",
+        ),
+        record(
+            "task1_2",
+            False,
+            status="agent_invalid_action",
+            model_calls=1,
+            retries=0,
+            timeouts=0,
+            time_lost_s=0.0,
+            truncated_answers=1,
+            finish_reason="length",
+        ),
+        record("task1_3", True),
+    ]
     summary = build_summary(MANIFEST, rows)
-    assert summary["model_calls"] == {"calls": 4, "retries": 2, "timeouts": 1, "time_lost_s": 31.5,
-                                      "truncated_answers": 2, "attempts_ending_truncated": 1}
-    assert model_calls_line(summary) == ("model calls: 4, 2 retried (1 timeouts, 31.5 s lost to failed attempts and "
-                                         "waits); 2 answers cut at the token limit (1 attempts ended on one)")
+    assert summary["model_calls"] == {
+        "calls": 4,
+        "retries": 2,
+        "timeouts": 1,
+        "time_lost_s": 31.5,
+        "truncated_answers": 2,
+        "attempts_ending_truncated": 1,
+    }
+    assert model_calls_line(summary) == (
+        "model calls: 4, 2 retried (1 timeouts, 31.5 s lost to failed attempts and "
+        "waits); 2 answers cut at the token limit (1 attempts ended on one)"
+    )
 
 
 def test_a_run_without_retries_or_truncation_prints_no_model_call_line() -> None:

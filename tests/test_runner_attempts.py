@@ -140,5 +140,7 @@ def test_one_attempt_that_is_not_a_refusal_disarms_the_watch_for_good() -> None:
 
 def test_rate_limits_and_server_errors_are_not_refusals() -> None:
     watch = EndpointWatch()
-    errors = [{"status": "error", "error": "ModelCallError: model call failed after 6 retries: HTTP 429: slow down"}] * 3
+    errors = [
+        {"status": "error", "error": "ModelCallError: model call failed after 6 retries: HTTP 429: slow down"}
+    ] * 3
     assert [watch.observe(error) for error in errors] == [None, None, None]

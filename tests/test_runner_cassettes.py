@@ -17,7 +17,7 @@ import httpx2
 import pytest
 import requests
 
-from medbench.runner.cassettes import CassettePlan, attempt_cassette
+from medbench.cassettes.attempt import CassettePlan, attempt_cassette
 
 WAIT_S = 10
 
@@ -53,8 +53,12 @@ def echo() -> Iterator[str]:
 
 def interleaved(plan: CassettePlan, base: str, problems: dict[str, list[str]]) -> dict[str, list[str]]:
     """Attempts A and B send their requests in the order A1 B1 A2 B2, each through its own cassette."""
-    turns = {("A", 1): threading.Event(), ("B", 1): threading.Event(), ("A", 2): threading.Event(),
-             ("B", 2): threading.Event()}
+    turns = {
+        ("A", 1): threading.Event(),
+        ("B", 1): threading.Event(),
+        ("A", 2): threading.Event(),
+        ("B", 2): threading.Event(),
+    }
     order = list(turns)
     answers: dict[str, list[str]] = {"A": [], "B": []}
     failures: list[BaseException] = []

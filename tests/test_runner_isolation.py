@@ -24,7 +24,7 @@ from medbench.results.writer import RunFolder
 from medbench.runner.attempts import AttemptPool, AttemptRunner
 from medbench.runner.session import Case
 from medbench.settings import Settings
-from medbench.tasks.model import Task, TaskSet
+from medbench.tasks.task import Task, TaskSet
 
 DISPLAY = "http://localhost:8080/fhir/"
 CODE = "ISOLATION-TEST"
@@ -55,9 +55,13 @@ class PostThenSearch:
         turns = sum(1 for m in messages if m["role"] == "assistant")
         mark = re.search(r"mark=(\w+)", messages[0]["content"])
         if turns == 0:
-            body = {"resourceType": "Observation", "status": "final",
-                    "code": {"coding": [{"system": "http://loinc.org", "code": CODE}]},
-                    "subject": {"reference": f"Patient/{self.patient}"}, "valueString": "placeholder"}
+            body = {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": CODE}]},
+                "subject": {"reference": f"Patient/{self.patient}"},
+                "valueString": "placeholder",
+            }
             content = f"POST {DISPLAY}Observation\n{json.dumps(body)}"
         elif turns == 1:
             self.barrier.wait()
@@ -68,13 +72,20 @@ class PostThenSearch:
         return ModelReply(content=content, prompt_tokens=1, completion_tokens=1, latency_s=0.0, retries=0)
 
 
-def test_attempts_in_flight_together_each_see_only_their_own_writes(environment: Environment, patient: str,
-                                                                    tmp_path: Path) -> None:
+def test_attempts_in_flight_together_each_see_only_their_own_writes(
+    environment: Environment, patient: str, tmp_path: Path
+) -> None:
     task = Task("task3_1", 3, "Record it. mark=shared", "", eval_MRN=patient)
     task_set = TaskSet("isolation", (task,), "{context} {question} {api_base} {functions}", [], "generated")
     settings = Settings(post_mode="execute", repeats=2, results_dir=tmp_path)
-    runner = AttemptRunner(session="isolation", settings=settings, task_set=task_set, environment=environment,
-                           model=PostThenSearch(threading.Barrier(2, timeout=WAIT_S), patient), folder=RunFolder(tmp_path))
+    runner = AttemptRunner(
+        session="isolation",
+        settings=settings,
+        task_set=task_set,
+        environment=environment,
+        model=PostThenSearch(threading.Barrier(2, timeout=WAIT_S), patient),
+        folder=RunFolder(tmp_path),
+    )
     pool = AttemptPool(runner, concurrency=2)
     cases = [Case("task3_1", 3, 0, attempt, 2) for attempt in (1, 2)]
     pool.submit(cases)
@@ -86,9 +97,12 @@ def test_attempts_in_flight_together_each_see_only_their_own_writes(environment:
 
 
 def test_a_dropped_namespace_takes_its_writes_with_it_and_leaves_others(environment: Environment, patient: str) -> None:
-    body = {"resourceType": "Observation", "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": CODE + "-DROP"}]},
-            "subject": {"reference": f"Patient/{patient}"}}
+    body = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": CODE + "-DROP"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+    }
     url = f"{DISPLAY}Observation?code={CODE}-DROP"
     with environment.gateway("keep") as keep, environment.gateway("drop") as drop:
         assert keep.post(f"{DISPLAY}Observation", body).ok and drop.post(f"{DISPLAY}Observation", body).ok

@@ -5,8 +5,8 @@ from urllib.parse import quote
 
 import vcr.request
 
-from medbench import replay
-from medbench.secrets import MASK, MIN_SECRET_CHARS, NO_SECRETS, Scrubber
+from medbench.cassettes import files as cassette_files
+from medbench.scrubbing import MASK, MIN_SECRET_CHARS, NO_SECRETS, Scrubber
 
 KEY = "sk-test-0123456789abcdef"
 BASIC = "Basic dXNlcjpsb25nLXBhc3N3b3Jk"
@@ -63,21 +63,26 @@ def test_the_longest_form_is_masked_first_so_no_fragment_of_a_secret_is_left():
 
 
 def test_cassette_hooks_mask_secrets_in_kept_4xx_bodies_urls_and_request_bodies():
-    config = replay.vcr_config(Scrubber.of(KEY, {"Authorization": BASIC}))
+    config = cassette_files.vcr_config(Scrubber.of(KEY, {"Authorization": BASIC}))
     request = vcr.request.Request(
-        "POST", f"http://model.example/v1/chat?key={KEY}", json.dumps({"note": BASIC}).encode(),
+        "POST",
+        f"http://model.example/v1/chat?key={KEY}",
+        json.dumps({"note": BASIC}).encode(),
         {"Authorization": BASIC, "Content-Type": "application/json"},
     )
     recorded = config["before_record_request"](request)
     assert KEY not in recorded.uri and b"dXNlcjpsb25n" not in recorded.body
     assert dict(recorded.headers) == {"Content-Type": "application/json"}
-    response = {"status": {"code": 401, "message": ""}, "headers": {"Content-Type": ["application/json"]},
-                "body": {"string": json.dumps({"error": f"Incorrect API key provided: Bearer {KEY}"}).encode()}}
+    response = {
+        "status": {"code": 401, "message": ""},
+        "headers": {"Content-Type": ["application/json"]},
+        "body": {"string": json.dumps({"error": f"Incorrect API key provided: Bearer {KEY}"}).encode()},
+    }
     kept = config["before_record_response"](response)
     assert kept["body"]["string"] == json.dumps({"error": f"Incorrect API key provided: {MASK}"}).encode()
 
 
 def test_cassette_hooks_still_drop_retried_statuses():
-    config = replay.vcr_config(Scrubber.of(KEY))
+    config = cassette_files.vcr_config(Scrubber.of(KEY))
     response = {"status": {"code": 429, "message": ""}, "headers": {}, "body": {"string": b""}}
     assert config["before_record_response"](response) is None

@@ -36,8 +36,14 @@ class EchoingEndpoint(BaseHTTPRequestHandler):
             self.rfile.read(length)
         authorization = self.headers.get("Authorization")
         type(self).seen.append(authorization)
-        body = json.dumps({"error": {"message": f"Incorrect API key provided: {authorization}. Tenant "
-                                                f"{self.headers.get('X-Tenant')}", "code": "invalid_api_key"}}).encode()
+        body = json.dumps(
+            {
+                "error": {
+                    "message": f"Incorrect API key provided: {authorization}. Tenant {self.headers.get('X-Tenant')}",
+                    "code": "invalid_api_key",
+                }
+            }
+        ).encode()
         self.send_response(401)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -69,18 +75,42 @@ def run_session(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     shutil.copy(ROOT / "tests_bench" / "test_medagentbench.py", project / "test_medagentbench.py")
     selection = [f"test_medagentbench.py::test_task[{task}]" for task in ("task1_1", "task3_1")]
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--ehr-scale=small", "--results-dir=results", "-p", "no:cacheprovider",
-         "--model=acme/echo", "--record-mode=once", "--json-report", "--json-report-file=report.json",
-         "--junitxml=junit.xml", *args, *selection],
-        cwd=project, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--ehr-scale=small",
+            "--results-dir=results",
+            "-p",
+            "no:cacheprovider",
+            "--model=acme/echo",
+            "--record-mode=once",
+            "--json-report",
+            "--json-report-file=report.json",
+            "--junitxml=junit.xml",
+            *args,
+            *selection,
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
 def assert_nothing_leaked(project: Path, result: subprocess.CompletedProcess[str], secrets: tuple[str, ...]) -> None:
     written = [path for path in project.rglob("*") if path.is_file() and "__pycache__" not in path.parts]
     names = {path.name for path in written}
-    assert {"runs.jsonl", "transcripts.jsonl", "summary.json", "report.json", "junit.xml",
-            "task1_1.json", "task3_1.json"} <= names, names
+    assert {
+        "runs.jsonl",
+        "transcripts.jsonl",
+        "summary.json",
+        "report.json",
+        "junit.xml",
+        "task1_1.json",
+        "task3_1.json",
+    } <= names, names
     for path in written:
         text = path.read_text(encoding="utf-8", errors="replace")
         for secret in secrets:
@@ -103,8 +133,13 @@ def test_an_echoed_api_key_reaches_no_file_results_cassettes_or_reports(tmp_path
 
 def test_an_authorization_extra_header_wins_and_no_header_value_reaches_any_file(tmp_path: Path, endpoint: str) -> None:
     project = tmp_path / "header"
-    result = run_session(project, f"--base-url={endpoint}", f"--api-key={KEY}",
-                         f"--extra-header=Authorization=Bearer {HEADER_TOKEN}", f"--extra-header=X-Tenant={TENANT}")
+    result = run_session(
+        project,
+        f"--base-url={endpoint}",
+        f"--api-key={KEY}",
+        f"--extra-header=Authorization=Bearer {HEADER_TOKEN}",
+        f"--extra-header=X-Tenant={TENANT}",
+    )
     chat_calls = [seen for seen in EchoingEndpoint.seen if seen is not None]
     assert chat_calls and set(chat_calls) == {f"Bearer {HEADER_TOKEN}"}  # the key itself was never sent
     assert_nothing_leaked(project, result, (KEY, HEADER_TOKEN, TENANT))

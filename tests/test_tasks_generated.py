@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from medbench.ehr.population import build_population
-
 from medbench.clock import NOW, NOW_ISO
+from medbench.ehr.population import build_population
 from medbench.tasks import (
     TaskSet,
     branch_counts,
@@ -85,7 +84,11 @@ def stand_in_population(data_patients: int = 60, without: tuple[str, ...] = ()) 
             if glu_tier == 1:
                 labs["GLU"] = [(NOW - timedelta(days=4), 140.0)]
             a1c_tier = (i // 2) % 3
-            labs["A1C"] = [[], [(datetime(2021, 5, 1, 9, tzinfo=NOW.tzinfo), 7.9)], [(datetime(2023, 6, 1, 9, tzinfo=NOW.tzinfo), 6.4)]][a1c_tier]
+            labs["A1C"] = [
+                [],
+                [(datetime(2021, 5, 1, 9, tzinfo=NOW.tzinfo), 7.9)],
+                [(datetime(2023, 6, 1, 9, tzinfo=NOW.tzinfo), 6.4)],
+            ][a1c_tier]
         patients.append(
             StandInPatient(
                 mrn=f"S{1000000 + i * 7919}",
@@ -115,7 +118,7 @@ def of_category(task_set: TaskSet, category: int) -> list[Any]:
 
 
 def category_by_documented_rules(instruction: str, context: str) -> int:
-    """The category-telling rule written in fixtures/task_templates.json "conventions"."""
+    """The category-telling rule written in medbench/data/task_templates.json "conventions"."""
     text = instruction + " " + context
     for marker, category in (("306181000000106", 8), ("4548-4", 10), ("40032-917-01", 9), ("0338-1715-40", 5)):
         if marker in context:
@@ -148,7 +151,9 @@ def test_another_seed_draws_other_patients_and_wording(population: StandInPopula
     other = generate_task_set(1, population)
     assert other.sha256 != task_set.sha256
     for category in range(1, 11):
-        assert [t.instruction for t in of_category(other, category)] != [t.instruction for t in of_category(task_set, category)]
+        assert [t.instruction for t in of_category(other, category)] != [
+            t.instruction for t in of_category(task_set, category)
+        ]
     assert other.name != task_set.name
 
 
@@ -225,9 +230,13 @@ def test_task1_found_names_a_patient_whom_name_and_birthdate_find_alone(
         assert name and DOB.findall(task.instruction), task.instruction
         *given, family = name.group("name").split()
         matches = [
-            p for p in population.patients
+            p
+            for p in population.patients
             if p.birth_date.isoformat() == DOB.findall(task.instruction)[0]
-            and (p.family.lower().startswith(family.lower()) or any(g.lower().startswith(given[0].lower()) for g in p.given))
+            and (
+                p.family.lower().startswith(family.lower())
+                or any(g.lower().startswith(given[0].lower()) for g in p.given)
+            )
         ]
         assert [p.mrn for p in matches] == [task.eval_MRN] == task.sol
 
@@ -241,7 +250,9 @@ def test_task1_not_found_is_a_near_miss_that_no_patient_matches(
         assert task.eval_MRN is None
         *given, family = TASK1_NAME.search(task.instruction).group("name").split()  # type: ignore[union-attr]
         dob = date.fromisoformat(DOB.findall(task.instruction)[0])
-        assert not [p for p in population.patients if p.birth_date == dob and (p.family == family or p.given[0] == given[0])]
+        assert not [
+            p for p in population.patients if p.birth_date == dob and (p.family == family or p.given[0] == given[0])
+        ]
         near = [p for p in population.patients if p.family == family or p.birth_date == dob or p.given[0] == given[0]]
         assert near, f"{task.id} should resemble a real patient"
 
@@ -280,7 +291,15 @@ def test_task8_quotes_an_sbar_note_it_expects(task_set: TaskSet) -> None:
 
 @pytest.mark.parametrize(
     ("value", "branch"),
-    [(2.0, "normal"), (1.91, "normal"), (1.9, "mild"), (1.5, "mild"), (1.49, "moderate"), (1.0, "moderate"), (0.99, "severe")],
+    [
+        (2.0, "normal"),
+        (1.91, "normal"),
+        (1.9, "mild"),
+        (1.5, "mild"),
+        (1.49, "moderate"),
+        (1.0, "moderate"),
+        (0.99, "severe"),
+    ],
 )
 def test_task5_tiers_follow_the_dosing_thresholds(value: float, branch: str) -> None:
     assert magnesium_branch([(NOW - timedelta(hours=1), value)]) == branch

@@ -45,23 +45,40 @@ def _prompt(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m medbench.agent", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m medbench.agent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     tools = commands.add_parser("tools", help="print the tools of a task set in tools mode (--protocol=tools)")
-    tools.add_argument("--tasks", default="generated", metavar="SPEC",
-                       help="generated (default), official, or a task file (as pytest --tasks)")
-    tools.add_argument("--official-dir", type=Path, default=None, metavar="DIR",
-                       help="official assets (else $MEDBENCH_OFFICIAL_DIR, the cache, or a download)")
+    tools.add_argument(
+        "--tasks",
+        default="generated",
+        metavar="SPEC",
+        help="generated (default), official, or a task file (as pytest --tasks)",
+    )
+    tools.add_argument(
+        "--official-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="official assets (else $MEDBENCH_OFFICIAL_DIR, the cache, or a download)",
+    )
     tools.add_argument("--names", action="store_true", help="one line per tool instead of the JSON schemas")
     tools.add_argument("--prompt", metavar="TASK_ID", help="print this task's tools-mode prompt instead")
-    tools.add_argument("--fhir-display-url", default=DEFAULT_DISPLAY_BASE, metavar="URL",
-                       help=f"with --prompt: the base URL the prompt shows (default {DEFAULT_DISPLAY_BASE})")
+    tools.add_argument(
+        "--fhir-display-url",
+        default=DEFAULT_DISPLAY_BASE,
+        metavar="URL",
+        help=f"with --prompt: the base URL the prompt shows (default {DEFAULT_DISPLAY_BASE})",
+    )
     for flag, default in (("--task-seed", 0), ("--ehr-seed", 0)):
         tools.add_argument(flag, type=int, default=default, metavar="N", help="with --prompt: as the pytest option")
-    tools.add_argument("--ehr-scale", default=DEFAULT_EHR_SCALE, choices=EHR_SCALES,
-                       help=f"with --prompt: the EHR generated tasks are drawn from "
-                            f"(default {DEFAULT_EHR_SCALE}, as pytest)")
+    tools.add_argument(
+        "--ehr-scale",
+        default=DEFAULT_EHR_SCALE,
+        choices=EHR_SCALES,
+        help=f"with --prompt: the EHR generated tasks are drawn from (default {DEFAULT_EHR_SCALE}, as pytest)",
+    )
     args = parser.parse_args(argv)
     from medbench.tasks import OfficialAssetsError, TaskFileError
 
@@ -75,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.names:
         for tool in toolset.tools:
-            print(f"{tool.name:34} {tool.action:6} {tool.source or 'medbench (fixtures/tools_mode.json)'}")
+            print(f"{tool.name:34} {tool.action:6} {tool.source or 'medbench (medbench/data/tools_mode.json)'}")
     else:
         print(json.dumps(toolset.specs(), indent=2, ensure_ascii=False))
     return 0

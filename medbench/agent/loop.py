@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from medbench import types
+from medbench import outcomes
 from medbench.agent import protocol
 from medbench.agent.prompt import build_prompt
 from medbench.agent.protocol import FinishAction, GetAction, InvalidAction, PostAction
@@ -22,8 +22,8 @@ from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.jsonsafe import valid_text
 from medbench.models import call_events
 from medbench.models.client import ChatModel, ContextLimitError, ModelError, ModelReply
-from medbench.tasks.model import Task, TaskSet
-from medbench.types import TRUNCATED, TaskOutcome
+from medbench.outcomes import TRUNCATED, TaskOutcome
+from medbench.tasks.task import Task, TaskSet
 
 # A model answer of either protocol (ModelReply, tool_reply.ToolReply): what logged_call records.
 Reply = TypeVar("Reply", bound=Any)
@@ -58,9 +58,9 @@ def run_task(
     in_model_call = False
 
     def outcome(end: str, result: str | None = None, error: str | None = None) -> TaskOutcome:
-        ended = _outcome(task.id, end, result, error, history, calls)
+        ended = outcome_of(task.id, end, result, error, history, calls)
         ended.refused_requests = refused
-        if end == types.ERROR:
+        if end == outcomes.ERROR:
             ended.error_source = "model" if in_model_call else "harness"
         return ended
 
@@ -74,13 +74,13 @@ def run_task(
             history.append({"role": "agent", "content": answer})
             action = protocol.parse_action(answer)
             if isinstance(action, FinishAction):
-                return outcome(types.COMPLETED, result=action.result)
+                return outcome(outcomes.COMPLETED, result=action.result)
             if isinstance(action, InvalidAction):
-                return outcome(types.INVALID_ACTION, error=action.reason)
+                return outcome(outcomes.INVALID_ACTION, error=action.reason)
             turn, was_refused = _observe(action, gateway, config)
             refused += was_refused
             history.append({"role": "user", "content": turn})
-        return outcome(types.LIMIT_REACHED)
+        return outcome(outcomes.LIMIT_REACHED)
     except Exception as exc:
         ended, error = failure_status(exc)
         return outcome(ended, error=error)
@@ -89,10 +89,10 @@ def run_task(
 def failure_status(exc: Exception) -> tuple[str, str]:
     """The status and error an exception ends an attempt with, in either protocol."""
     if isinstance(exc, ContextLimitError):
-        return types.CONTEXT_LIMIT, str(exc)
+        return outcomes.CONTEXT_LIMIT, str(exc)
     if isinstance(exc, CannotOverwriteExistingCassetteException):
-        return types.CASSETTE_MISMATCH, str(exc)
-    return types.ERROR, f"{type(exc).__name__}: {exc}"
+        return outcomes.CASSETTE_MISMATCH, str(exc)
+    return outcomes.ERROR, f"{type(exc).__name__}: {exc}"
 
 
 def to_messages(history: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -122,16 +122,39 @@ def logged_call(call: Callable[[], Reply], calls: list[dict[str, Any]], task_id:
             reply = call()
     except Exception as exc:
         if isinstance(exc, ContextLimitError):
-            calls.append(_call_record(exc.latency_s, exc.latency_s, exc.prompt_tokens, None, exc.retries, exc.timeouts,
-                                      None, ok=False, context_window=exc.context_window))
+            calls.append(
+                _call_record(
+                    exc.latency_s,
+                    exc.latency_s,
+                    exc.prompt_tokens,
+                    None,
+                    exc.retries,
+                    exc.timeouts,
+                    None,
+                    ok=False,
+                    context_window=exc.context_window,
+                )
+            )
         elif isinstance(exc, ModelError):
-            calls.append(_call_record(exc.latency_s, exc.latency_s, None, None, exc.retries, exc.timeouts, None, ok=False))
+            calls.append(
+                _call_record(exc.latency_s, exc.latency_s, None, None, exc.retries, exc.timeouts, None, ok=False)
+            )
         else:
             elapsed = time.monotonic() - started
             calls.append(_call_record(elapsed, elapsed, None, None, 0, 0, None, ok=False))
         raise
-    calls.append(_call_record(reply.latency_s + reply.lost_s, reply.lost_s, reply.prompt_tokens, reply.completion_tokens,
-                              reply.retries, reply.timeouts, reply.finish_reason, ok=True))
+    calls.append(
+        _call_record(
+            reply.latency_s + reply.lost_s,
+            reply.lost_s,
+            reply.prompt_tokens,
+            reply.completion_tokens,
+            reply.retries,
+            reply.timeouts,
+            reply.finish_reason,
+            ok=True,
+        )
+    )
     return reply
 
 
@@ -178,7 +201,7 @@ def _call_record(
     return record
 
 
-def _outcome(
+def outcome_of(
     task_id: str,
     end: str,
     result: str | None,

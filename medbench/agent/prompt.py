@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from medbench.tasks.model import Task, TaskSet
+from medbench.tasks.task import Task, TaskSet
 
 
 def build_prompt(task_set: TaskSet, task: Task, api_base: str) -> str:

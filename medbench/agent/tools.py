@@ -11,7 +11,7 @@ natively are measured on the same tasks. Every catalog entry becomes one tool:
   prose, so the official catalog and ours give the same names.
 - `POST <base>Resource` -> `create_<resource>` (`create_medication_request`).
 
-Three tools are ours (fixtures/tools_mode.json): `create_resource` (POST a resource type no
+Three tools are ours (medbench/data/tools_mode.json): `create_resource` (POST a resource type no
 create_ tool covers), `get_next_page` (follow a Bundle's `next` link, which a text-protocol
 model does with GET) and `finish(answers)`.
 
@@ -32,17 +32,16 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from jsonschema import Draft202012Validator
 
-from medbench.tasks.model import Task, TaskSet
+from medbench.package_data import data_file
+from medbench.tasks.task import Task, TaskSet
 
-FIXTURES_DIR = Path(__file__).resolve().parents[2] / "fixtures"
-TOOLS_MODE_FILE = FIXTURES_DIR / "tools_mode.json"
-TOOLS_PROMPT_FILE = FIXTURES_DIR / "prompt_tools.txt"
+TOOLS_MODE_FILE = data_file("tools_mode.json")
+TOOLS_PROMPT_FILE = data_file("prompt_tools.txt")
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 SEARCH_PREFIX = "search_"
@@ -60,8 +59,18 @@ ACTION_OF_KIND = {SEARCH: "GET", NEXT: "GET", CREATE: "POST", CREATE_ANY: "POST"
 _ENTRY = re.compile(r"^\s*(GET|POST)\s+(\S+)\s*$", re.IGNORECASE)
 _RESOURCE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 # Keywords that constrain a value itself; nested ones (properties, items, ...) are not enforced.
-_TOP_LEVEL_KEYWORDS = ("type", "enum", "const", "pattern", "minLength", "maxLength", "minimum", "maximum",
-                       "minItems", "maxItems")
+_TOP_LEVEL_KEYWORDS = (
+    "type",
+    "enum",
+    "const",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "minItems",
+    "maxItems",
+)
 MAX_PROBLEMS = 8
 
 
@@ -83,8 +92,10 @@ class Tool:
 
     def spec(self) -> dict[str, Any]:
         """The OpenAI `tools` entry."""
-        return {"type": "function",
-                "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
 
     @property
     def action(self) -> str:
@@ -126,17 +137,28 @@ def build_tools(functions: Sequence[Mapping[str, Any]]) -> ToolSet:
     entries = [_entry(function) for function in functions]
     names = _catalog_names(functions, entries)
     tools = [
-        Tool(name=name, description=str(function.get("description") or ""),
-             parameters=_shown_schema(function.get("parameters"), kind),
-             kind=kind, resource=resource, source=str(function["name"]),
-             argument_schema=_argument_schema(function.get("parameters"), kind))
+        Tool(
+            name=name,
+            description=str(function.get("description") or ""),
+            parameters=_shown_schema(function.get("parameters"), kind),
+            kind=kind,
+            resource=resource,
+            source=str(function["name"]),
+            argument_schema=_argument_schema(function.get("parameters"), kind),
+        )
         for name, function, (kind, resource) in zip(names, functions, entries, strict=True)
     ]
     for extra in _mode_data()["extra_tools"]:
         kind = _EXTRA_KINDS[extra["name"]]
-        tools.append(Tool(name=extra["name"], description=extra["description"],
-                          parameters=copy.deepcopy(extra["parameters"]), kind=kind,
-                          argument_schema=_argument_schema(extra["parameters"], kind)))
+        tools.append(
+            Tool(
+                name=extra["name"],
+                description=extra["description"],
+                parameters=copy.deepcopy(extra["parameters"]),
+                kind=kind,
+                argument_schema=_argument_schema(extra["parameters"], kind),
+            )
+        )
     duplicated = [name for name, count in Counter(t.name for t in tools).items() if count > 1]
     if duplicated:
         raise CatalogError(f"the catalog gives tools the same name: {', '.join(duplicated)}")
@@ -149,12 +171,12 @@ def tools_for(task_set: TaskSet) -> ToolSet:
 
 
 def tools_prompt(task: Task, api_base: str) -> str:
-    """The opening user turn of a tools-mode task: ours (fixtures/prompt_tools.txt) for every task set."""
+    """The opening user turn of a tools-mode task: ours (medbench/data/prompt_tools.txt) for every task set."""
     return _prompt_template().format(api_base=api_base, context=task.context, question=task.instruction)
 
 
 def reply_text(key: str, **values: str) -> str:
-    """One of the harness's tools-mode replies (fixtures/tools_mode.json "replies"), filled in."""
+    """One of the harness's tools-mode replies (medbench/data/tools_mode.json "replies"), filled in."""
     text: str = _mode_data()["replies"][key]
     return text.format(**values) if values else text
 
@@ -202,8 +224,9 @@ def _entry(function: Mapping[str, Any]) -> tuple[str, str]:
     match = _ENTRY.match(name)
     resource = re.split(r"[/\]}]", match.group(2))[-1] if match else ""
     if not match or not _RESOURCE.match(resource):
-        raise CatalogError(f"function {name!r}: expected a name like 'GET {{api_base}}/Patient' "
-                           "or 'POST [base]Observation'")
+        raise CatalogError(
+            f"function {name!r}: expected a name like 'GET {{api_base}}/Patient' or 'POST [base]Observation'"
+        )
     return (SEARCH if match.group(1).upper() == "GET" else CREATE), resource
 
 

@@ -27,10 +27,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from medbench import types
+from medbench import outcomes
 from medbench.agent import protocol
-from medbench.agent.loop import LoopConfig, failure_status, logged_call
-from medbench.agent.loop import _outcome as _text_outcome
+from medbench.agent.loop import LoopConfig, failure_status, logged_call, outcome_of
 from medbench.agent.tools import (
     CREATE,
     CREATE_ANY,
@@ -46,8 +45,8 @@ from medbench.agent.tools import (
 )
 from medbench.environment.gateway import FhirGateway
 from medbench.models.tool_reply import ToolCall, ToolChatModel, ToolReply
-from medbench.tasks.model import Task, TaskSet
-from medbench.types import TaskOutcome
+from medbench.outcomes import TaskOutcome
+from medbench.tasks.task import Task, TaskSet
 
 PROTOCOL = "tools"
 REMINDERS_PER_TASK = 1
@@ -75,8 +74,14 @@ class _Step:
     refused: bool = False  # the gateway refused the URL (not under the FHIR base): nothing was sent
 
 
-def run_tools_task(task: Task, task_set: TaskSet, model: ToolChatModel, gateway: FhirGateway,
-                   config: LoopConfig | None = None, tools: ToolSet | None = None) -> ToolsOutcome:
+def run_tools_task(
+    task: Task,
+    task_set: TaskSet,
+    model: ToolChatModel,
+    gateway: FhirGateway,
+    config: LoopConfig | None = None,
+    tools: ToolSet | None = None,
+) -> ToolsOutcome:
     """Run one task in tools mode to its end; every failure becomes a status, never an exception."""
     config = config or LoopConfig()
     prompt = tools_prompt(task, config.api_base)
@@ -90,7 +95,7 @@ def run_tools_task(task: Task, task_set: TaskSet, model: ToolChatModel, gateway:
     def outcome(end: str, result: str | None = None, error: str | None = None) -> ToolsOutcome:
         ended = _outcome(task.id, end, result, error, history, messages, calls, counts)
         ended.refused_requests = counts["refused"]
-        if end == types.ERROR:
+        if end == outcomes.ERROR:
             ended.error_source = "model" if in_model_call else "harness"
         return ended
 
@@ -108,22 +113,28 @@ def run_tools_task(task: Task, task_set: TaskSet, model: ToolChatModel, gateway:
             if not reply.tool_calls:
                 messages.append({"role": "assistant", "content": content})
                 if counts["reminders"] >= REMINDERS_PER_TASK:
-                    return outcome(types.INVALID_ACTION,
-                                   error=f"reply without a tool call after a reminder: {content[:60]!r}")
+                    return outcome(
+                        outcomes.INVALID_ACTION, error=f"reply without a tool call after a reminder: {content[:60]!r}"
+                    )
                 counts["reminders"] += 1
                 messages.append({"role": "user", "content": reply_text("reminder")})
                 continue
-            messages.append({"role": "assistant", "content": content or None,
-                             "tool_calls": [call.to_message() for call in reply.tool_calls]})
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": content or None,
+                    "tool_calls": [call.to_message() for call in reply.tool_calls],
+                }
+            )
             for call in reply.tool_calls:
                 step = _run_call(call, toolset, gateway, config)
                 history.extend(step.view)
                 if step.finished is not None:
-                    return outcome(types.COMPLETED, result=step.finished)
+                    return outcome(outcomes.COMPLETED, result=step.finished)
                 counts["tool_errors"] += step.failed
                 counts["refused"] += step.refused
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": step.content})
-        return outcome(types.LIMIT_REACHED)
+        return outcome(outcomes.LIMIT_REACHED)
     except Exception as exc:
         ended, error = failure_status(exc)
         return outcome(ended, error=error)
@@ -203,18 +214,32 @@ def _user(content: str) -> dict[str, str]:
     return {"role": "user", "content": content}
 
 
-def _ask(model: ToolChatModel, messages: list[dict[str, Any]], specs: list[dict[str, Any]],
-         calls: list[dict[str, Any]], task_id: str) -> ToolReply:
+def _ask(
+    model: ToolChatModel,
+    messages: list[dict[str, Any]],
+    specs: list[dict[str, Any]],
+    calls: list[dict[str, Any]],
+    task_id: str,
+) -> ToolReply:
     """Call the model and log the call as the text protocol does, failed ones included."""
     reply = logged_call(lambda: model.complete_with_tools(messages, specs), calls, task_id)
     calls[-1]["tool_calls"] = len(reply.tool_calls)
     return reply
 
 
-def _outcome(task_id: str, end: str, result: str | None, error: str | None, history: list[dict[str, str]],
-             messages: list[dict[str, Any]], calls: list[dict[str, Any]], counts: dict[str, int]) -> ToolsOutcome:
+def _outcome(
+    task_id: str,
+    end: str,
+    result: str | None,
+    error: str | None,
+    history: list[dict[str, str]],
+    messages: list[dict[str, Any]],
+    calls: list[dict[str, Any]],
+    counts: dict[str, int],
+) -> ToolsOutcome:
     """The text protocol's accounting (tokens, latency, retries, timeouts, finish reasons), plus the tools counts."""
-    base = _text_outcome(task_id, end, result, error, history, calls)
+    base = outcome_of(task_id, end, result, error, history, calls)
     base.num_turns = counts["turns"]
-    return ToolsOutcome(**vars(base), messages=messages, tool_errors=counts["tool_errors"],
-                        reminders=counts["reminders"])
+    return ToolsOutcome(
+        **vars(base), messages=messages, tool_errors=counts["tool_errors"], reminders=counts["reminders"]
+    )

@@ -26,7 +26,9 @@ def stats(seed: int, scale: str) -> None:
     counts = Counter(_kind(resource) for resource in population.iter_resources())
     iterated = time.perf_counter()
     with_data = sum(p.has_data for p in population.patients)
-    print(f"generator {GENERATOR_VERSION}, scale {scale}, seed {seed}: {len(population.patients)} patients ({with_data} with data)")
+    print(
+        f"generator {GENERATOR_VERSION}, scale {scale}, seed {seed}: {len(population.patients)} patients ({with_data} with data)"
+    )
     for kind, count in sorted(counts.items()):
         print(f"  {kind:32} {count:>8}")
     print(f"  {'total':32} {sum(counts.values()):>8}")

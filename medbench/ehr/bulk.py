@@ -33,7 +33,9 @@ class _PatientBulk:
         self.profile = profile
         self.catalog: Catalog = load_catalog()
         self.sources = [source_tag(rng) for _ in timeline.encounters]
-        self.baselines = {code: m.mean + m.sd * rng.gauss(0, 0.6) for code, m in {**self.catalog.labs, **self.catalog.vitals}.items()}
+        self.baselines = {
+            code: m.mean + m.sd * rng.gauss(0, 0.6) for code, m in {**self.catalog.labs, **self.catalog.vitals}.items()
+        }
         self.bp_base = (rng.gauss(0, 10), rng.gauss(0, 6))
         self.events: list[Event] = []
 
@@ -56,7 +58,9 @@ class _PatientBulk:
                     self.emit(draw.encounter, draw.time, resources.lab, measure, draw.time, issued, value)
         for code, series in task_series.items():
             for item in series:
-                self.emit(item.encounter, item.time, resources.lab, labs[code], item.time, self.issued(item.time), item.value)
+                self.emit(
+                    item.encounter, item.time, resources.lab, labs[code], item.time, self.issued(item.time), item.value
+                )
 
     def vital_signs(self, encounter: Encounter, moment: datetime, with_weight: bool) -> None:
         bp = self.catalog.blood_pressure
@@ -94,7 +98,14 @@ class _PatientBulk:
         acute = [c for c in conditions if c.get("acute")]
         for encounter in self.timeline.encounters:
             if encounter.kind == "inpatient" and self.rng.random() < 0.6:
-                self.emit(encounter.index, encounter.start, resources.condition, self.rng.choice(acute), encounter.start, encounter.current)
+                self.emit(
+                    encounter.index,
+                    encounter.start,
+                    resources.condition,
+                    self.rng.choice(acute),
+                    encounter.start,
+                    encounter.current,
+                )
 
     def orders(self) -> None:
         meds = self.catalog.medications
@@ -102,8 +113,12 @@ class _PatientBulk:
         home_meds = self.rng.sample([m for m in meds if m["setting"] in ("outpatient", "any")], self.rng.randint(1, 4))
         procedures = {p["cpt"]: p for p in self.catalog.procedures}
         admission_care, office_visit = procedures[INITIAL_HOSPITAL_CARE], procedures[OFFICE_VISIT]
-        inpatient_procs = [p for p in procedures.values() if p["setting"] in ("inpatient", "any") and p is not admission_care]
-        outpatient_procs = [p for p in procedures.values() if p["setting"] in ("outpatient", "any") and p is not office_visit]
+        inpatient_procs = [
+            p for p in procedures.values() if p["setting"] in ("inpatient", "any") and p is not admission_care
+        ]
+        outpatient_procs = [
+            p for p in procedures.values() if p["setting"] in ("outpatient", "any") and p is not office_visit
+        ]
         recent = NOW - timedelta(days=365)
         for encounter in self.timeline.encounters:
             start = encounter.start
@@ -111,7 +126,16 @@ class _PatientBulk:
                 for entry in self.rng.sample(inpatient_meds, self.rng.randint(3, 7)):
                     authored = start + timedelta(minutes=self.rng.randint(30, 240))
                     if authored <= LAST_DRAW:
-                        self.emit(encounter.index, authored, resources.medication_request, entry, authored, encounter.end, "Inpatient", encounter.current)
+                        self.emit(
+                            encounter.index,
+                            authored,
+                            resources.medication_request,
+                            entry,
+                            authored,
+                            encounter.end,
+                            "Inpatient",
+                            encounter.current,
+                        )
                 for entry in [admission_care] + self.rng.sample(inpatient_procs, self.rng.randint(0, 3)):
                     performed = start + timedelta(minutes=self.rng.randint(60, 720))
                     if performed <= LAST_DRAW:
@@ -121,7 +145,16 @@ class _PatientBulk:
                 if self.rng.random() < 0.5:
                     authored = start + timedelta(minutes=30)
                     until = min(authored + timedelta(days=90), NOW)
-                    self.emit(encounter.index, authored, resources.medication_request, entry, authored, until, "Outpatient", authored >= recent)
+                    self.emit(
+                        encounter.index,
+                        authored,
+                        resources.medication_request,
+                        entry,
+                        authored,
+                        until,
+                        "Outpatient",
+                        authored >= recent,
+                    )
             performed = start + timedelta(minutes=20)
             if self.rng.random() < 0.7:
                 self.emit(encounter.index, performed, resources.procedure, office_visit, performed)
@@ -129,7 +162,9 @@ class _PatientBulk:
                 self.emit(encounter.index, performed, resources.procedure, self.rng.choice(outpatient_procs), performed)
 
 
-def patient_events(rng: random.Random, mrn: str, timeline: Timeline, task_series: dict[str, Series], profile: Profile, spec: ScaleSpec) -> list[Event]:
+def patient_events(
+    rng: random.Random, mrn: str, timeline: Timeline, task_series: dict[str, Series], profile: Profile, spec: ScaleSpec
+) -> list[Event]:
     """All resources of one data patient (except its Patient), unordered and unnumbered."""
     bulk = _PatientBulk(rng, mrn, timeline, profile)
     bulk.labs(task_series)

@@ -21,15 +21,23 @@ from medbench.fhir.store import SCHEMA_VERSION, build_database
 from medbench.tasks.official import cache_root
 
 
-def database_path(seed: int = 0, scale: str = "small", seating: Seating | None = None, cache_dir: Path | str | None = None) -> Path:
+def database_path(
+    seed: int = 0, scale: str = "small", seating: Seating | None = None, cache_dir: Path | str | None = None
+) -> Path:
     """Where the database for these inputs lives (whether or not it is built yet)."""
     suffix = f"-{seating.digest[:16]}" if seating is not None else ""
     name = f"ehr-{GENERATOR_VERSION}.db{SCHEMA_VERSION}-{scale}-{seed}{suffix}.sqlite"
     return cache_root(cache_dir) / "ehr" / name
 
 
-def ensure_database(seed: int = 0, scale: str = "small", seating: Seating | None = None, cache_dir: Path | str | None = None,
-                    progress: Callable[[int], None] | None = None, population: Population | None = None) -> Path:
+def ensure_database(
+    seed: int = 0,
+    scale: str = "small",
+    seating: Seating | None = None,
+    cache_dir: Path | str | None = None,
+    progress: Callable[[int], None] | None = None,
+    population: Population | None = None,
+) -> Path:
     """Path of the built database for these inputs, building it first if it is not cached.
 
     `progress` is called with the number of resources written so far while a build runs (a

@@ -1,4 +1,4 @@
-"""The clinical vocabulary of the synthetic EHR, read from fixtures/ehr_catalog.json.
+"""The clinical vocabulary of the synthetic EHR, read from medbench/data/ehr_catalog.json.
 
 Kept as data so that codes, units and plausible ranges can be reviewed (and extended) without
 touching the generator."""
@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any
 
-CATALOG_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "ehr_catalog.json"
+from medbench.package_data import data_file
+
+CATALOG_PATH = data_file("ehr_catalog.json")
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,18 @@ class Catalog:
 
 
 def _measure(code: str, spec: dict[str, Any]) -> Measure:
-    return Measure(code, spec["display"], spec["unit"], spec["mean"], spec["sd"], spec["low"], spec["high"], spec["decimals"])
+    return Measure(
+        code, spec["display"], spec["unit"], spec["mean"], spec["sd"], spec["low"], spec["high"], spec["decimals"]
+    )
 
 
 @lru_cache(maxsize=1)
-def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
+def load_catalog(path: Traversable = CATALOG_PATH) -> Catalog:
     """Parse the catalog once per process; a missing file is a broken checkout, so say where it should be."""
     if not path.is_file():
-        raise FileNotFoundError(f"EHR catalog not found at {path}; it ships with the medbench repository (fixtures/ehr_catalog.json)")
+        raise FileNotFoundError(
+            f"EHR catalog not found at {path}; it ships inside the medbench package (medbench/data/ehr_catalog.json)"
+        )
     raw = json.loads(path.read_text(encoding="utf-8"))
     vitals = {code: _measure(code, spec) for code, spec in raw["vitals"].items() if spec.get("kind") != "bp"}
     return Catalog(

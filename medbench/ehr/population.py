@@ -90,7 +90,9 @@ class Population:
             ranks = _storage_ranks(slot.timeline)
             for code, series in slot.task_series.items():
                 labs[code] = [(v.time, v.value) for v in sorted(series, key=lambda v: (ranks[v.encounter], v.time))]
-        return PatientRecord(demo.mrn, list(demo.given), demo.family, demo.birth_date, demo.gender, slot.profile is not None, labs)
+        return PatientRecord(
+            demo.mrn, list(demo.given), demo.family, demo.birth_date, demo.gender, slot.profile is not None, labs
+        )
 
     def profile_of(self, mrn: str) -> Profile | None:
         """The branch profile a data patient was generated with (None for demographics-only)."""
@@ -101,12 +103,21 @@ class Population:
         grouped by encounter in the timeline's shuffled order. Re-iterable and deterministic."""
         for index, slot in enumerate(self._slots):
             rng = _rng(self.seed, "patient-meta", index)
-            yield resources.patient(slot.demographics, NOW - timedelta(minutes=rng.randint(60, 60 * 24 * 30)), source_tag(rng))
+            yield resources.patient(
+                slot.demographics, NOW - timedelta(minutes=rng.randint(60, 60 * 24 * 30)), source_tag(rng)
+            )
         next_id = FIRST_RESOURCE_ID
         for slot in self._slots:
             if slot.profile is None or slot.timeline is None or slot.task_series is None:
                 continue
-            events = patient_events(random.Random(slot.bulk_seed), slot.demographics.mrn, slot.timeline, slot.task_series, slot.profile, self.spec)
+            events = patient_events(
+                random.Random(slot.bulk_seed),
+                slot.demographics.mrn,
+                slot.timeline,
+                slot.task_series,
+                slot.profile,
+                self.spec,
+            )
             ranks = _storage_ranks(slot.timeline)
             events.sort(key=lambda event: (ranks[event[0]], event[1]))
             for _, _, builder, args in events:
@@ -185,7 +196,9 @@ def build_population(seed: int = 0, scale: str = "small", seating: Seating | Non
     return Population(seed, spec, seating, slots)
 
 
-def _born_on(demo: Demographics, birth_date: date | None, reserved: list[NamedPerson], rng: random.Random) -> Demographics:
+def _born_on(
+    demo: Demographics, birth_date: date | None, reserved: list[NamedPerson], rng: random.Random
+) -> Demographics:
     """Give a patient its real birth date; if that made it answer a seated name + birth date search,
     draw it another name (the birth date is the fact that matters, the name is synthetic)."""
     if birth_date is None or demo.birth_date == birth_date:
@@ -202,10 +215,15 @@ def _seat_near_misses(slots: list[_Slot], near_misses: tuple[NamedPerson, ...]) 
     day) exists: when no seated patient is that person, a demographics-only patient becomes them."""
     spare = (index for index, slot in enumerate(slots) if slot.profile is None)
     for person in near_misses:
-        if any(person.same_as(NamedPerson(s.demographics.given, s.demographics.family, s.demographics.birth_date)) for s in slots):
+        if any(
+            person.same_as(NamedPerson(s.demographics.given, s.demographics.family, s.demographics.birth_date))
+            for s in slots
+        ):
             continue
         index = next(spare)
-        slots[index] = replace(slots[index], demographics=slots[index].demographics.renamed(person.given, person.family, person.birth_date))
+        slots[index] = replace(
+            slots[index], demographics=slots[index].demographics.renamed(person.given, person.family, person.birth_date)
+        )
 
 
 def _seat(demo: Demographics, seating: Seating | None, reserved: list[NamedPerson]) -> Demographics:

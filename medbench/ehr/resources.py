@@ -21,7 +21,6 @@ NDC = "http://hl7.org/fhir/sid/ndc"
 CPT = "http://www.ama-assn.org/go/cpt"
 
 
-
 @lru_cache(maxsize=8192)
 def timestamp(moment: datetime) -> str:
     """Clinical times as the upstream data writes them: `2023-11-09T12:23:00+00:00`.
@@ -49,17 +48,35 @@ def patient(demo: Demographics, last_updated: datetime, source: str) -> dict[str
         "id": demo.mrn,
         "meta": meta(last_updated, source),
         "extension": [
-            {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
-             "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/v3/Race", **demo.race}], "text": demo.race["display"]}},
-            {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity",
-             "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/v3/Ethnicity", **demo.ethnicity}], "text": demo.ethnicity["display"]}},
+            {
+                "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
+                "valueCodeableConcept": {
+                    "coding": [{"system": "http://hl7.org/fhir/v3/Race", **demo.race}],
+                    "text": demo.race["display"],
+                },
+            },
+            {
+                "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity",
+                "valueCodeableConcept": {
+                    "coding": [{"system": "http://hl7.org/fhir/v3/Ethnicity", **demo.ethnicity}],
+                    "text": demo.ethnicity["display"],
+                },
+            },
         ],
-        "identifier": [{"use": "usual", "type": {"coding": [{"system": V2_0203, "code": "MR", "display": "Medical Record Number"}]}, "value": demo.mrn}],
+        "identifier": [
+            {
+                "use": "usual",
+                "type": {"coding": [{"system": V2_0203, "code": "MR", "display": "Medical Record Number"}]},
+                "value": demo.mrn,
+            }
+        ],
         "name": [{"use": "official", "family": demo.family, "given": list(demo.given)}],
         "telecom": [{"system": "phone", "value": demo.phone, "use": "home"}],
         "gender": demo.gender,
         "birthDate": demo.birth_date.isoformat(),
-        "address": [{"line": [demo.address_line], "city": demo.city, "state": demo.state, "postalCode": demo.postal_code}],
+        "address": [
+            {"line": [demo.address_line], "city": demo.city, "state": demo.state, "postalCode": demo.postal_code}
+        ],
     }
 
 
@@ -67,7 +84,9 @@ def _coded(system: str, code: str, display: str) -> dict[str, Any]:
     return {"coding": [{"system": system, "code": code, "display": display}], "text": display}
 
 
-def lab(rid: int, mrn: str, measure: Measure, effective: datetime, issued: datetime, value: float, source: str) -> dict[str, Any]:
+def lab(
+    rid: int, mrn: str, measure: Measure, effective: datetime, issued: datetime, value: float, source: str
+) -> dict[str, Any]:
     return {
         "resourceType": "Observation",
         "id": str(rid),
@@ -82,7 +101,9 @@ def lab(rid: int, mrn: str, measure: Measure, effective: datetime, issued: datet
     }
 
 
-def vital(rid: int, mrn: str, code: str, effective: datetime, value: float | str, unit: str | None, source: str) -> dict[str, Any]:
+def vital(
+    rid: int, mrn: str, code: str, effective: datetime, value: float | str, unit: str | None, source: str
+) -> dict[str, Any]:
     """A flowsheet row; blood pressure carries a string like "118/77 mmHg", the rest a quantity."""
     resource: dict[str, Any] = {
         "resourceType": "Observation",
@@ -108,9 +129,23 @@ def condition(rid: int, mrn: str, entry: dict[str, Any], onset: datetime, active
         "resourceType": "Condition",
         "id": str(rid),
         "meta": meta(onset, source),
-        "clinicalStatus": {"coding": [{"system": f"{TERMINOLOGY}/condition-clinical", "code": status, "display": status.capitalize()}]},
-        "verificationStatus": {"coding": [{"system": f"{TERMINOLOGY}/condition-ver-status", "code": "confirmed", "display": "Confirmed"}]},
-        "category": [{"coding": [{"system": f"{TERMINOLOGY}/condition-category", "code": "problem-list-item", "display": "Problem List Item"}]}],
+        "clinicalStatus": {
+            "coding": [{"system": f"{TERMINOLOGY}/condition-clinical", "code": status, "display": status.capitalize()}]
+        },
+        "verificationStatus": {
+            "coding": [{"system": f"{TERMINOLOGY}/condition-ver-status", "code": "confirmed", "display": "Confirmed"}]
+        },
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": f"{TERMINOLOGY}/condition-category",
+                        "code": "problem-list-item",
+                        "display": "Problem List Item",
+                    }
+                ]
+            }
+        ],
         "code": {
             "coding": [
                 {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": entry["icd10"], "display": entry["display"]},
@@ -125,7 +160,14 @@ def condition(rid: int, mrn: str, entry: dict[str, Any], onset: datetime, active
 
 
 def medication_request(
-    rid: int, mrn: str, entry: dict[str, Any], authored: datetime, until: datetime, setting: str, active: bool, source: str
+    rid: int,
+    mrn: str,
+    entry: dict[str, Any],
+    authored: datetime,
+    until: datetime,
+    setting: str,
+    active: bool,
+    source: str,
 ) -> dict[str, Any]:
     """An order; `setting` is the Epic-style category (Inpatient / Outpatient) agents may search by."""
     return {
@@ -134,15 +176,33 @@ def medication_request(
         "meta": meta(authored, source),
         "status": "active" if active else "completed",
         "intent": "order",
-        "category": [{"coding": [{"system": f"{TERMINOLOGY}/medicationrequest-category", "code": setting.lower(), "display": setting}], "text": setting}],
+        "category": [
+            {
+                "coding": [
+                    {"system": f"{TERMINOLOGY}/medicationrequest-category", "code": setting.lower(), "display": setting}
+                ],
+                "text": setting,
+            }
+        ],
         "medicationCodeableConcept": _coded(NDC, entry["ndc"], entry["display"]),
         "subject": subject(mrn),
         "authoredOn": timestamp(authored),
-        "dosageInstruction": [{
-            "route": {"text": entry["route"]},
-            "timing": {"repeat": {"boundsPeriod": {"start": timestamp(authored), "end": timestamp(until)}}},
-            "doseAndRate": [{"doseQuantity": {"value": entry["dose"], "unit": entry["dose_unit"], "system": UCUM, "code": entry["dose_unit"]}}],
-        }],
+        "dosageInstruction": [
+            {
+                "route": {"text": entry["route"]},
+                "timing": {"repeat": {"boundsPeriod": {"start": timestamp(authored), "end": timestamp(until)}}},
+                "doseAndRate": [
+                    {
+                        "doseQuantity": {
+                            "value": entry["dose"],
+                            "unit": entry["dose_unit"],
+                            "system": UCUM,
+                            "code": entry["dose_unit"],
+                        }
+                    }
+                ],
+            }
+        ],
     }
 
 

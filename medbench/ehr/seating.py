@@ -27,12 +27,15 @@ from medbench.ehr.situations import (
     near_miss_birth_date,
     official_situations,
 )
-from medbench.tasks.model import Task, canonical_sha256
+from medbench.tasks.task import Task, canonical_sha256
 
 TASK1_PERSON = (
     # official: "... the patient with name Jane Doe and DOB of 1950-01-31?"
-    re.compile(r"\bname\s+(?P<name>[^\d?,(]+?)\s+and\s+(?:DOB|date of birth|birth ?date)\s+(?:of\s+|is\s+)?(?P<dob>\d{4}-\d{2}-\d{2})", re.IGNORECASE),
-    # generated (fixtures/task_templates.json): "... the patient named Jane Doe, born 1950-01-31" or "(born ...)"
+    re.compile(
+        r"\bname\s+(?P<name>[^\d?,(]+?)\s+and\s+(?:DOB|date of birth|birth ?date)\s+(?:of\s+|is\s+)?(?P<dob>\d{4}-\d{2}-\d{2})",
+        re.IGNORECASE,
+    ),
+    # generated (medbench/data/task_templates.json): "... the patient named Jane Doe, born 1950-01-31" or "(born ...)"
     re.compile(r"\bnamed\s+(?P<name>[^\d?,(]+?)\s*[,(]\s*born\s+(?:on\s+)?(?P<dob>\d{4}-\d{2}-\d{2})", re.IGNORECASE),
 )
 
@@ -75,7 +78,9 @@ class NamedPerson:
         if birth_date != self.birth_date:
             return False
         first = normalized(self.given[0])
-        return normalized(family).startswith(normalized(self.family)) or any(normalized(g).startswith(first) for g in given)
+        return normalized(family).startswith(normalized(self.family)) or any(
+            normalized(g).startswith(first) for g in given
+        )
 
     def to_json(self) -> list[str]:
         return [" ".join(self.given), self.family, self.birth_date.isoformat()]
@@ -154,11 +159,15 @@ class Seating:
                 continue
             for other_id, other in found.values():
                 if other.same_as(person):
-                    raise ValueError(f"tasks {other_id} and {task.id} give {' '.join(person.to_json())} two different MRNs")
+                    raise ValueError(
+                        f"tasks {other_id} and {task.id} give {' '.join(person.to_json())} two different MRNs"
+                    )
             found[mrn] = (task.id, person)
         for mrn, (task_id, person) in found.items():
             if any(person.same_as(p) for p in not_found):
-                raise ValueError(f"task {task_id} finds {' '.join(person.to_json())} as {mrn}, another task says it is not found")
+                raise ValueError(
+                    f"task {task_id} finds {' '.join(person.to_json())} as {mrn}, another task says it is not found"
+                )
         return cls(
             mrns=tuple((mrn, tuple(cats)) for mrn, cats in categories.items()),
             found=tuple((mrn, person) for mrn, (_, person) in found.items()),

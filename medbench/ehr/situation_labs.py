@@ -76,7 +76,9 @@ class _Pinner:
     def latest_set_to(self, series: Series, value: float, after: datetime | None = None) -> Series:
         """Give the latest value (at or after `after`, added if there is none) the real value."""
         if not any(after is None or v.time >= after for v in series):
-            series = sorted([*series, self.value_at(self.moment(after or WINDOW_START, LAST_DRAW), value)], key=lambda v: v.time)
+            series = sorted(
+                [*series, self.value_at(self.moment(after or WINDOW_START, LAST_DRAW), value)], key=lambda v: v.time
+            )
         last = series[-1]
         return [*series[:-1], LabValue(last.encounter, last.time, value)]
 
@@ -111,7 +113,9 @@ def _count_for_mean(mean: float, wanted: int, latest: int | None) -> int:
     """How many integer values can average exactly to `mean` (as a float sum / count), near `wanted`."""
     fraction = Fraction(mean).limit_denominator(MAX_WINDOW_VALUES)
     if fraction.numerator / fraction.denominator != mean:
-        raise ValueError(f"a 24 h glucose mean of {mean!r} is not a ratio of integer sums up to {MAX_WINDOW_VALUES} values")
+        raise ValueError(
+            f"a 24 h glucose mean of {mean!r} is not a ratio of integer sums up to {MAX_WINDOW_VALUES} values"
+        )
     step = fraction.denominator
     count = step * max(1, round(wanted / step))
     if latest is not None and latest != mean and count == 1:
@@ -152,4 +156,3 @@ def _pin_glucose(pinner: _Pinner, series: Series, chart: Chart) -> Series:
     if latest is not None:
         series = pinner.latest_set_to(series, round_value(latest, 0))
     return series
-

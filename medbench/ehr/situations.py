@@ -1,4 +1,4 @@
-"""The real situation of every official task, read from fixtures/official_situations.jsonl.
+"""The real situation of every official task, read from medbench/data/official_situations.jsonl.
 
 On the official server each official task meets one grading branch (task5_21: magnesium 1.8,
 order 1 g over 1 h; task10_2: an HbA1c of 5.9 from 2023-11-09). Seating by situation writes those
@@ -14,12 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from functools import lru_cache
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any
 
-from medbench.tasks.model import Task
+from medbench.package_data import data_file
+from medbench.tasks.task import Task
 
-SITUATIONS_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "official_situations.jsonl"
+SITUATIONS_PATH = data_file("official_situations.jsonl")
 SITUATION_SEATING_VERSION = 1
 """Part of the seating digest (the cache key): bump it whenever seating by situation writes other data."""
 NOT_FOUND = "Patient not found"
@@ -37,20 +38,32 @@ class Situation:
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> Situation:
-        return cls(record["task_id"], int(str(record["category"]).removeprefix("task")), record["mrn"],
-                   record["situation"], dict(record["facts"]))
+        return cls(
+            record["task_id"],
+            int(str(record["category"]).removeprefix("task")),
+            record["mrn"],
+            record["situation"],
+            dict(record["facts"]),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"task_id": self.task_id, "category": f"task{self.category}", "mrn": self.mrn,
-                "situation": self.situation, "facts": self.facts}
+        return {
+            "task_id": self.task_id,
+            "category": f"task{self.category}",
+            "mrn": self.mrn,
+            "situation": self.situation,
+            "facts": self.facts,
+        }
 
 
 @lru_cache(maxsize=2)
-def load_situations(path: Path = SITUATIONS_PATH) -> dict[str, Situation]:
+def load_situations(path: Traversable = SITUATIONS_PATH) -> dict[str, Situation]:
     """Every official task's situation by task id (file order)."""
     if not path.is_file():
-        raise FileNotFoundError(f"official situations not found at {path}; the file ships with the medbench "
-                                "repository (fixtures/official_situations.jsonl)")
+        raise FileNotFoundError(
+            f"official situations not found at {path}; the file ships inside the "
+            "medbench package (medbench/data/official_situations.jsonl)"
+        )
     lines = path.read_text(encoding="utf-8").splitlines()
     situations = [Situation.from_json(json.loads(line)) for line in lines if line.strip()]
     return {s.task_id: s for s in situations}
@@ -154,7 +167,9 @@ def charts_of(situations: Iterable[Situation]) -> dict[str, Chart]:
     for situation in situations:
         if situation.mrn is None:
             continue
-        charts[situation.mrn] = charts.get(situation.mrn, Chart()).merged(chart_of(situation), f"{situation.task_id} ({situation.mrn})")
+        charts[situation.mrn] = charts.get(situation.mrn, Chart()).merged(
+            chart_of(situation), f"{situation.task_id} ({situation.mrn})"
+        )
     return charts
 
 

@@ -75,7 +75,9 @@ def _stays(rng: random.Random, spec: ScaleSpec, history_start: datetime) -> list
     return stays
 
 
-def _outpatient_visits(rng: random.Random, spec: ScaleSpec, history_start: datetime, busy: list[tuple[datetime, datetime]]) -> list[datetime]:
+def _outpatient_visits(
+    rng: random.Random, spec: ScaleSpec, history_start: datetime, busy: list[tuple[datetime, datetime]]
+) -> list[datetime]:
     visits = []
     moment = history_start + timedelta(days=rng.uniform(0, spec.outpatient_interval_days))
     while moment < NOW - timedelta(days=3):
@@ -92,8 +94,14 @@ def _maybe(rng: random.Random, probability: float, panel: str) -> tuple[str, ...
 
 def _outpatient_draws(rng: random.Random, encounter: Encounter, diabetic: bool) -> list[Draw]:
     panels = (
-        _maybe(rng, 0.85, "BMP") + _maybe(rng, 0.6, "CBC") + _maybe(rng, 0.3, "HEPATIC") + _maybe(rng, 0.25, "LIPID")
-        + _maybe(rng, 0.15, "TSH") + _maybe(rng, 0.2, "MG") + _maybe(rng, 0.8 if diabetic else 0.05, "A1C") + _maybe(rng, 0.1, "INR")
+        _maybe(rng, 0.85, "BMP")
+        + _maybe(rng, 0.6, "CBC")
+        + _maybe(rng, 0.3, "HEPATIC")
+        + _maybe(rng, 0.25, "LIPID")
+        + _maybe(rng, 0.15, "TSH")
+        + _maybe(rng, 0.2, "MG")
+        + _maybe(rng, 0.8 if diabetic else 0.05, "A1C")
+        + _maybe(rng, 0.1, "INR")
     )
     if not panels:
         return []
@@ -106,7 +114,9 @@ def _inpatient_draws(rng: random.Random, encounter: Encounter, bedside_glucose: 
     draws = [Draw(encounter.index, encounter.start + timedelta(minutes=rng.randint(20, 90)), admission)]
     day = encounter.start.date() + timedelta(days=1)
     while day <= end.date():
-        morning = ("BMP", "CBC", "MG") + _maybe(rng, 0.7, "PHOS") + _maybe(rng, 0.25, "HEPATIC") + _maybe(rng, 0.2, "INR")
+        morning = (
+            ("BMP", "CBC", "MG") + _maybe(rng, 0.7, "PHOS") + _maybe(rng, 0.25, "HEPATIC") + _maybe(rng, 0.2, "INR")
+        )
         draws.append(Draw(encounter.index, _at(day, 4, rng.randint(0, 119)), morning))
         if rng.random() < 0.4:
             draws.append(Draw(encounter.index, _at(day, 15, rng.randint(0, 179)), ("BMP",)))
@@ -115,7 +125,9 @@ def _inpatient_draws(rng: random.Random, encounter: Encounter, bedside_glucose: 
         day = encounter.start.date()
         while day <= end.date():
             for slot in POC_GLUCOSE_TIMES:
-                draws.append(Draw(encounter.index, _at(day, slot.hour, slot.minute + rng.randint(-15, 15)), ("POC_GLU",)))
+                draws.append(
+                    Draw(encounter.index, _at(day, slot.hour, slot.minute + rng.randint(-15, 15)), ("POC_GLU",))
+                )
             day += timedelta(days=1)
     return [d for d in draws if encounter.start < d.time <= end]
 
@@ -131,8 +143,12 @@ def build_timeline(rng: random.Random, spec: ScaleSpec, profile: Profile, birth_
         current = (NOW - timedelta(hours=rng.uniform(40, 120)), NOW)
         stays = [s for s in stays if s[1] < current[0] - timedelta(days=3)] + [current]
     visits = _outpatient_visits(rng, spec, history_start, stays)
-    spans = sorted([(s, e, "inpatient") for s, e in stays] + [(v, v + timedelta(hours=1), "outpatient") for v in visits])
-    encounters = tuple(Encounter(i, kind, s, e, kind == "inpatient" and e == NOW) for i, (s, e, kind) in enumerate(spans))
+    spans = sorted(
+        [(s, e, "inpatient") for s, e in stays] + [(v, v + timedelta(hours=1), "outpatient") for v in visits]
+    )
+    encounters = tuple(
+        Encounter(i, kind, s, e, kind == "inpatient" and e == NOW) for i, (s, e, kind) in enumerate(spans)
+    )
     draws: list[Draw] = []
     for encounter in encounters:
         if encounter.kind == "outpatient":

@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway, GatewayResponse
+
 # The embedded server keeps POSTed writes apart per value of this header, and drops one namespace
 # on `DELETE <real base>$medbench-namespace` (medbench.fhir.namespaces).
 from medbench.fhir.namespaces import NAMESPACE_HEADER

@@ -38,8 +38,14 @@ class GatewayResponse:
 class FhirGateway:
     """Sends the model's FHIR requests; give `display_base=real_base` for a server the model may see as is."""
 
-    def __init__(self, real_base: str, display_base: str = DEFAULT_DISPLAY_BASE, timeout: float = 60.0,
-                 headers: dict[str, str] | None = None, adapter: Any = None) -> None:
+    def __init__(
+        self,
+        real_base: str,
+        display_base: str = DEFAULT_DISPLAY_BASE,
+        timeout: float = 60.0,
+        headers: dict[str, str] | None = None,
+        adapter: Any = None,
+    ) -> None:
         self.real_base = _normalized_base(real_base)
         self.display_base = _normalized_base(display_base)
         self.timeout = timeout

@@ -29,9 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the synthetic EHR over HTTP until Ctrl-C")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
-    serve.add_argument("--scale", default="small", choices=["small", "medium", "full"], help="EHR scale (default small)")
+    serve.add_argument(
+        "--scale", default="small", choices=["small", "medium", "full"], help="EHR scale (default small)"
+    )
     serve.add_argument("--seed", type=int, default=0, help="EHR seed (default 0)")
-    serve.add_argument("--cache-dir", type=Path, default=None, help="medbench cache root (default $MEDBENCH_CACHE_DIR or the user cache)")
+    serve.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="medbench cache root (default $MEDBENCH_CACHE_DIR or the user cache)",
+    )
     serve.add_argument("--db", type=Path, default=None, help="serve this built SQLite file instead of the cached EHR")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -26,5 +26,7 @@ def parse_namespace(header_value: str | None) -> str:
     if header_value is None:
         return DEFAULT_NAMESPACE
     if not _TOKEN.fullmatch(header_value):
-        raise FhirError(400, f"Invalid {NAMESPACE_HEADER} header {header_value[:80]!r}: use 1-64 characters from A-Z a-z 0-9 _ . -")
+        raise FhirError(
+            400, f"Invalid {NAMESPACE_HEADER} header {header_value[:80]!r}: use 1-64 characters from A-Z a-z 0-9 _ . -"
+        )
     return header_value

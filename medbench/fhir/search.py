@@ -90,7 +90,10 @@ def parse_query(resource_type: str, params: list[tuple[str, str]]) -> Query:
         if value == "":
             continue
         if value.count(",") >= MAX_OR_VALUES:
-            raise FhirError(400, f"Too many values for search parameter {raw_name[:100]}: at most {MAX_OR_VALUES} comma-separated values are supported")
+            raise FhirError(
+                400,
+                f"Too many values for search parameter {raw_name[:100]}: at most {MAX_OR_VALUES} comma-separated values are supported",
+            )
         if name == "_id":
             query.ids = _intersect(query.ids, value.split(","))
             continue
@@ -124,7 +127,9 @@ def _apply_control(query: Query, name: str, value: str) -> None:
         query.sort = [_sort_key(query.resource_type, item) for item in value.split(",") if item]
     elif name == "_format":
         if value and value.split(";")[0].strip() not in JSON_FORMATS:
-            raise FhirError(400, f'Unsupported _format "{value}": this embedded server answers JSON only (_format=json)')
+            raise FhirError(
+                400, f'Unsupported _format "{value}": this embedded server answers JSON only (_format=json)'
+            )
     elif name == "_total":
         if value not in ("", "none", "estimate", "accurate"):
             raise FhirError(400, f'Invalid _total value "{value}": expected none, estimate or accurate')
@@ -138,7 +143,9 @@ def _sort_key(resource_type: str, item: str) -> tuple[str, bool]:
         return "_id", descending
     param = lookup(resource_type, name)
     if param.kind != DATE:
-        raise FhirError(400, f'Sorting by "{name}" is not supported for {resource_type}: sort by a date parameter or _id')
+        raise FhirError(
+            400, f'Sorting by "{name}" is not supported for {resource_type}: sort by a date parameter or _id'
+        )
     return f"{resource_type}.{name}", descending
 
 
@@ -167,7 +174,8 @@ def _references(raw_name: str, modifier: str, value: str) -> list[str]:
             ids.append(target_id)
         elif raw_name.startswith("patient"):
             raise FhirError(
-                400, f'Resource type "{target_type}" is not a valid target type for reference search parameter "{raw_name}"'
+                400,
+                f'Resource type "{target_type}" is not a valid target type for reference search parameter "{raw_name}"',
             )
     return ids
 
@@ -181,7 +189,9 @@ def _token(value: str) -> tuple[object, str | None]:
 
 def _date(key: str, name: str, value: str) -> DateClause:
     if "," in value:
-        raise FhirError(400, f'Multiple (comma-separated) values are not supported for date parameter "{name}": {value}')
+        raise FhirError(
+            400, f'Multiple (comma-separated) values are not supported for date parameter "{name}": {value}'
+        )
     prefix = "eq"
     if value[:2] in DATE_PREFIXES:
         prefix, value = value[:2], value[2:]

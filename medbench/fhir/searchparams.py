@@ -141,7 +141,7 @@ def patient_of(resource: dict[str, Any]) -> str | None:
         return resource.get("id")
     reference = (resource.get("subject") or {}).get("reference", "")
     if isinstance(reference, str) and reference.startswith("Patient/"):
-        return reference[len("Patient/"):]
+        return reference[len("Patient/") :]
     return None
 
 
@@ -241,7 +241,19 @@ def _tokens(value: Any) -> Iterator[tuple[str | None, str]]:
             yield value.get("system"), str(value["value"])
 
 
-_STRING_PARTS = ("family", "given", "prefix", "suffix", "text", "line", "city", "district", "state", "postalCode", "country")
+_STRING_PARTS = (
+    "family",
+    "given",
+    "prefix",
+    "suffix",
+    "text",
+    "line",
+    "city",
+    "district",
+    "state",
+    "postalCode",
+    "country",
+)
 
 
 def _strings(value: Any) -> Iterator[str]:

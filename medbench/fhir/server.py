@@ -65,7 +65,9 @@ class _FhirApp:
         pretty = dict(params).get("_pretty") != "false"
         try:
             namespace = parse_namespace(environ.get("HTTP_X_MEDBENCH_NAMESPACE"))
-            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) if method in _BODY_METHODS else None
+            body = (
+                environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) if method in _BODY_METHODS else None
+            )
             status, payload, headers = self._route(environ, method, path, query, params, body, namespace)
         except FhirError as exc:
             status, payload, headers = exc.status, operation_outcome(exc.message), {}
@@ -80,16 +82,26 @@ class _FhirApp:
         return [data]
 
     def _route(
-        self, environ: dict[str, Any], method: str, path: str, query: str, params: list[tuple[str, str]], body: bytes | None, namespace: str
+        self,
+        environ: dict[str, Any],
+        method: str,
+        path: str,
+        query: str,
+        params: list[tuple[str, str]],
+        body: bytes | None,
+        namespace: str,
     ) -> _Answer:
         if path != "/fhir" and not path.startswith("/fhir/"):
             raise FhirError(404, f"Unknown path {path[:200]}: this FHIR server's base is /fhir/")
-        segments = [unquote(s) for s in path[len("/fhir"):].split("/") if s]
+        segments = [unquote(s) for s in path[len("/fhir") :].split("/") if s]
         base = _base(environ)
         if not segments:
             if method == "GET" and "_getpages" in dict(params):
                 return 200, self._page(base, query, params, namespace), {}
-            raise FhirError(400, "This is the base URL of FHIR server. Unable to handle this request, as it does not contain a resource type or operation name.")
+            raise FhirError(
+                400,
+                "This is the base URL of FHIR server. Unable to handle this request, as it does not contain a resource type or operation name.",
+            )
         if segments == ["metadata"] and method == "GET":
             return 200, capability_statement(base + "/"), {}
         if segments == [RESET_OPERATION] and method == "DELETE" and environ.get("HTTP_HOST") in self._real_hosts():
@@ -97,7 +109,10 @@ class _FhirApp:
             return 204, None, {}
         resource_type = segments[0]
         if resource_type not in REGISTRY:
-            raise FhirError(404, f"HAPI-0302: Unknown resource type '{resource_type[:100]}' - Server knows how to handle: [{', '.join(REGISTRY)}]")
+            raise FhirError(
+                404,
+                f"HAPI-0302: Unknown resource type '{resource_type[:100]}' - Server knows how to handle: [{', '.join(REGISTRY)}]",
+            )
         if len(segments) == 1 and method == "GET":
             return 200, self._search(base, resource_type, params, namespace), {}
         if len(segments) == 1 and method == "POST":
@@ -107,7 +122,10 @@ class _FhirApp:
             if resource is None:
                 raise FhirError(404, f"HAPI-2001: Resource {resource_type}/{segments[1][:100]} is not known")
             return 200, resource, {"ETag": f'W/"{resource.get("meta", {}).get("versionId", "1")}"'}
-        raise FhirError(405 if len(segments) <= 2 else 400, f"{method} {path[:200]} is not supported by this server (read, search and create only)")
+        raise FhirError(
+            405 if len(segments) <= 2 else 400,
+            f"{method} {path[:200]} is not supported by this server (read, search and create only)",
+        )
 
     def _create(self, base: str, resource_type: str, body: bytes, namespace: str) -> _Answer:
         """Check the body as a `resource_type` (references must exist in this namespace's
@@ -206,7 +224,9 @@ class FhirServer:
     database file. `limits` bounds what one request may cost (see `medbench.serving`).
     """
 
-    def __init__(self, db_path: Path | str, host: str = "127.0.0.1", port: int = 0, limits: ServerLimits | None = None) -> None:
+    def __init__(
+        self, db_path: Path | str, host: str = "127.0.0.1", port: int = 0, limits: ServerLimits | None = None
+    ) -> None:
         self.db_path = Path(db_path)
         self.host = host
         self.port = port
@@ -220,7 +240,9 @@ class FhirServer:
             return self
         store = FhirStore(self.db_path)
         self._app = _FhirApp(store, self._real_hosts)
-        self._http = BackgroundServer(self._app, _render_error, self.host, self.port, self.limits, ident="medbench-fhir")
+        self._http = BackgroundServer(
+            self._app, _render_error, self.host, self.port, self.limits, ident="medbench-fhir"
+        )
         try:
             self._http.start()
         except OSError:

@@ -121,7 +121,13 @@ def _build(path: Path, resources: Iterable[dict[str, Any]]) -> int:
     # overlap with generating, serialising and indexing the next batch on this thread.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE", "cache_size=-200000", "temp_store=MEMORY"):
+        for pragma in (
+            "journal_mode=OFF",
+            "synchronous=OFF",
+            "locking_mode=EXCLUSIVE",
+            "cache_size=-200000",
+            "temp_store=MEMORY",
+        ):
             conn.execute(f"PRAGMA {pragma}")
         conn.execute("BEGIN")
         _run_script(conn, _TABLES.format(s="main"))
@@ -211,7 +217,9 @@ class FhirStore:
     def __init__(self, db_path: Path | str) -> None:
         self.db_path = Path(db_path)
         if not self.db_path.is_file():
-            raise FileNotFoundError(f"FHIR database {self.db_path} does not exist; build it with medbench.ehr.cache.ensure_database")
+            raise FileNotFoundError(
+                f"FHIR database {self.db_path} does not exist; build it with medbench.ehr.cache.ensure_database"
+            )
         self._base_uri = self.db_path.resolve().as_uri() + "?mode=ro&immutable=1"
         with closing(sqlite3.connect(self._base_uri, uri=True)) as base:
             meta = dict(base.execute("SELECT key, value FROM meta"))
@@ -265,9 +273,14 @@ class FhirStore:
     def read(self, resource_type: str, resource_id: str, namespace: str = "") -> dict[str, Any] | None:
         """The resource with this type and id (base, or written in `namespace`), or None."""
         with self._reader() as conn:
-            row = conn.execute("SELECT json FROM main.res WHERE type = ? AND id = ?", (resource_type, resource_id)).fetchone()
+            row = conn.execute(
+                "SELECT json FROM main.res WHERE type = ? AND id = ?", (resource_type, resource_id)
+            ).fetchone()
             if row is None:
-                row = conn.execute("SELECT json FROM w.res WHERE type = ? AND id = ? AND ns = ?", (resource_type, resource_id, namespace)).fetchone()
+                row = conn.execute(
+                    "SELECT json FROM w.res WHERE type = ? AND id = ? AND ns = ?",
+                    (resource_type, resource_id, namespace),
+                ).fetchone()
         return json.loads(row[0]) if row else None
 
     def search(self, query: Query, namespace: str = "") -> list[int]:
@@ -305,11 +318,16 @@ class FhirStore:
         the base scan can be skipped: `_lastUpdated=gt<clinical now>` then reads the writes layer
         only, instead of every resource of the type (the state grader asks this per attempt)."""
         for clause in query.clauses:
-            if not isinstance(clause, DateClause) or clause.prefix not in ("gt", "sa", "ge") \
-                    or clause.key not in self.param_ids:
+            if (
+                not isinstance(clause, DateClause)
+                or clause.prefix not in ("gt", "sa", "ge")
+                or clause.key not in self.param_ids
+            ):
                 continue
             if clause.key not in self._base_latest:
-                row = conn.execute("SELECT MAX(high) FROM main.dt WHERE param = ?", (self.param_ids[clause.key],)).fetchone()
+                row = conn.execute(
+                    "SELECT MAX(high) FROM main.dt WHERE param = ?", (self.param_ids[clause.key],)
+                ).fetchone()
                 self._base_latest[clause.key] = row[0]
             latest = self._base_latest[clause.key]
             if latest is None or (latest < clause.low if clause.prefix == "ge" else latest <= clause.high):
@@ -322,7 +340,12 @@ class FhirStore:
         """Sort value per matched seq: the id, or the earliest start (latest end when
         descending) of the date parameter; resources without one sort last."""
         if key == "_id":
-            return dict(conn.execute(f"SELECT seq, id FROM {schema}.res WHERE seq IN (SELECT value FROM json_each(?))", (json.dumps(seqs),)))
+            return dict(
+                conn.execute(
+                    f"SELECT seq, id FROM {schema}.res WHERE seq IN (SELECT value FROM json_each(?))",
+                    (json.dumps(seqs),),
+                )
+            )
         sql = f"SELECT seq, {'high' if descending else 'low'} FROM {schema}.dt WHERE param = ?"
         args: list[Any] = [self._param_id(key)]
         if query.patients is not None:
@@ -340,7 +363,11 @@ class FhirStore:
         """SQLite's plan for `query` on the base data, so tests and the benchmark can show
         which indexes a search uses."""
         with self._reader() as conn:
-            return [row[3] for sql, args in self._statements("main", query) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args)]
+            return [
+                row[3]
+                for sql, args in self._statements("main", query)
+                for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args)
+            ]
 
     def fetch(self, seqs: Iterable[int], namespace: str = "") -> list[dict[str, Any]]:
         """Resources for `seqs`, in that order (seqs dropped by a reset, or written in another
@@ -349,8 +376,15 @@ class FhirStore:
         found: dict[int, str] = {}
         wanted = json.dumps(seqs)
         with self._reader() as conn:
-            found.update(conn.execute("SELECT seq, json FROM main.res WHERE seq IN (SELECT value FROM json_each(?))", (wanted,)))
-            found.update(conn.execute("SELECT seq, json FROM w.res WHERE ns = ? AND seq IN (SELECT value FROM json_each(?))", (namespace, wanted)))
+            found.update(
+                conn.execute("SELECT seq, json FROM main.res WHERE seq IN (SELECT value FROM json_each(?))", (wanted,))
+            )
+            found.update(
+                conn.execute(
+                    "SELECT seq, json FROM w.res WHERE ns = ? AND seq IN (SELECT value FROM json_each(?))",
+                    (namespace, wanted),
+                )
+            )
         return [json.loads(found[s]) for s in seqs if s in found]
 
     def create(self, resource: dict[str, Any], namespace: str = "") -> dict[str, Any]:
@@ -370,7 +404,10 @@ class FhirStore:
             rows, _ = _batch_rows([stored], seq - 1, self.param_ids)
             size = len(rows[0][0][4])
             if sum(self._written_bytes.values()) + size > self.max_writes_bytes:
-                raise FhirError(507, f"The writes layer is full ({self.max_writes_bytes} bytes of POSTed resources): reset the writes of finished tasks")
+                raise FhirError(
+                    507,
+                    f"The writes layer is full ({self.max_writes_bytes} bytes of POSTed resources): reset the writes of finished tasks",
+                )
             with self._writer:
                 self._writer.execute("BEGIN")
                 _insert(self._writer, rows, schema="w", namespace=namespace)
@@ -409,7 +446,10 @@ class FhirStore:
         ns_filter, ns_args = ("ns = ? AND ", [namespace]) if schema == "w" else ("", [])
         statements: list[tuple[str, list[Any]]] = []
         if not query.clauses or query.ids is not None:
-            sql, args = f"SELECT seq FROM {schema}.res WHERE {ns_filter}type = ?{patient_filter}", [*ns_args, query.resource_type, *(patients or [])]
+            sql, args = (
+                f"SELECT seq FROM {schema}.res WHERE {ns_filter}type = ?{patient_filter}",
+                [*ns_args, query.resource_type, *(patients or [])],
+            )
             if query.ids is not None:
                 ids = sorted(query.ids)
                 sql += f" AND id IN ({','.join('?' * len(ids))})"

@@ -43,7 +43,14 @@ ReferenceExists = Callable[[str, str], bool]
 # any other abridged list is not enforced.
 _FULL_VALUE_SETS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("registered", "preliminary", "final", "amended", "+"): (  # ObservationStatus
-        "registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown",
+        "registered",
+        "preliminary",
+        "final",
+        "amended",
+        "corrected",
+        "cancelled",
+        "entered-in-error",
+        "unknown",
     ),
 }
 
@@ -89,12 +96,16 @@ def _check_tree(value: Any) -> None:
         if isinstance(item, dict):
             for key, child in item.items():
                 if _SURROGATE.search(key):
-                    raise _parse_error("a JSON key holds a lone surrogate escape (\\ud800-\\udfff), which is not Unicode text")
+                    raise _parse_error(
+                        "a JSON key holds a lone surrogate escape (\\ud800-\\udfff), which is not Unicode text"
+                    )
                 stack.append((child, depth + 1))
         elif isinstance(item, list):
             stack.extend((child, depth + 1) for child in item)
         elif isinstance(item, str) and _SURROGATE.search(item):
-            raise _parse_error("a JSON string holds a lone surrogate escape (\\ud800-\\udfff), which is not Unicode text")
+            raise _parse_error(
+                "a JSON string holds a lone surrogate escape (\\ud800-\\udfff), which is not Unicode text"
+            )
 
 
 @dataclass(frozen=True)
@@ -147,10 +158,12 @@ def _field_of(alias: str, info: Any) -> _Field:
     return _Field(alias, is_list, "opaque")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fields(model: type) -> dict[str, _Field]:
     """JSON key -> field, in the FHIR definition order (HAPI writes elements in that order)."""
-    by_name = {name: info for name, info in model.model_fields.items() if name not in ("fhir_comments", "resource_type")}
+    by_name = {
+        name: info for name, info in model.model_fields.items() if name not in ("fhir_comments", "resource_type")
+    }
     ordered: list[str] = []
     for name in model.elements_sequence():
         ordered.extend(n for n in (name, name + "__ext") if n in by_name and n not in ordered)
@@ -195,7 +208,12 @@ def _json_kind(value: Any) -> str:
     return "SCALAR (NUMBER)" if isinstance(value, (int, float)) else "SCALAR (STRING)"
 
 
-_EXPECTED = {"boolean": "SCALAR (BOOLEAN)", "number": "SCALAR (NUMBER)", "string": "SCALAR (STRING)", "complex": "OBJECT"}
+_EXPECTED = {
+    "boolean": "SCALAR (BOOLEAN)",
+    "number": "SCALAR (NUMBER)",
+    "string": "SCALAR (STRING)",
+    "complex": "OBJECT",
+}
 
 
 class _Walk:
@@ -206,7 +224,9 @@ class _Walk:
         self.resource_type = resource_type
         self.reference_exists = reference_exists
 
-    def object(self, value: dict[str, Any], model: type, path: str, reference_types: tuple[str, ...] | None = None) -> dict[str, Any]:
+    def object(
+        self, value: dict[str, Any], model: type, path: str, reference_types: tuple[str, ...] | None = None
+    ) -> dict[str, Any]:
         fields = _fields(model)
         for key in value:
             if key not in fields:
@@ -230,17 +250,28 @@ class _Walk:
             items = value if isinstance(value, list) else [value]
             return [self.single(item, field, path) for item in items]
         if isinstance(value, list):
-            raise _parse_error(f"[element=\"{path}\"] Multiple repetitions of non-repeatable element '{field.alias}' found during parse")
+            raise _parse_error(
+                f"[element=\"{path}\"] Multiple repetitions of non-repeatable element '{field.alias}' found during parse"
+            )
         return self.single(value, field, path)
 
     def single(self, value: Any, field: _Field, path: str) -> Any:
         kind = field.kind
-        if kind == "complex" and isinstance(value, str) and field.model is not None and field.model.__name__ == "CodeableConcept":
+        if (
+            kind == "complex"
+            and isinstance(value, str)
+            and field.model is not None
+            and field.model.__name__ == "CodeableConcept"
+        ):
             return {"text": value}  # MedAgentBench's `"route": "IV"`; see the module docstring
         if _json_kind(value) != _EXPECTED[kind]:
-            raise _parse_error(f"[element=\"{path}\"] Found incorrect type for element {field.alias} - Expected {_EXPECTED[kind]} and found {_json_kind(value)}")
+            raise _parse_error(
+                f'[element="{path}"] Found incorrect type for element {field.alias} - Expected {_EXPECTED[kind]} and found {_json_kind(value)}'
+            )
         if kind == "string" and field.enum_values and value not in field.enum_values:
-            raise _parse_error(f"[element=\"{path}\"] Invalid attribute value \"{value[:100]}\": Unknown code '{value[:100]}' (allowed: {', '.join(field.enum_values)})")
+            raise _parse_error(
+                f'[element="{path}"] Invalid attribute value "{value[:100]}": Unknown code \'{value[:100]}\' (allowed: {", ".join(field.enum_values)})'
+            )
         if kind == "complex":
             assert field.model is not None
             return self.object(value, field.model, path, field.reference_types)
@@ -251,19 +282,33 @@ class _Walk:
         if reference.startswith("#"):
             return
         if "://" in reference or reference.startswith(("urn:", "//")):
-            raise FhirError(400, f"HAPI-0507: Resource contains external reference to URL \"{reference[:200]}\" but this server is not configured to allow external references")
+            raise FhirError(
+                400,
+                f'HAPI-0507: Resource contains external reference to URL "{reference[:200]}" but this server is not configured to allow external references',
+            )
         parts = reference.split("/")
         if len(parts) == 4 and parts[2] == "_history":
             parts = parts[:2]
         if len(parts) != 2 or not parts[0]:
-            raise FhirError(400, f"HAPI-0505: Invalid resource reference found at path[{path}] - Does not contain resource type - {reference[:200]}")
+            raise FhirError(
+                400,
+                f"HAPI-0505: Invalid resource reference found at path[{path}] - Does not contain resource type - {reference[:200]}",
+            )
         target_type, target_id = parts
         if model_class(target_type) is None:
-            raise FhirError(400, f"Invalid resource reference found at path[{path}] - Resource type is unknown or not supported on this server - {reference[:200]}")
+            raise FhirError(
+                400,
+                f"Invalid resource reference found at path[{path}] - Resource type is unknown or not supported on this server - {reference[:200]}",
+            )
         if allowed and "Resource" not in allowed and target_type not in allowed:
-            raise FhirError(400, f"Invalid reference found at path '{path}'. Resource type '{target_type}' is not valid for this path")
+            raise FhirError(
+                400,
+                f"Invalid reference found at path '{path}'. Resource type '{target_type}' is not valid for this path",
+            )
         if not _ID.fullmatch(target_id) or not self.reference_exists(target_type, target_id):
-            raise FhirError(400, f"HAPI-1094: Resource {target_type}/{target_id[:100]} not found, specified in path: {path}")
+            raise FhirError(
+                400, f"HAPI-1094: Resource {target_type}/{target_id[:100]} not found, specified in path: {path}"
+            )
 
 
 def validate_resource(resource_type: str, value: Any, reference_exists: ReferenceExists) -> dict[str, Any]:
@@ -275,12 +320,17 @@ def validate_resource(resource_type: str, value: Any, reference_exists: Referenc
     if found is None:
         raise _parse_error("Invalid JSON content detected, missing required element: 'resourceType'")
     if found != resource_type:
-        raise FhirError(400, f'Incorrect resource type found, expected "{resource_type}" but found "{str(found)[:100]}"')
+        raise FhirError(
+            400, f'Incorrect resource type found, expected "{resource_type}" but found "{str(found)[:100]}"'
+        )
     model = model_class(resource_type)
     if model is None:
         raise FhirError(404, f"HAPI-0302: Unknown resource type '{resource_type}'")
     body = {k: v for k, v in value.items() if k not in ("resourceType", "id")}
-    normalised = {"resourceType": resource_type, **_Walk(resource_type, reference_exists).object(body, model, resource_type)}
+    normalised = {
+        "resourceType": resource_type,
+        **_Walk(resource_type, reference_exists).object(body, model, resource_type),
+    }
     _model_check(model, normalised)
     return normalised
 
@@ -302,6 +352,6 @@ def _model_check(model: type, resource: dict[str, Any]) -> None:
             raise FhirError(422, f"{location}: {message}") from None
         shown = error.get("input")
         shown = shown[:100] if isinstance(shown, str) else json.dumps(shown, default=str)[:100]
-        raise _parse_error(f"[element=\"{location}\"] Invalid attribute value \"{shown}\": {message}") from None
+        raise _parse_error(f'[element="{location}"] Invalid attribute value "{shown}": {message}') from None
     except (TypeError, ValueError, RecursionError) as exc:  # a model bug must still be a 4xx, not a 500
         raise FhirError(422, f"{model.__name__}: {str(exc)[:300]}") from None

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from medbench.types import COMPLETED, ERROR
-from medbench.types import Verdict
 from medbench.grading.corrected import CORRECTED
 from medbench.grading.fhir_reads import Gateway
 from medbench.grading.official import GRADERS, OFFICIAL, Outcome, Rules
 from medbench.grading.state import grade_state
-from medbench.tasks.model import Task
+from medbench.outcomes import COMPLETED, ERROR, Verdict
+from medbench.tasks.task import Task
 
 # The transcript graders: their rules read what the agent wrote.
 MODES: dict[str, Rules] = {"official": OFFICIAL, "corrected": CORRECTED}
@@ -72,8 +71,7 @@ def graded_as_task_error(outcome: Graded) -> bool:
     text (here: there is no FINISH result). A failed model call is not such an error: upstream's
     client gives the sample up (AGENT_FAILED) without a result, and it is rerun, not graded.
     """
-    return (outcome.status == ERROR and getattr(outcome, "error_source", None) == "harness"
-            and bool(outcome.history))
+    return outcome.status == ERROR and getattr(outcome, "error_source", None) == "harness" and bool(outcome.history)
 
 
 __all__ = ["GRADER_MODES", "MODES", "Verdict", "grade", "graded_as_task_error", "transcript_verdicts"]

@@ -13,7 +13,7 @@ from typing import Any
 from medbench.grading.checks import Incorrect
 from medbench.grading.official import BP_VALUE, REFERRAL_NOTE, Rules, sol_or
 from medbench.grading.transcript import corrected_accepted_posts, corrected_has_post, corrected_post_evidence
-from medbench.tasks.model import Task
+from medbench.tasks.task import Task
 
 _BP_IN_TEXT = re.compile(r"\b(\d{2,3}/\d{2,3} ?mmHg)")
 _IV_NAMES = {"iv", "intravenous", "intravenous route"}

@@ -67,7 +67,11 @@ def _next_link(bundle: Any) -> str | None:
 
 
 def read_observations(
-    gateway: Gateway, api_base: str, mrn: str, code: str, follow_next: bool = False,
+    gateway: Gateway,
+    api_base: str,
+    mrn: str,
+    code: str,
+    follow_next: bool = False,
     exclude: frozenset[str] = frozenset(),
 ) -> list[Measurement]:
     """Every Observation of ``code`` for ``mrn`` in server order.
@@ -90,12 +94,18 @@ def read_observations(
         raise ReadError(f"GET {url} did not return a Bundle: {exc!r}") from exc
     measurements = []
     for n, entry in enumerate(entries):
-        if exclude and isinstance(entry, dict) and isinstance(entry.get("resource"), dict) \
-                and entry["resource"].get("id") in exclude:
+        if (
+            exclude
+            and isinstance(entry, dict)
+            and isinstance(entry.get("resource"), dict)
+            and entry["resource"].get("id") in exclude
+        ):
             continue
         try:
             text = entry["resource"]["effectiveDateTime"]
-            measurements.append(Measurement(datetime.fromisoformat(text), text, entry["resource"]["valueQuantity"]["value"]))
+            measurements.append(
+                Measurement(datetime.fromisoformat(text), text, entry["resource"]["valueQuantity"]["value"])
+            )
         except (KeyError, TypeError, IndexError, ValueError) as exc:
             raise ReadError(f"{code} Observation entry {n} from {url} is unreadable: {exc!r}") from exc
     return measurements

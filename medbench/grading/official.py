@@ -41,8 +41,8 @@ from medbench.grading.transcript import (
     official_accepted_posts,
     official_post_evidence,
 )
-from medbench.tasks.model import Task
-from medbench.types import Verdict
+from medbench.outcomes import Verdict
+from medbench.tasks.task import Task
 
 BP_VALUE = "118/77 mmHg"
 REFERRAL_NOTE = (
@@ -127,7 +127,9 @@ def _grader(category: int) -> Callable[[GraderBody], Grader]:
 
     def wrap(body: GraderBody) -> Grader:
         @functools.wraps(body)
-        def grade_task(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, rules: Rules = OFFICIAL) -> Verdict:
+        def grade_task(
+            task: Task, outcome: Outcome, gateway: Gateway, api_base: str, rules: Rules = OFFICIAL
+        ) -> Verdict:
             try:
                 body(task, outcome, gateway, api_base, rules)
             except (Incorrect, ReadError, TranscriptError) as exc:
@@ -271,7 +273,10 @@ def check_magnesium_order(p: Any, task: Task, value: float, rules: Rules) -> Non
     dose, hours = magnesium_tier(value)
     dose_and_rate = field(p, "dosageInstruction", 0, "doseAndRate", 0)
     dose_quantity = field(dose_and_rate, "doseQuantity", what="doseAndRate[0]")
-    require(rules.quantity_is(dose_quantity, dose, "g"), f"doseQuantity is {dose_quantity!r}, expected {dose} g for magnesium {value}")
+    require(
+        rules.quantity_is(dose_quantity, dose, "g"),
+        f"doseQuantity is {dose_quantity!r}, expected {dose} g for magnesium {value}",
+    )
     require(
         rules.magnesium_rate_is(dose_and_rate, dose, hours),
         f"rate in {dose_and_rate!r} is not {dose} g over {hours} h for magnesium {value}",

@@ -1,7 +1,7 @@
 """The grading situation of an official task, computed from what a FHIR server serves.
 
 Uses the graders' own reads (the same URLs, windows, "latest" rule and thresholds), so a server
-whose computed situations equal fixtures/official_situations.jsonl grades every official task in
+whose computed situations equal medbench/data/official_situations.jsonl grades every official task in
 its real branch. Task1 has no grader read; its situation is the name + birth date search an agent
 would make. Used by tests/test_ehr_situations.py on the embedded EHR and by
 scripts/check_situations.py on any server (the official Docker image included).
@@ -24,7 +24,7 @@ from medbench.grading.fhir_reads import (
     within_24h,
 )
 from medbench.grading.official import A1C_STALE_BEFORE, magnesium_tier, potassium_dose_meq
-from medbench.tasks.model import Task
+from medbench.tasks.task import Task
 
 
 def _number(value: Any) -> str:
@@ -40,11 +40,16 @@ def _task1(task: Task, gateway: Gateway, api_base: str) -> tuple[str | None, str
     person = NamedPerson.parse(task.instruction)
     if person is None:
         return None, "unparsed", {}
-    found = _patients(gateway, api_base, given=person.given[0], family=person.family, birthdate=person.birth_date.isoformat())
+    found = _patients(
+        gateway, api_base, given=person.given[0], family=person.family, birthdate=person.birth_date.isoformat()
+    )
     if len(found) == 1:
         name = found[0]["name"][0]
         match = (tuple(name.get("given", [])), name.get("family"), found[0]["birthDate"]) == (
-            person.given, person.family, person.birth_date.isoformat())
+            person.given,
+            person.family,
+            person.birth_date.isoformat(),
+        )
         return found[0]["id"], "found", {"real_birthDate": found[0]["birthDate"], "name_dob_match": match}
     if found:
         return None, f"found_{len(found)}", {}
@@ -71,7 +76,9 @@ def _glucose(task: Task, gateway: Gateway, api_base: str, mrn: str) -> tuple[str
     measurements = read_observations(gateway, api_base, mrn, "GLU")
     if task.category == 7:
         last = latest(measurements)
-        return ("none" if last is None else f"latest_glu={_number(last.value)}"), {"latest_glucose": last.value if last else None}
+        return ("none" if last is None else f"latest_glu={_number(last.value)}"), {
+            "latest_glucose": last.value if last else None
+        }
     total, count = 0.0, 0
     for m in within_24h(measurements):
         total += m.value
@@ -96,7 +103,11 @@ def _hba1c(gateway: Gateway, api_base: str, mrn: str) -> tuple[str, dict[str, An
     if last is None:
         return "missing", {"latest_a1c": None, "latest_a1c_time": None, "order_required": True}
     stale = last.time < A1C_STALE_BEFORE
-    return ("stale" if stale else "fresh"), {"latest_a1c": last.value, "latest_a1c_time": last.time_text, "order_required": stale}
+    return ("stale" if stale else "fresh"), {
+        "latest_a1c": last.value,
+        "latest_a1c_time": last.time_text,
+        "order_required": stale,
+    }
 
 
 def observe_situation(task: Task, gateway: Gateway, api_base: str) -> Situation:
@@ -126,5 +137,8 @@ def observe_situation(task: Task, gateway: Gateway, api_base: str) -> Situation:
 
 def situation_differences(expected: Situation, observed: Situation) -> list[str]:
     """`task: field expected -> observed` for each part of the two situations that differs."""
-    return [f"{expected.task_id}: {name} {getattr(expected, name)!r} -> {getattr(observed, name)!r}"
-            for name in ("mrn", "situation", "facts") if getattr(expected, name) != getattr(observed, name)]
+    return [
+        f"{expected.task_id}: {name} {getattr(expected, name)!r} -> {getattr(observed, name)!r}"
+        for name in ("mrn", "situation", "facts")
+        if getattr(expected, name) != getattr(observed, name)
+    ]

@@ -41,8 +41,8 @@ from medbench.grading.official import (
     potassium_dose_meq,
 )
 from medbench.grading.transcript import Turn
-from medbench.tasks.model import Task
-from medbench.types import Verdict
+from medbench.outcomes import Verdict
+from medbench.tasks.task import Task
 
 WRITE_CATEGORIES = frozenset({3, 5, 8, 9, 10})
 # `_lastUpdated=gt<this>`: written after the clinical now, i.e. by the attempt (a `Z` keeps `+` out of the query).
@@ -99,8 +99,7 @@ def creatable_types(gateway: Gateway, api_base: str) -> list[str]:
     statement = fetch_json(gateway, f"{api_base}metadata")
     try:
         resources = statement["rest"][0]["resource"]
-        return [r["type"] for r in resources
-                if any(i.get("code") == "create" for i in r.get("interaction", []))]
+        return [r["type"] for r in resources if any(i.get("code") == "create" for i in r.get("interaction", []))]
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise ReadError(f"GET {api_base}metadata did not return a CapabilityStatement with resources: {exc!r}") from exc
 
@@ -148,8 +147,9 @@ def state_rules(created: Sequence[Created]) -> Rules:
     def no_transcript_posts(history: Sequence[Turn]) -> list[Any]:
         raise AssertionError("the state grader reads orders from the server, never from the transcript")
 
-    return dataclasses.replace(CORRECTED, name="state", has_post=has_post, post_evidence=evidence,
-                               accepted_posts=no_transcript_posts)
+    return dataclasses.replace(
+        CORRECTED, name="state", has_post=has_post, post_evidence=evidence, accepted_posts=no_transcript_posts
+    )
 
 
 def expect_state(created: Sequence[Created], due: Sequence[Due], nothing_due_because: str = "") -> None:
@@ -160,8 +160,10 @@ def expect_state(created: Sequence[Created], due: Sequence[Due], nothing_due_bec
     """
     if not due:
         if created:
-            raise Incorrect(f"the server holds {_listing(created)}, created by this attempt, "
-                            f"but {nothing_due_because}, so nothing was due")
+            raise Incorrect(
+                f"the server holds {_listing(created)}, created by this attempt, "
+                f"but {nothing_due_because}, so nothing was due"
+            )
         return
     problems = []
     for item in due:
@@ -169,8 +171,10 @@ def expect_state(created: Sequence[Created], due: Sequence[Due], nothing_due_bec
         if not found:
             problems.append(f"the server holds no {item.resource_type} created by this attempt; due: {item.what}")
         elif len(found) > 1:
-            problems.append(f"duplicates: the server holds {len(found)} {item.resource_type}s created by this "
-                            f"attempt, {_listing(found)}, where one was due: {item.what}")
+            problems.append(
+                f"duplicates: the server holds {len(found)} {item.resource_type}s created by this "
+                f"attempt, {_listing(found)}, where one was due: {item.what}"
+            )
         else:
             try:
                 item.check(found[0].resource)
@@ -180,7 +184,9 @@ def expect_state(created: Sequence[Created], due: Sequence[Due], nothing_due_bec
     excess = [c for c in created if c.resource_type not in due_types]
     if excess:
         wanted = " and ".join(item.what for item in due)
-        problems.append(f"the server also holds {_listing(excess)}, created by this attempt, where only {wanted} was due")
+        problems.append(
+            f"the server also holds {_listing(excess)}, created by this attempt, where only {wanted} was due"
+        )
     if problems:
         raise Incorrect("; ".join(problems))
 
@@ -195,13 +201,25 @@ def _own(created: Sequence[Created]) -> frozenset[str]:
     return frozenset(c.id for c in created if c.resource_type == "Observation")
 
 
-def _task3(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, created: Sequence[Created], rules: Rules) -> None:
+def _task3(
+    task: Task, outcome: Outcome, gateway: Gateway, api_base: str, created: Sequence[Created], rules: Rules
+) -> None:
     value = rules.bp_value(task)
-    expect_state(created, [Due("Observation", f"a blood pressure Observation of {value}",
-                               lambda p: check_bp_observation(p, task, rules))])
+    expect_state(
+        created,
+        [
+            Due(
+                "Observation",
+                f"a blood pressure Observation of {value}",
+                lambda p: check_bp_observation(p, task, rules),
+            )
+        ],
+    )
 
 
-def _task5(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, created: Sequence[Created], rules: Rules) -> None:
+def _task5(
+    task: Task, outcome: Outcome, gateway: Gateway, api_base: str, created: Sequence[Created], rules: Rules
+) -> None:
     readings = read_observations(gateway, api_base, _mrn(task), "MG", True, _own(created))
     recent = latest(within_24h(readings))
     if recent is None:
@@ -212,17 +230,31 @@ def _task5(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, create
         expect_state(created, [], f"magnesium {value} is not low (above 1.9)")
     else:
         dose, hours = magnesium_tier(value)
-        expect_state(created, [Due("MedicationRequest", f"an IV magnesium order of {dose} g over {hours} h "
-                                   f"for magnesium {value}", lambda p: check_magnesium_order(p, task, value, rules))])
+        expect_state(
+            created,
+            [
+                Due(
+                    "MedicationRequest",
+                    f"an IV magnesium order of {dose} g over {hours} h for magnesium {value}",
+                    lambda p: check_magnesium_order(p, task, value, rules),
+                )
+            ],
+        )
     expect_answer(parse_answer(outcome.result), [value], or_empty=True)
 
 
-def _task8(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, created: Sequence[Created], rules: Rules) -> None:
-    expect_state(created, [Due("ServiceRequest", "the orthopedic referral with the SBAR note",
-                               lambda p: check_referral(p, task, rules))])
+def _task8(
+    task: Task, outcome: Outcome, gateway: Gateway, api_base: str, created: Sequence[Created], rules: Rules
+) -> None:
+    expect_state(
+        created,
+        [Due("ServiceRequest", "the orthopedic referral with the SBAR note", lambda p: check_referral(p, task, rules))],
+    )
 
 
-def _task9(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, created: Sequence[Created], rules: Rules) -> None:
+def _task9(
+    task: Task, outcome: Outcome, gateway: Gateway, api_base: str, created: Sequence[Created], rules: Rules
+) -> None:
     last = latest(read_observations(gateway, api_base, _mrn(task), "K", True, _own(created)))
     value = last.value if last else None
     if value is None or value >= 3.5:
@@ -230,15 +262,25 @@ def _task9(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, create
         expect_state(created, [], why)
     else:
         dose = potassium_dose_meq(value)
-        expect_state(created, [
-            Due("MedicationRequest", f"an oral potassium order of {dose:g} mEq for potassium {value}",
-                lambda p: check_potassium_order(p, task, value, rules)),
-            Due("ServiceRequest", "a serum potassium test for 8 am tomorrow", lambda p: check_potassium_lab(p, task)),
-        ])
+        expect_state(
+            created,
+            [
+                Due(
+                    "MedicationRequest",
+                    f"an oral potassium order of {dose:g} mEq for potassium {value}",
+                    lambda p: check_potassium_order(p, task, value, rules),
+                ),
+                Due(
+                    "ServiceRequest", "a serum potassium test for 8 am tomorrow", lambda p: check_potassium_lab(p, task)
+                ),
+            ],
+        )
     expect_answer(parse_answer(outcome.result), [value if value is not None else -1], or_empty=True)
 
 
-def _task10(task: Task, outcome: Outcome, gateway: Gateway, api_base: str, created: Sequence[Created], rules: Rules) -> None:
+def _task10(
+    task: Task, outcome: Outcome, gateway: Gateway, api_base: str, created: Sequence[Created], rules: Rules
+) -> None:
     last = latest(read_observations(gateway, api_base, _mrn(task), "A1C", True, _own(created)))
     ref = [last.value, last.time_text] if last else [-1]
     if last is None or last.time < A1C_STALE_BEFORE:
@@ -266,7 +308,7 @@ def grade_state(task: Task, outcome: Outcome, gateway: Gateway, api_base: str) -
             verdict = GRADERS[task.category](task, outcome, gateway, api_base, rules)
             prefix = f"task{task.category}: "
             if verdict.reason and verdict.reason.startswith(prefix):
-                return Verdict(verdict.correct, f"task{task.category} (state): {verdict.reason[len(prefix):]}")
+                return Verdict(verdict.correct, f"task{task.category} (state): {verdict.reason[len(prefix) :]}")
             return verdict
         STATE_GRADERS[task.category](task, outcome, gateway, api_base, created, rules)
     except (Incorrect, ReadError) as exc:

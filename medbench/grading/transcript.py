@@ -109,8 +109,10 @@ def official_post_evidence(history: Sequence[Turn]) -> str:
         accepted = i + 1 < len(history) and ACCEPTED_MARK in history[i + 1]["content"]
         if isinstance(action, PostAction) and action.valid and accepted:
             return f"agent turn {number} POSTed to {action.url}"
-        return (f"agent turn {number} contains the word POST ({_line_with(content, 'POST')!r}), "
-                "which the official rule counts as a POST")
+        return (
+            f"agent turn {number} contains the word POST ({_line_with(content, 'POST')!r}), "
+            "which the official rule counts as a POST"
+        )
     return "no agent turn contains POST"
 
 

@@ -13,23 +13,38 @@ import signal
 import sys
 import threading
 
-from medbench.models.reference_server import BUILTIN_MODELS, MODEL_ID, REFERENCE_LIMITS, ReferenceServer
+from medbench.models.builtin.server import BUILTIN_MODELS, MODEL_ID, REFERENCE_LIMITS, ReferenceServer
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m medbench.models", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m medbench.models", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve a built-in model over the OpenAI chat-completions API")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    serve.add_argument("--model", default=MODEL_ID, choices=sorted(BUILTIN_MODELS),
-                       help="the built-in model that answers every request (default reference)")
-    serve.add_argument("--latency", type=float, default=0.0, metavar="S",
-                       help="seconds to wait before each answer, to stand in for a hosted model (default 0)")
-    serve.add_argument("--threads", type=int, default=128, metavar="N",
-                       help="requests answered at once (default 128): with --latency, at most N conversations "
-                            "wait at the same time, so keep it above the harness's attempts in flight")
+    serve.add_argument(
+        "--model",
+        default=MODEL_ID,
+        choices=sorted(BUILTIN_MODELS),
+        help="the built-in model that answers every request (default reference)",
+    )
+    serve.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds to wait before each answer, to stand in for a hosted model (default 0)",
+    )
+    serve.add_argument(
+        "--threads",
+        type=int,
+        default=128,
+        metavar="N",
+        help="requests answered at once (default 128): with --latency, at most N conversations "
+        "wait at the same time, so keep it above the harness's attempts in flight",
+    )
     args = parser.parse_args(argv)
     if args.latency < 0:
         parser.error("--latency must not be negative")
@@ -39,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     limits = dataclasses.replace(REFERENCE_LIMITS, threads=args.threads)
     with ReferenceServer(args.host, args.port, limits=limits, serve_as=args.model, latency_s=args.latency) as server:
-        print(f"serving the built-in {args.model!r} model at {server.base_url} "
-              f"(any model name; {args.latency:g} s per answer); Ctrl-C to stop", flush=True)
+        print(
+            f"serving the built-in {args.model!r} model at {server.base_url} "
+            f"(any model name; {args.latency:g} s per answer); Ctrl-C to stop",
+            flush=True,
+        )
         try:
             stop.wait()
         except KeyboardInterrupt:

@@ -54,8 +54,7 @@ def emit(event: CallEvent) -> None:
     """Log the event and hand it to every listener of the current context (task label added)."""
     task = _task.get()
     if task is not None and event.task is None:
-        event = CallEvent(event.kind, event.attempt, event.reason, event.timed_out, event.elapsed_s,
-                          event.wait_s, task)
+        event = CallEvent(event.kind, event.attempt, event.reason, event.timed_out, event.elapsed_s, event.wait_s, task)
     logger.warning(event.line())
     for listener in _listeners.get():
         listener(event)

@@ -24,11 +24,18 @@ from medbench.models import call_events
 from medbench.models.call_events import CallEvent
 from medbench.models.context_limit import context_tokens, looks_like_context_limit
 from medbench.models.tool_reply import ToolReply, read_tool_reply
-from medbench.secrets import Scrubber
+from medbench.scrubbing import Scrubber
 
 __all__ = [
-    "ChatModel", "ContextLimitError", "ModelCallError", "ModelError", "ModelReply", "OpenAIChatModel",
-    "PLACEHOLDER_API_KEY", "RETRYABLE_STATUSES", "looks_like_context_limit",
+    "ChatModel",
+    "ContextLimitError",
+    "ModelCallError",
+    "ModelError",
+    "ModelReply",
+    "OpenAIChatModel",
+    "PLACEHOLDER_API_KEY",
+    "RETRYABLE_STATUSES",
+    "looks_like_context_limit",
 ]
 
 # Sent when neither an explicit key nor OPENAI_API_KEY is set: local endpoints accept anything.
@@ -71,8 +78,16 @@ class ContextLimitError(ModelError):
 
     `prompt_tokens` and `context_window` are what the error body reported (None when it did not)."""
 
-    def __init__(self, message: str, *, retries: int = 0, latency_s: float = 0.0, timeouts: int = 0,
-                 prompt_tokens: int | None = None, context_window: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retries: int = 0,
+        latency_s: float = 0.0,
+        timeouts: int = 0,
+        prompt_tokens: int | None = None,
+        context_window: int | None = None,
+    ) -> None:
         super().__init__(message, retries=retries, latency_s=latency_s, timeouts=timeouts)
         self.prompt_tokens = prompt_tokens
         self.context_window = context_window
@@ -147,7 +162,7 @@ class OpenAIChatModel:
         # An explicit `--extra-header Authorization=...` wins over the API key: the key is not sent
         # at all then (the SDK is given the placeholder), so exactly one Authorization header goes out.
         self.key_is_sent = "Authorization" not in headers
-        # Error texts are scrubbed of the key and every header value (medbench.secrets).
+        # Error texts are scrubbed of the key and every header value (medbench.scrubbing).
         self._scrubber = Scrubber.of(secret if secret != PLACEHOLDER_API_KEY else None, headers)
         self._sampling: dict[str, Any] = {}
         if temperature is not None:
@@ -192,10 +207,20 @@ class OpenAIChatModel:
         call = self._create(messages=messages, tools=tools)
         choices = getattr(call.completion, "choices", None)
         if not choices:
-            raise ModelCallError(f"model endpoint answered without choices: {self._scrub(str(call.completion)[:500])}",
-                                 retries=call.retries, latency_s=call.lost_s + call.latency_s, timeouts=call.timeouts)
-        return read_tool_reply(choices[0], getattr(call.completion, "usage", None), call.latency_s, call.retries,
-                               lost_s=call.lost_s, timeouts=call.timeouts)
+            raise ModelCallError(
+                f"model endpoint answered without choices: {self._scrub(str(call.completion)[:500])}",
+                retries=call.retries,
+                latency_s=call.lost_s + call.latency_s,
+                timeouts=call.timeouts,
+            )
+        return read_tool_reply(
+            choices[0],
+            getattr(call.completion, "usage", None),
+            call.latency_s,
+            call.retries,
+            lost_s=call.lost_s,
+            timeouts=call.timeouts,
+        )
 
     def _create(self, **request: Any) -> _Completed:
         """One chat completion, retried as the policy allows (the one retry loop of both protocols)."""
@@ -207,7 +232,8 @@ class OpenAIChatModel:
             attempt_timeout = self.timeout if deadline is None else min(self.timeout, deadline - attempt_started)
             try:
                 completion = self._client.chat.completions.create(
-                    model=self.model, timeout=attempt_timeout, **request, **self._sampling)
+                    model=self.model, timeout=attempt_timeout, **request, **self._sampling
+                )
             except (openai.APIError, json.JSONDecodeError) as error:
                 now = time.monotonic()
                 fault = self._classify(error, attempt_timeout)
@@ -218,12 +244,22 @@ class OpenAIChatModel:
                     deadline = now + self.retry_budget_s
                 wait = self._backoff_s(retries, error)
                 stop = self._stop_reason(retries, timeouts, now + wait, deadline)
-                event = CallEvent(call_events.RETRY if stop is None else call_events.GAVE_UP, retries + 1,
-                                  fault.reason, fault.timed_out, now - started, None if stop else wait)
+                event = CallEvent(
+                    call_events.RETRY if stop is None else call_events.GAVE_UP,
+                    retries + 1,
+                    fault.reason,
+                    fault.timed_out,
+                    now - started,
+                    None if stop else wait,
+                )
                 call_events.emit(event)
                 if stop is not None:
-                    raise ModelCallError(f"model call failed after {retries} retries{stop}: {fault.reason}",
-                                         retries=retries, latency_s=now - started, timeouts=timeouts) from None
+                    raise ModelCallError(
+                        f"model call failed after {retries} retries{stop}: {fault.reason}",
+                        retries=retries,
+                        latency_s=now - started,
+                        timeouts=timeouts,
+                    ) from None
                 time.sleep(wait)
                 retries += 1
                 continue
@@ -269,15 +305,23 @@ class OpenAIChatModel:
             return _Fault(f"APITimeoutError: no answer within {timeout:.3g} s", retryable=True, timed_out=True)
         return _Fault(self._describe(error), retryable=_is_retryable(error))
 
-    def _final_error(self, error: openai.APIError | json.JSONDecodeError, retries: int, elapsed: float,
-                     timeouts: int) -> ModelError:
+    def _final_error(
+        self, error: openai.APIError | json.JSONDecodeError, retries: int, elapsed: float, timeouts: int
+    ) -> ModelError:
         assert isinstance(error, openai.APIError)  # every JSONDecodeError is retryable
         if _is_context_limit(error):
             tokens = context_tokens(_error_text(error))
-            return ContextLimitError(self._describe(error), retries=retries, latency_s=elapsed, timeouts=timeouts,
-                                     prompt_tokens=tokens.prompt_tokens, context_window=tokens.context_window)
-        return ModelCallError(f"model call failed: {self._describe(error)}", retries=retries, latency_s=elapsed,
-                              timeouts=timeouts)
+            return ContextLimitError(
+                self._describe(error),
+                retries=retries,
+                latency_s=elapsed,
+                timeouts=timeouts,
+                prompt_tokens=tokens.prompt_tokens,
+                context_window=tokens.context_window,
+            )
+        return ModelCallError(
+            f"model call failed: {self._describe(error)}", retries=retries, latency_s=elapsed, timeouts=timeouts
+        )
 
     def _backoff_s(self, retries: int, error: openai.APIError | json.JSONDecodeError) -> float:
         """Exponential with jitter; a server's Retry-After wins when it asks for longer (capped)."""

@@ -19,7 +19,9 @@ LIMIT_WORDS = ("limit", "exceed", "max", "long", "much", "many", "reach", "over"
 _N = r"(\d[\d,]*)"
 # Prompt (input) token counts, in the wordings of OpenAI, vLLM, llama.cpp, Anthropic and TGI.
 _PROMPT_PATTERNS = (
-    re.compile(rf"{_N} in the messages", re.IGNORECASE),  # OpenAI / vLLM: "(9000 in the messages, 1000 in the completion)"
+    re.compile(
+        rf"{_N} in the messages", re.IGNORECASE
+    ),  # OpenAI / vLLM: "(9000 in the messages, 1000 in the completion)"
     re.compile(rf"your messages resulted in {_N} tokens", re.IGNORECASE),  # OpenAI
     re.compile(rf"your (?:request|prompt) has {_N} (?:input |prompt )?tokens", re.IGNORECASE),  # vLLM
     re.compile(rf"request \({_N} tokens\) exceeds", re.IGNORECASE),  # llama.cpp

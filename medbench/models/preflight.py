@@ -18,8 +18,17 @@ PROBE_PATH = "/models"
 def probe_endpoint(base_url: str, *, timeout: float = 15.0, retries: int = 3, backoff_s: float = 0.5) -> None:
     """GET `<base_url>/models` once, retrying connection failures; raises requests.RequestException
     when nothing answered after `retries` retries."""
-    policy = Retry(total=retries, connect=retries, read=retries, status=0, redirect=0, other=retries,
-                   backoff_factor=backoff_s, raise_on_status=False, allowed_methods=frozenset({"GET"}))
+    policy = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=0,
+        redirect=0,
+        other=retries,
+        backoff_factor=backoff_s,
+        raise_on_status=False,
+        allowed_methods=frozenset({"GET"}),
+    )
     with requests.Session() as session:
         adapter = HTTPAdapter(max_retries=policy)
         session.mount("http://", adapter)

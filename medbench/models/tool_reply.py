@@ -45,8 +45,9 @@ class ToolChatModel(Protocol):
         ...
 
 
-def read_tool_reply(choice: Any, usage: Any, latency_s: float, retries: int, *, lost_s: float = 0.0,
-                    timeouts: int = 0) -> ToolReply:
+def read_tool_reply(
+    choice: Any, usage: Any, latency_s: float, retries: int, *, lost_s: float = 0.0, timeouts: int = 0
+) -> ToolReply:
     """The ToolReply of one completion choice (SDK objects or plain dicts alike).
 
     A call without an id (some servers omit it) gets `call_<n>` so that its tool message can
@@ -57,8 +58,13 @@ def read_tool_reply(choice: Any, usage: Any, latency_s: float, retries: int, *, 
     calls = []
     for index, call in enumerate(_get(message, "tool_calls") or []):
         function = _get(call, "function")
-        calls.append(ToolCall(id=str(_get(call, "id") or f"call_{index}"), name=str(_get(function, "name") or ""),
-                              arguments=_arguments_text(_get(function, "arguments"))))
+        calls.append(
+            ToolCall(
+                id=str(_get(call, "id") or f"call_{index}"),
+                name=str(_get(function, "name") or ""),
+                arguments=_arguments_text(_get(function, "arguments")),
+            )
+        )
     return ToolReply(
         content=_get(message, "content") or "",
         tool_calls=tuple(calls),

@@ -13,29 +13,30 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 
-from medbench import replay as cassette_format
-from medbench.plugin import replay, xdist
+from medbench.cassettes import files as cassette_files
+from medbench.cassettes.attempt import CassettePlan
+from medbench.package_data import data_file
+from medbench.plugin import recording, xdist
 from medbench.plugin.controller import Controller
 from medbench.plugin.options import add_options, settings_from_config
 from medbench.plugin.terminal import BuildProgress, CallEventLines
 from medbench.results.records import report_properties
 from medbench.runner import new_session_id
 from medbench.runner.attempts import AttemptPool, AttemptRunner
-from medbench.runner.cassettes import CassettePlan
 from medbench.runner.session import BenchSession, Case, SessionHandoff, task_set_from_json, task_set_to_json
 from medbench.runner.watch import EndpointWatch
 from medbench.settings import Settings, SetupError
-from medbench.tasks.model import CATEGORIES
+from medbench.tasks.task import CATEGORIES
 
 MARKER = "medbench"
-MODELS_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "models.toml"
+MODELS_FILE = data_file("models.toml")
 SESSION_KEY = "medbench_session"
 TASK_SET_KEY = "medbench_task_set"
 HANDOFF_KEY = "medbench_handoff"
@@ -52,7 +53,7 @@ class PluginState:
         self.is_worker = xdist.is_worker(config)
         task_set = task_set_from_json(workerinput[TASK_SET_KEY]) if TASK_SET_KEY in workerinput else None
         self.bench = BenchSession(settings, workerinput.get(SESSION_KEY) or new_session_id(), task_set)
-        self.plan = replay.cassette_plan(config, settings)
+        self.plan = recording.cassette_plan(config, settings)
         self.handoff_dir = Path(workerinput[HANDOFF_KEY]) if HANDOFF_KEY in workerinput else None
         self.refusal: str | None = None
         self.pool: AttemptPool | None = None
@@ -66,7 +67,7 @@ class PluginState:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
-    replay.add_options(parser)
+    recording.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -106,10 +107,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "medbench_case" not in metafunc.fixturenames:
         return
     cases = _or_exit(metafunc.config.stash[STATE].bench.cases)
-    metafunc.parametrize("medbench_case", [
-        pytest.param(case, id=case.test_id, marks=[getattr(pytest.mark, MARKER), getattr(pytest.mark, f"task{case.category}")])
-        for case in cases
-    ], indirect=True)
+    metafunc.parametrize(
+        "medbench_case",
+        [
+            pytest.param(
+                case,
+                id=case.test_id,
+                marks=[getattr(pytest.mark, MARKER), getattr(pytest.mark, f"task{case.category}")],
+            )
+            for case in cases
+        ],
+        indirect=True,
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -122,8 +131,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     bench = state.bench
     task_set = {"name": bench.task_set.name, "sha256": bench.task_set.sha256, "task_count": len(bench.task_set.tasks)}
     try:
-        replay.check_and_mark(state.plan, bench.identity(), task_set)
-    except cassette_format.ReplayError as error:
+        recording.check_and_mark(state.plan, bench.identity(), task_set)
+    except cassette_files.ReplayError as error:
         if not state.is_worker:
             # pytest runs pytest_collection_finish even after this error; without benchmark items
             # there, the results folder (and the previous run) is left alone.
@@ -137,8 +146,9 @@ def _select_task_ids(config: pytest.Config, items: list[pytest.Item], task_ids: 
     known = {case.task_id for case in config.stash[STATE].bench.cases()}
     unknown = sorted(set(task_ids) - known)
     if unknown:
-        raise pytest.UsageError(f"--task-id: no task {', '.join(unknown)} in this task set "
-                                f"(ids look like task1_1 .. task10_30)")
+        raise pytest.UsageError(
+            f"--task-id: no task {', '.join(unknown)} in this task set (ids look like task1_1 .. task10_30)"
+        )
     kept, dropped = [], []
     for item in items:
         case = _case_of(item)
@@ -172,19 +182,24 @@ def _announce(config: pytest.Config, state: PluginState) -> None:
     """One line saying whether this benchmark session records, replays or runs live (only when it runs tasks)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.write_line(replay.describe(state.plan))
+        reporter.write_line(recording.describe(state.plan))
 
 
 def _has_benchmark_ids(state: PluginState, ids: list[str]) -> bool:
     wanted = {f"[{case.test_id}]" for case in state.bench.cases()}
-    return any(nodeid[nodeid.rfind("["):] in wanted for nodeid in ids if "[" in nodeid)
+    return any(nodeid[nodeid.rfind("[") :] in wanted for nodeid in ids if "[" in nodeid)
 
 
 def _start(config: pytest.Config, state: PluginState) -> None:
     """xdist controller: set the whole session up once; a failure ends it with its one message."""
     bench = state.bench
-    _or_exit(lambda: bench.start(environment=_replay_environment(state), start_model=not _replaying(state),
-                                 progress=BuildProgress(config, bench.settings)))
+    _or_exit(
+        lambda: bench.start(
+            environment=_replay_environment(state),
+            start_model=not _replaying(state),
+            progress=BuildProgress(config, bench.settings),
+        )
+    )
     state.run_started = time.monotonic()
 
 
@@ -193,7 +208,11 @@ def _replaying(state: PluginState) -> bool:
 
 
 def _replay_environment(state: PluginState) -> Any:
-    return replay.offline_environment(state.plan, state.settings) if state.plan is not None and _replaying(state) else None
+    return (
+        recording.offline_environment(state.plan, state.settings)
+        if state.plan is not None and _replaying(state)
+        else None
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -258,8 +277,11 @@ def medbench_cassettes(pytestconfig: pytest.Config) -> CassettePlan | None:
 def medbench_environment(pytestconfig: pytest.Config, medbench_run: BenchSession) -> Any:
     """The FHIR environment of the session (started once, by the plain process or the xdist controller)."""
     state = pytestconfig.stash[STATE]
-    return _or_exit(lambda: medbench_run.start_environment(_replay_environment(state),
-                                                           BuildProgress(pytestconfig, medbench_run.settings)))
+    return _or_exit(
+        lambda: medbench_run.start_environment(
+            _replay_environment(state), BuildProgress(pytestconfig, medbench_run.settings)
+        )
+    )
 
 
 @pytest.fixture(scope="session")
@@ -273,7 +295,7 @@ def medbench_gateway(medbench_environment: Any) -> Iterator[Any]:
 def medbench_model(medbench_run: BenchSession, medbench_cassettes: CassettePlan | None) -> Iterator[Any]:
     """The model client of this process; a replay never needs the endpoint or a key."""
     if medbench_cassettes is not None and medbench_cassettes.replaying:
-        model = replay.offline_model(medbench_run.settings)
+        model = recording.offline_model(medbench_run.settings)
     else:
         _or_exit(medbench_run.start_model_endpoint)
         model = _or_exit(medbench_run.open_model)
@@ -282,17 +304,29 @@ def medbench_model(medbench_run: BenchSession, medbench_cassettes: CassettePlan 
 
 
 @pytest.fixture(scope="session")
-def medbench_pool(request: pytest.FixtureRequest, medbench_run: BenchSession, medbench_model: Any,
-                  medbench_environment: Any, medbench_gateway: Any,
-                  medbench_cassettes: CassettePlan | None) -> Iterator[AttemptPool]:
+def medbench_pool(
+    request: pytest.FixtureRequest,
+    medbench_run: BenchSession,
+    medbench_model: Any,
+    medbench_environment: Any,
+    medbench_gateway: Any,
+    medbench_cassettes: CassettePlan | None,
+) -> Iterator[AttemptPool]:
     """Runs this process's attempts, up to --concurrency in flight."""
     state = request.config.stash[STATE]
     _or_exit(medbench_run.open_folder)  # last: a failed setup leaves the previous run's files alone
     if state.run_started is None:
         state.run_started = time.monotonic()
-    runner = AttemptRunner(session=medbench_run.session, settings=medbench_run.settings,
-                           task_set=medbench_run.task_set, environment=medbench_environment, model=medbench_model,
-                           folder=medbench_run.folder, cassettes=medbench_cassettes, gateway=medbench_gateway)
+    runner = AttemptRunner(
+        session=medbench_run.session,
+        settings=medbench_run.settings,
+        task_set=medbench_run.task_set,
+        environment=medbench_environment,
+        model=medbench_model,
+        folder=medbench_run.folder,
+        cassettes=medbench_cassettes,
+        gateway=medbench_gateway,
+    )
     state.pool = AttemptPool(runner, medbench_run.settings.concurrency)
     yield state.pool
     state.pool.stop()
@@ -334,7 +368,7 @@ def _upcoming_cases(request: pytest.FixtureRequest, state: PluginState) -> list[
         upcoming = [items[index] for index in xdist.queued_indices(request.config)]
     else:
         position = items.index(request.node) if request.node in items else 0
-        upcoming = items[position + 1:]
+        upcoming = items[position + 1 :]
     cases = [_case_of(item) for item in upcoming]
     return [case for case in cases if case is not None and case.key not in state.bench.recorded]
 
@@ -363,7 +397,7 @@ def _or_exit(action: Any) -> Any:
 
 
 def _category_labels() -> dict[str, str]:
-    """The category labels of fixtures/models.toml: the one list the markers and the reports share."""
+    """The category labels of medbench/data/models.toml: the one list the markers and the reports share."""
     try:
         with MODELS_FILE.open("rb") as stream:
             return dict(tomllib.load(stream).get("tasks", {}))

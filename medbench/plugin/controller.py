@@ -54,14 +54,22 @@ class Controller:
         terminalreporter.write_sep("=", "medbench summary")
         write(summary_table(summary))
         low, high = summary["accuracy_ci95"]
-        status = "complete" if summary["complete"] else f"incomplete: {summary['total']} of {summary['expected_total']} attempts"
-        write(f"accuracy {summary['accuracy']:.1f}% (95% CI {low:.1f}-{high:.1f}) over {summary['total']} attempts, "
-              f"run {status}; results in {self.bench.folder.path}")
+        status = (
+            "complete"
+            if summary["complete"]
+            else f"incomplete: {summary['total']} of {summary['expected_total']} attempts"
+        )
+        write(
+            f"accuracy {summary['accuracy']:.1f}% (95% CI {low:.1f}-{high:.1f}) over {summary['total']} attempts, "
+            f"run {status}; results in {self.bench.folder.path}"
+        )
         repeats = summary["repeats"]
         if repeats["k"] > 1:
             k = repeats["k"]
-            write(f"repeats: pass@1 {repeats.get('pass@1')}, pass@{k} {repeats.get(f'pass@{k}')}, "
-                  f"pass^{k} {repeats.get(f'pass^{k}')}")
+            write(
+                f"repeats: pass@1 {repeats.get('pass@1')}, pass@{k} {repeats.get(f'pass@{k}')}, "
+                f"pass^{k} {repeats.get(f'pass^{k}')}"
+            )
         for line in self.notes:
             write(f"medbench: {line}")
         for line in self.problems:
@@ -86,14 +94,19 @@ class Controller:
         if self.bench.settings.resume:
             reruns = reruns_in_session(self.bench.folder.records(), self.bench.session)
             if reruns:
-                self.notes.append(f"--resume ran {reruns} attempt(s) again that had ended as error or cassette_mismatch")
+                self.notes.append(
+                    f"--resume ran {reruns} attempt(s) again that had ended as error or cassette_mismatch"
+                )
         unrecorded = len(self.failed - self.with_verdict)
         if unrecorded:
-            self.problems.append(f"{unrecorded} test(s) failed without a recorded verdict "
-                                 "(setup error, harness error or crashed worker)")
+            self.problems.append(
+                f"{unrecorded} test(s) failed without a recorded verdict (setup error, harness error or crashed worker)"
+            )
         vanished = max(session.testscollected - len(self.reported), 0)
         if vanished and session.exitstatus == pytest.ExitCode.OK:
-            self.problems.append(f"{vanished} collected test(s) never reported a result (a lost worker?); failing the session")
+            self.problems.append(
+                f"{vanished} collected test(s) never reported a result (a lost worker?); failing the session"
+            )
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         gates = list(self.bench.settings.gates)
         if gates and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):

@@ -52,30 +52,152 @@ class _Option:
 
 
 OPTIONS: tuple[_Option, ...] = (
-    _Option("--model", "model name sent to the endpoint; `reference` (rule-based), `do-nothing` and `give-up` (baselines) start a built-in local endpoint", "reference", "MEDBENCH_MODEL", metavar="NAME"),
-    _Option("--base-url", f"OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (else $OPENAI_BASE_URL, else {OPENAI_BASE_URL}; ignored for the built-in models)", None, "MEDBENCH_BASE_URL", metavar="URL"),
+    _Option(
+        "--model",
+        "model name sent to the endpoint; `reference` (rule-based), `do-nothing` and `give-up` (baselines) start a built-in local endpoint",
+        "reference",
+        "MEDBENCH_MODEL",
+        metavar="NAME",
+    ),
+    _Option(
+        "--base-url",
+        f"OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (else $OPENAI_BASE_URL, else {OPENAI_BASE_URL}; ignored for the built-in models)",
+        None,
+        "MEDBENCH_BASE_URL",
+        metavar="URL",
+    ),
     _Option("--api-key", "API key (prefer --api-key-env; never written to results)", None, metavar="KEY", in_ini=False),
-    _Option("--api-key-env", "environment variable holding the API key", "OPENAI_API_KEY", "MEDBENCH_API_KEY_ENV", metavar="VAR"),
-    _Option("--temperature", "sampling temperature sent to the model (default: endpoint default, as upstream)", None, "MEDBENCH_TEMPERATURE", float, metavar="T"),
-    _Option("--max-tokens", "max completion tokens per model call (default: endpoint default)", None, "MEDBENCH_MAX_TOKENS", int, metavar="N"),
-    _Option("--tasks", "task set: `generated`, `official`, or a path to a task JSON file in the upstream format", "generated", "MEDBENCH_TASKS", metavar="SPEC"),
+    _Option(
+        "--api-key-env",
+        "environment variable holding the API key",
+        "OPENAI_API_KEY",
+        "MEDBENCH_API_KEY_ENV",
+        metavar="VAR",
+    ),
+    _Option(
+        "--temperature",
+        "sampling temperature sent to the model (default: endpoint default, as upstream)",
+        None,
+        "MEDBENCH_TEMPERATURE",
+        float,
+        metavar="T",
+    ),
+    _Option(
+        "--max-tokens",
+        "max completion tokens per model call (default: endpoint default)",
+        None,
+        "MEDBENCH_MAX_TOKENS",
+        int,
+        metavar="N",
+    ),
+    _Option(
+        "--tasks",
+        "task set: `generated`, `official`, or a path to a task JSON file in the upstream format",
+        "generated",
+        "MEDBENCH_TASKS",
+        metavar="SPEC",
+    ),
     _Option("--task-seed", "seed of the generated task set", 0, "MEDBENCH_TASK_SEED", int, metavar="N"),
-    _Option("--write-tasks", "also write the selected task set to this path (upstream task-file format)", None, metavar="PATH"),
-    _Option("--official-dir", "folder holding the official assets (else $MEDBENCH_OFFICIAL_DIR, the cache, or a download)", None, metavar="DIR"),
-    _Option("--fhir-url", "external FHIR R4 base URL (default: the embedded server with the synthetic EHR)", None, "MEDBENCH_FHIR_URL", metavar="URL"),
-    _Option("--fhir-display-url", f"FHIR base URL the model sees (default {DEFAULT_DISPLAY_URL} embedded, --fhir-url external)", None, "MEDBENCH_FHIR_DISPLAY_URL", metavar="URL"),
+    _Option(
+        "--write-tasks",
+        "also write the selected task set to this path (upstream task-file format)",
+        None,
+        metavar="PATH",
+    ),
+    _Option(
+        "--official-dir",
+        "folder holding the official assets (else $MEDBENCH_OFFICIAL_DIR, the cache, or a download)",
+        None,
+        metavar="DIR",
+    ),
+    _Option(
+        "--fhir-url",
+        "external FHIR R4 base URL (default: the embedded server with the synthetic EHR)",
+        None,
+        "MEDBENCH_FHIR_URL",
+        metavar="URL",
+    ),
+    _Option(
+        "--fhir-display-url",
+        f"FHIR base URL the model sees (default {DEFAULT_DISPLAY_URL} embedded, --fhir-url external)",
+        None,
+        "MEDBENCH_FHIR_DISPLAY_URL",
+        metavar="URL",
+    ),
     _Option("--ehr-seed", "seed of the synthetic EHR (embedded server)", 0, "MEDBENCH_EHR_SEED", int, metavar="N"),
-    _Option("--ehr-scale", "synthetic EHR size: small (fast tests), medium, full (realistic)", DEFAULT_EHR_SCALE, "MEDBENCH_EHR_SCALE", str, EHR_SCALES),
+    _Option(
+        "--ehr-scale",
+        "synthetic EHR size: small (fast tests), medium, full (realistic)",
+        DEFAULT_EHR_SCALE,
+        "MEDBENCH_EHR_SCALE",
+        str,
+        EHR_SCALES,
+    ),
     _Option("--max-rounds", "model turns per task before limit_reached", 8, "MEDBENCH_MAX_ROUNDS", int, metavar="N"),
-    _Option("--protocol", "agent protocol: text (official GET/POST/FINISH) or tools (native function calling, see README)", "text", "MEDBENCH_PROTOCOL", str, PROTOCOLS),
-    _Option("--grader", "grader mode: official (upstream decisions, quirks included), corrected, or state (writes judged by what the EHR holds; needs --post-mode=execute)", "official", "MEDBENCH_GRADER", str, GRADERS),
-    _Option("--post-mode", "POST handling: official (acknowledged, not sent) or execute (sent, isolated per task)", "official", "MEDBENCH_POST_MODE", str, POST_MODES),
-    _Option("--results-dir", "folder for <model-slug>/runs.jsonl, transcripts.jsonl, summary.json", "results", "MEDBENCH_RESULTS_DIR", metavar="DIR"),
-    _Option("--run-name", "extra folder level under the model slug, to keep several runs of one model", None, "MEDBENCH_RUN_NAME", metavar="NAME"),
-    _Option("--repeats", "attempts per task (adds pass@k and pass^k to the summary)", 1, "MEDBENCH_REPEATS", int, metavar="K"),
-    _Option("--min-accuracy", "gate: exit 0 only if overall accuracy >= this (0.9 or 90%%)", None, "MEDBENCH_MIN_ACCURACY", metavar="X"),
-    _Option("--concurrency", "task attempts kept in flight by each pytest process (xdist worker or plain run); 1 runs them one at a time", 1, "MEDBENCH_CONCURRENCY", int, metavar="N"),
-    _Option("--report", "after the session, write the reports of the results folder into this folder", None, metavar="DIR"),
+    _Option(
+        "--protocol",
+        "agent protocol: text (official GET/POST/FINISH) or tools (native function calling, see README)",
+        "text",
+        "MEDBENCH_PROTOCOL",
+        str,
+        PROTOCOLS,
+    ),
+    _Option(
+        "--grader",
+        "grader mode: official (upstream decisions, quirks included), corrected, or state (writes judged by what the EHR holds; needs --post-mode=execute)",
+        "official",
+        "MEDBENCH_GRADER",
+        str,
+        GRADERS,
+    ),
+    _Option(
+        "--post-mode",
+        "POST handling: official (acknowledged, not sent) or execute (sent, isolated per task)",
+        "official",
+        "MEDBENCH_POST_MODE",
+        str,
+        POST_MODES,
+    ),
+    _Option(
+        "--results-dir",
+        "folder for <model-slug>/runs.jsonl, transcripts.jsonl, summary.json",
+        "results",
+        "MEDBENCH_RESULTS_DIR",
+        metavar="DIR",
+    ),
+    _Option(
+        "--run-name",
+        "extra folder level under the model slug, to keep several runs of one model",
+        None,
+        "MEDBENCH_RUN_NAME",
+        metavar="NAME",
+    ),
+    _Option(
+        "--repeats",
+        "attempts per task (adds pass@k and pass^k to the summary)",
+        1,
+        "MEDBENCH_REPEATS",
+        int,
+        metavar="K",
+    ),
+    _Option(
+        "--min-accuracy",
+        "gate: exit 0 only if overall accuracy >= this (0.9 or 90%%)",
+        None,
+        "MEDBENCH_MIN_ACCURACY",
+        metavar="X",
+    ),
+    _Option(
+        "--concurrency",
+        "task attempts kept in flight by each pytest process (xdist worker or plain run); 1 runs them one at a time",
+        1,
+        "MEDBENCH_CONCURRENCY",
+        int,
+        metavar="N",
+    ),
+    _Option(
+        "--report", "after the session, write the reports of the results folder into this folder", None, metavar="DIR"
+    ),
 )
 
 
@@ -89,34 +211,74 @@ def add_options(parser: pytest.Parser) -> None:
             fallbacks.append(f"ini {option.ini}")
         default = f"default: {option.default}" if option.default is not None else "default: none"
         flags = [flag for flag in (option.flag, *option.aliases) if flag not in taken]
-        group.addoption(*flags, dest=option.dest, default=None, choices=option.choices, metavar=option.metavar,
-                        help=f"{option.help} ({'; '.join(fallbacks + [default])})")
+        group.addoption(
+            *flags,
+            dest=option.dest,
+            default=None,
+            choices=option.choices,
+            metavar=option.metavar,
+            help=f"{option.help} ({'; '.join(fallbacks + [default])})",
+        )
         if option.in_ini:
             parser.addini(option.ini, f"medbench {option.flag}", default=None)
-    group.addoption("--extra-header", dest="medbench_extra_header", action="append", default=[], metavar="K=V",
-                    help="extra HTTP header for the model endpoint, repeatable (values never written to results)")
-    group.addoption("--strip-think", dest="medbench_strip_think", action="store_true", default=False,
-                    help="remove <think>...</think> from model answers before parsing (not in official mode)")
-    group.addoption("--resume", dest="medbench_resume", action="store_true", default=False,
-                    help="continue the run in the results folder: skip recorded task attempts (same modes and task set only)")
-    group.addoption("--task-id", dest="medbench_task_id", action="append", default=[], metavar="ID[,ID...]",
-                    help="run exactly these tasks, repeatable or comma-separated (task1_1,task2_3); "
-                         "-k matches substrings, so -k task1_1 also runs task1_10..task1_19")
-    group.addoption("--min-task-accuracy", dest="medbench_min_task_accuracy", action="append", default=[],
-                    metavar="taskN=X", help="gate per category, repeatable, e.g. task5=0.8")
+    group.addoption(
+        "--extra-header",
+        dest="medbench_extra_header",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="extra HTTP header for the model endpoint, repeatable (values never written to results)",
+    )
+    group.addoption(
+        "--strip-think",
+        dest="medbench_strip_think",
+        action="store_true",
+        default=False,
+        help="remove <think>...</think> from model answers before parsing (not in official mode)",
+    )
+    group.addoption(
+        "--resume",
+        dest="medbench_resume",
+        action="store_true",
+        default=False,
+        help="continue the run in the results folder: skip recorded task attempts (same modes and task set only)",
+    )
+    group.addoption(
+        "--task-id",
+        dest="medbench_task_id",
+        action="append",
+        default=[],
+        metavar="ID[,ID...]",
+        help="run exactly these tasks, repeatable or comma-separated (task1_1,task2_3); "
+        "-k matches substrings, so -k task1_1 also runs task1_10..task1_19",
+    )
+    group.addoption(
+        "--min-task-accuracy",
+        dest="medbench_min_task_accuracy",
+        action="append",
+        default=[],
+        metavar="taskN=X",
+        help="gate per category, repeatable, e.g. task5=0.8",
+    )
 
 
 def settings_from_config(config: pytest.Config) -> Settings:
     """Read and validate the options; a bad value raises pytest.UsageError naming the option."""
     values = {option.flag: _resolve(config, option) for option in OPTIONS}
     if not (values["--model"] or "").strip():
-        raise pytest.UsageError("--model must name a model (e.g. --model=gpt-4o, or --model=reference for the built-in one)")
+        raise pytest.UsageError(
+            "--model must name a model (e.g. --model=gpt-4o, or --model=reference for the built-in one)"
+        )
     if not slug_is_safe(values["--model"]):
-        raise pytest.UsageError(f"--model={values['--model']!r} does not make a results folder name; "
-                                "use letters, digits, '/', '_', '-' or '.'")
+        raise pytest.UsageError(
+            f"--model={values['--model']!r} does not make a results folder name; "
+            "use letters, digits, '/', '_', '-' or '.'"
+        )
     if values["--official-dir"] and values["--tasks"] != "official":
-        raise pytest.UsageError("--official-dir is only read with --tasks=official "
-                                f"(this session uses --tasks={values['--tasks']}); drop it or add --tasks=official")
+        raise pytest.UsageError(
+            "--official-dir is only read with --tasks=official "
+            f"(this session uses --tasks={values['--tasks']}); drop it or add --tasks=official"
+        )
     for flag in ("--max-rounds", "--repeats", "--concurrency"):
         if values[flag] < 1:
             raise pytest.UsageError(f"{flag} must be at least 1, got {values[flag]}")
@@ -130,32 +292,72 @@ def settings_from_config(config: pytest.Config) -> Settings:
         raise pytest.UsageError(Settings(grader="state", post_mode=values["--post-mode"]).mode_problem() or "")
     api_key = values["--api-key"] or os.environ.get(values["--api-key-env"]) or None
     return Settings(
-        model=values["--model"], base_url=values["--base-url"] or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
+        model=values["--model"],
+        base_url=values["--base-url"] or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
         api_key=api_key,
         extra_headers=parse_headers(config.getoption("medbench_extra_header")),
-        temperature=values["--temperature"], max_tokens=values["--max-tokens"],
-        tasks=values["--tasks"], task_seed=values["--task-seed"],
-        write_tasks=_path(values["--write-tasks"]), official_dir=_path(values["--official-dir"]),
+        temperature=values["--temperature"],
+        max_tokens=values["--max-tokens"],
+        tasks=values["--tasks"],
+        task_seed=values["--task-seed"],
+        write_tasks=_path(values["--write-tasks"]),
+        official_dir=_path(values["--official-dir"]),
         fhir_url=fhir_url,
         fhir_display_url=_with_slash(values["--fhir-display-url"]) or fhir_url or DEFAULT_DISPLAY_URL,
-        ehr_seed=values["--ehr-seed"], ehr_scale=values["--ehr-scale"],
-        max_rounds=values["--max-rounds"], protocol=values["--protocol"], grader=values["--grader"],
-        post_mode=values["--post-mode"], strip_think=bool(config.getoption("medbench_strip_think")),
-        results_dir=Path(values["--results-dir"]), run_name=values["--run-name"],
-        resume=bool(config.getoption("medbench_resume")), repeats=values["--repeats"],
-        gates=tuple(gates), report=_path(values["--report"]), concurrency=values["--concurrency"],
+        ehr_seed=values["--ehr-seed"],
+        ehr_scale=values["--ehr-scale"],
+        max_rounds=values["--max-rounds"],
+        protocol=values["--protocol"],
+        grader=values["--grader"],
+        post_mode=values["--post-mode"],
+        strip_think=bool(config.getoption("medbench_strip_think")),
+        results_dir=Path(values["--results-dir"]),
+        run_name=values["--run-name"],
+        resume=bool(config.getoption("medbench_resume")),
+        repeats=values["--repeats"],
+        gates=tuple(gates),
+        report=_path(values["--report"]),
+        concurrency=values["--concurrency"],
         call_limits=call_limits_from_config(config),
-        task_ids=tuple(dict.fromkeys(part.strip() for item in config.getoption("medbench_task_id")
-                                     for part in item.split(",") if part.strip())),
+        task_ids=tuple(
+            dict.fromkeys(
+                part.strip()
+                for item in config.getoption("medbench_task_id")
+                for part in item.split(",")
+                if part.strip()
+            )
+        ),
     )
 
 
 # --- model-call limits: per-attempt timeout, retry budget, timeout retries (issue 11) ----------------
 CALL_LIMIT_OPTIONS: tuple[_Option, ...] = (
     # --model-timeout stays usable where pytest-timeout already owns --timeout (see _flags_taken).
-    _Option("--timeout", "seconds a model call attempt may wait for the endpoint to connect or send its next bytes", CallLimits.timeout, "MEDBENCH_TIMEOUT", float, metavar="S", aliases=("--model-timeout",)),
-    _Option("--retry-budget", "seconds one model call may spend retrying after its first attempt failed (waits and retried attempts)", CallLimits.retry_budget, "MEDBENCH_RETRY_BUDGET", float, metavar="S"),
-    _Option("--timeout-retries", "how many times one model call is retried after timing out", CallLimits.timeout_retries, "MEDBENCH_TIMEOUT_RETRIES", int, metavar="N"),
+    _Option(
+        "--timeout",
+        "seconds a model call attempt may wait for the endpoint to connect or send its next bytes",
+        CallLimits.timeout,
+        "MEDBENCH_TIMEOUT",
+        float,
+        metavar="S",
+        aliases=("--model-timeout",),
+    ),
+    _Option(
+        "--retry-budget",
+        "seconds one model call may spend retrying after its first attempt failed (waits and retried attempts)",
+        CallLimits.retry_budget,
+        "MEDBENCH_RETRY_BUDGET",
+        float,
+        metavar="S",
+    ),
+    _Option(
+        "--timeout-retries",
+        "how many times one model call is retried after timing out",
+        CallLimits.timeout_retries,
+        "MEDBENCH_TIMEOUT_RETRIES",
+        int,
+        metavar="N",
+    ),
 )
 
 
@@ -215,5 +417,3 @@ def _with_slash(url: str | None) -> str | None:
     if not url:
         return None
     return url if url.endswith("/") else url + "/"
-
-

@@ -25,7 +25,7 @@ class UpfrontScheduling(WorkStealingScheduling):
     def check_schedule(self) -> None:
         nodes = [node for node in self.node2pending if not node.shutting_down]
         if self.pending and nodes:
-            shares = [self.pending[i::len(nodes)] for i in range(len(nodes))]
+            shares = [self.pending[i :: len(nodes)] for i in range(len(nodes))]
             self.pending[:] = []
             for node, share in zip(nodes, shares):
                 if share:

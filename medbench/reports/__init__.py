@@ -14,8 +14,18 @@ from medbench.reports.metadata import MetadataError
 from medbench.reports.report import write_report
 from medbench.reports.viewer import has_any_transcripts, write_viewer
 
-__all__ = ["Analysis", "MetadataError", "MixedRunsError", "ReportError", "ResultsError", "analyse", "default_out_dir",
-           "write_csvs", "write_plots", "write_reports"]
+__all__ = [
+    "Analysis",
+    "MetadataError",
+    "MixedRunsError",
+    "ReportError",
+    "ResultsError",
+    "analyse",
+    "default_out_dir",
+    "write_csvs",
+    "write_plots",
+    "write_reports",
+]
 
 
 def default_out_dir(results_dir: Path) -> Path:
@@ -23,8 +33,14 @@ def default_out_dir(results_dir: Path) -> Path:
     return Path(results_dir) / "report"
 
 
-def write_reports(results_dir: Path, out_dir: Path | None = None, highlight: list[str] | tuple[str, ...] = (),
-                  allow_mixed: bool = False, models_file: Path | None = None, transcripts: bool = True) -> list[Path]:
+def write_reports(
+    results_dir: Path,
+    out_dir: Path | None = None,
+    highlight: list[str] | tuple[str, ...] = (),
+    allow_mixed: bool = False,
+    models_file: Path | None = None,
+    transcripts: bool = True,
+) -> list[Path]:
     """CSVs, plots (in `plots/`), report.md and report.html for every model folder in results_dir.
 
     With `transcripts` (default) and any transcripts.jsonl recorded, also the transcript viewer

@@ -69,24 +69,37 @@ def post_facts(history: Sequence[Mapping[str, str]]) -> PostFacts:
     return PostFacts(tuple(accepted), refused, invalid, fenced, word_only)
 
 
-def why(state: bool, other: bool, mode: str, facts: PostFacts, category: str,
-        state_reason: str | None, other_reason: str | None) -> str:
+def why(
+    state: bool,
+    other: bool,
+    mode: str,
+    facts: PostFacts,
+    category: str,
+    state_reason: str | None,
+    other_reason: str | None,
+) -> str:
     """The cause of one disagreement, from the transcript's POSTs (most specific first)."""
     if state and not other:
         if facts.fenced and mode == "official":
             return "a fenced POST: the server created it; the official reading takes the url from the fence line"
         if facts.query_urls:
-            return ("a POST url with a query string: the server created the resource; "
-                    "transcript graders compare the url exactly")
+            return (
+                "a POST url with a query string: the server created the resource; "
+                "transcript graders compare the url exactly"
+            )
         if facts.refused and mode == "official":
-            return "a POST the server refused: nothing was created; the official has_post rule counts any turn with POST"
+            return (
+                "a POST the server refused: nothing was created; the official has_post rule counts any turn with POST"
+            )
         if facts.word_only and mode == "official":
             return "the word POST in a turn that is no POST: nothing was created; the official has_post rule counts it"
         if category == "task9" and facts.resource_types()[:2] == ["ServiceRequest", "MedicationRequest"]:
             return "orders created lab first: the state has no order, the transcript graders want the medication first"
         if other_reason and any(word in other_reason for word in ("route", "note", "Quantity", "rate")):
-            return ("the payload's shape: the stored resource passes the clinical checks, "
-                    "the transcript check wants upstream's shape")
+            return (
+                "the payload's shape: the stored resource passes the clinical checks, "
+                "the transcript check wants upstream's shape"
+            )
         return f"other: {mode} says {other_reason}"
     if facts.accepted and state_reason and "holds no" in state_reason:
         return "an acknowledged POST the server does not hold"
@@ -116,11 +129,16 @@ class Agreement:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "run": self.run, "model": self.model, "attempts": self.attempts, "state_correct": self.state_correct,
+            "run": self.run,
+            "model": self.model,
+            "attempts": self.attempts,
+            "state_correct": self.state_correct,
             "correct": dict(self.correct),
             "agreement": {mode: self.agreeing(mode) for mode in TRANSCRIPT_MODES},
-            "disagreements": [{"mode": mode, "state": state, "transcript": other, "why": cause, "count": len(ids),
-                               "tasks": ids} for (mode, state, other, cause), ids in sorted(self.causes.items())],
+            "disagreements": [
+                {"mode": mode, "state": state, "transcript": other, "why": cause, "count": len(ids), "tasks": ids}
+                for (mode, state, other, cause), ids in sorted(self.causes.items())
+            ],
         }
 
 
@@ -140,11 +158,20 @@ def _read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
 def agreement(folder: Path) -> Agreement:
     """The agreement of one state run folder (`runs.jsonl` and `transcripts.jsonl`)."""
     runs = {(r["task_id"], r.get("attempt", 1)): r for r in _read_jsonl(folder / "runs.jsonl")}
-    histories = {t["transcript_id"]: t.get("history", []) for t in _read_jsonl(folder / "transcripts.jsonl")
-                 if "transcript_id" in t} if (folder / "transcripts.jsonl").is_file() else {}
+    histories = (
+        {
+            t["transcript_id"]: t.get("history", [])
+            for t in _read_jsonl(folder / "transcripts.jsonl")
+            if "transcript_id" in t
+        }
+        if (folder / "transcripts.jsonl").is_file()
+        else {}
+    )
     if not runs or any("transcript_verdicts" not in r for r in runs.values()):
-        raise NotStateRun(f"{folder} is not a --grader=state run (its runs.jsonl lines have no transcript_verdicts); "
-                          "run pytest tests_bench --post-mode=execute --grader=state first")
+        raise NotStateRun(
+            f"{folder} is not a --grader=state run (its runs.jsonl lines have no transcript_verdicts); "
+            "run pytest tests_bench --post-mode=execute --grader=state first"
+        )
     model = folder.name
     summary = folder / "summary.json"
     if summary.is_file():
@@ -162,8 +189,9 @@ def agreement(folder: Path) -> Agreement:
             result.correct[mode] += other
             result.table[mode][(state, other)] += 1
             if state != other:
-                cause = why(state, other, mode, facts, record.get("category", ""), record.get("reason"),
-                            verdict.get("reason"))
+                cause = why(
+                    state, other, mode, facts, record.get("category", ""), record.get("reason"), verdict.get("reason")
+                )
                 result.causes[(mode, state, other, cause)].append(label)
     return result
 
@@ -190,18 +218,25 @@ def _verdict(correct: bool) -> str:
 def format_agreement(results: Sequence[Agreement]) -> str:
     """Markdown: per run, the agreement counts and every disagreement with its cause and tasks."""
     lines = ["# State grader vs transcript graders", ""]
-    lines += ["| run | attempts | state correct | official correct | corrected correct | "
-              "agrees with official | agrees with corrected |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [
+        "| run | attempts | state correct | official correct | corrected correct | "
+        "agrees with official | agrees with corrected |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in results:
-        lines.append(f"| {r.model} | {r.attempts} | {r.state_correct} | {r.correct['official']} | "
-                     f"{r.correct['corrected']} | {r.agreeing('official')} | {r.agreeing('corrected')} |")
+        lines.append(
+            f"| {r.model} | {r.attempts} | {r.state_correct} | {r.correct['official']} | "
+            f"{r.correct['corrected']} | {r.agreeing('official')} | {r.agreeing('corrected')} |"
+        )
     for r in results:
         lines += ["", f"## {r.model} ({r.run})", ""]
         if not r.causes:
             lines.append("The state verdict agrees with both transcript graders on every attempt.")
             continue
-        lines += ["| transcript grader | state | transcript | why | attempts | tasks |",
-                  "| --- | --- | --- | --- | ---: | --- |"]
+        lines += [
+            "| transcript grader | state | transcript | why | attempts | tasks |",
+            "| --- | --- | --- | --- | ---: | --- |",
+        ]
         for (mode, state, other, cause), ids in sorted(r.causes.items(), key=lambda item: (item[0][0], -len(item[1]))):
             shown = ", ".join(ids[:_EXAMPLES]) + (", ..." if len(ids) > _EXAMPLES else "")
             lines.append(f"| {mode} | {_verdict(state)} | {_verdict(other)} | {cause} | {len(ids)} | {shown} |")
@@ -218,8 +253,10 @@ def agreement_report(paths: Sequence[Path], as_json: bool = False) -> str:
             if named:
                 raise
     if not results:
-        raise NotStateRun(f"no --grader=state run under {', '.join(map(str, paths))}; "
-                          "run pytest tests_bench --post-mode=execute --grader=state first")
+        raise NotStateRun(
+            f"no --grader=state run under {', '.join(map(str, paths))}; "
+            "run pytest tests_bench --post-mode=execute --grader=state first"
+        )
     if as_json:
         return json.dumps([r.to_json() for r in results], indent=2) + "\n"
     return format_agreement(results)

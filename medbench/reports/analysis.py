@@ -42,8 +42,12 @@ def _plain(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def analyse(results_dir: Path, highlight: list[str] | tuple[str, ...] = (), allow_mixed: bool = False,
-            models_file: Path | None = None) -> Analysis:
+def analyse(
+    results_dir: Path,
+    highlight: list[str] | tuple[str, ...] = (),
+    allow_mixed: bool = False,
+    models_file: Path | None = None,
+) -> Analysis:
     """Load, check and tabulate a results directory (raises on mixed modes unless allowed)."""
     results_dir = Path(results_dir)
     models = load_results(results_dir)
@@ -105,12 +109,21 @@ def write_plots(analysis: Analysis, out_dir: Path, select: list[str] | tuple[str
         plots.plot_leaderboard(t["leaderboard"], highlight, out_dir / "leaderboard.png"),
         plots.plot_task_heatmap(t["task_accuracy_matrix"], out_dir / "task_heatmap.png"),
         plots.plot_task_difficulty(t["task_accuracy_matrix"], t["task_difficulty"], out_dir / "task_difficulty.png"),
-        plots.plot_grouped_bars(t["task_accuracy_matrix"], grouped_selection(analysis, select), out_dir / "task_grouped_bars.png"),
+        plots.plot_grouped_bars(
+            t["task_accuracy_matrix"], grouped_selection(analysis, select), out_dir / "task_grouped_bars.png"
+        ),
         plots.plot_failure_breakdown(t["failure_breakdown"], out_dir / "failure_breakdown.png"),
     ]
     for entry in analysis.highlights if len(analysis.entries) > 1 else ():
-        written.append(plots.plot_model_vs_field(t[f"{entry.results.file_stem}_comparison"], entry.name,
-                                                 out_dir / f"{entry.results.file_stem}_vs_field.png"))
+        written.append(
+            plots.plot_model_vs_field(
+                t[f"{entry.results.file_stem}_comparison"],
+                entry.name,
+                out_dir / f"{entry.results.file_stem}_vs_field.png",
+            )
+        )
     if len(plots.sized_models(t["leaderboard"])) >= 2:
-        written.append(plots.plot_accuracy_vs_parameters(t["leaderboard"], highlight, out_dir / "accuracy_vs_parameters.png"))
+        written.append(
+            plots.plot_accuracy_vs_parameters(t["leaderboard"], highlight, out_dir / "accuracy_vs_parameters.png")
+        )
     return written

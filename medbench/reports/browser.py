@@ -14,15 +14,21 @@ from pathlib import Path
 from typing import Any
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-INSTALL_HINT = ("install the Debian packages with `apt-get install chromium chromium-driver`, "
-                "or name them in MEDBENCH_CHROMIUM and MEDBENCH_CHROMEDRIVER")
+INSTALL_HINT = (
+    "install the Debian packages with `apt-get install chromium chromium-driver`, "
+    "or name them in MEDBENCH_CHROMIUM and MEDBENCH_CHROMEDRIVER"
+)
 
 
 def find_chromium() -> tuple[Path, Path] | str:
     """(browser, driver) paths, or the reason there are none (for a skip message)."""
-    browser = os.environ.get("MEDBENCH_CHROMIUM") or next((found for name in BROWSERS if (found := shutil.which(name))), None)
+    browser = os.environ.get("MEDBENCH_CHROMIUM") or next(
+        (found for name in BROWSERS if (found := shutil.which(name))), None
+    )
     driver = os.environ.get("MEDBENCH_CHROMEDRIVER") or shutil.which("chromedriver")
-    missing = [name for name, path in (("chromium", browser), ("chromedriver", driver)) if not path or not Path(path).is_file()]
+    missing = [
+        name for name, path in (("chromium", browser), ("chromedriver", driver)) if not path or not Path(path).is_file()
+    ]
     if missing:
         return f"no {' and no '.join(missing)} found: {INSTALL_HINT}"
     return Path(str(browser)), Path(str(driver))
@@ -36,8 +42,13 @@ def headless_chromium(browser: Path, driver: Path, width: int = 1400, height: in
     options = webdriver.ChromeOptions()
     options.binary_location = str(browser)
     # --no-sandbox: CI containers run as root, where Chromium's sandbox cannot start.
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     f"--window-size={width},{height}"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(executable_path=str(driver)), options=options)

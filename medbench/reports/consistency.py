@@ -31,8 +31,9 @@ def mode_differences(models: list[ModelResults], modes: tuple[str, ...] = CHECKE
     return lines
 
 
-def check_consistent(models: list[ModelResults], allow_mixed: bool = False,
-                     modes: tuple[str, ...] = CHECKED_MODES) -> list[str]:
+def check_consistent(
+    models: list[ModelResults], allow_mixed: bool = False, modes: tuple[str, ...] = CHECKED_MODES
+) -> list[str]:
     """Raise MixedRunsError on differing modes unless allow_mixed; return the differences."""
     differences = mode_differences(models, modes)
     if differences and not allow_mixed:

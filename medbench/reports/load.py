@@ -104,7 +104,9 @@ def parse_run_line(line: dict[str, Any], where: str) -> RunRecord:
         task_id = str(line["task_id"])
         status = str(line["status"])
     except KeyError as exc:
-        raise ResultsError(f"{where}: missing field {exc.args[0]!r} (every runs.jsonl line needs task_id and status)") from None
+        raise ResultsError(
+            f"{where}: missing field {exc.args[0]!r} (every runs.jsonl line needs task_id and status)"
+        ) from None
     reason = line.get("reason")
     return RunRecord(
         task_id=task_id,
@@ -193,9 +195,15 @@ def load_results(results_dir: Path) -> list[ModelResults]:
     """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
-        raise ResultsError(f"results directory {results_dir} does not exist; pass the folder that holds one <model_slug>/ folder per model")
-    models = [load_model_folder(folder, folder.relative_to(results_dir).as_posix()) for folder in model_folders(results_dir)]
+        raise ResultsError(
+            f"results directory {results_dir} does not exist; pass the folder that holds one <model_slug>/ folder per model"
+        )
+    models = [
+        load_model_folder(folder, folder.relative_to(results_dir).as_posix()) for folder in model_folders(results_dir)
+    ]
     models = [m for m in models if m.records]
     if not models:
-        raise ResultsError(f"no model results under {results_dir}: expected {results_dir}/<model_slug>/runs.jsonl with at least one line")
+        raise ResultsError(
+            f"no model results under {results_dir}: expected {results_dir}/<model_slug>/runs.jsonl with at least one line"
+        )
     return models

@@ -1,7 +1,7 @@
 """Model metadata and task-category labels from a user-editable TOML file (data, not code).
 
 Lookup order for the file: an explicit path, then `<results>/models.toml`, then the project's
-`fixtures/models.toml`. A model without an entry is shown by its folder name.
+`medbench/data/models.toml`. A model without an entry is shown by its folder name.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any
 
 import tomllib
 
+from medbench.package_data import data_file
 from medbench.reports.load import ReportError
 
-PROJECT_MODELS_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "models.toml"
+PROJECT_MODELS_FILE = Path(str(data_file("models.toml")))
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT])\b", re.IGNORECASE)
 _SCALE_TO_BILLIONS = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
@@ -124,8 +125,11 @@ def load_catalog(models_file: Path | None = None, results_dir: Path | None = Non
     catalog = parse_catalog(_read_toml(path), source=path)
     if path != PROJECT_MODELS_FILE and PROJECT_MODELS_FILE.is_file():
         shipped = parse_catalog(_read_toml(PROJECT_MODELS_FILE))
-        catalog = Catalog(models={**shipped.models, **catalog.models},
-                          task_labels={**shipped.task_labels, **catalog.task_labels}, source=path)
+        catalog = Catalog(
+            models={**shipped.models, **catalog.models},
+            task_labels={**shipped.task_labels, **catalog.task_labels},
+            source=path,
+        )
     return catalog
 
 

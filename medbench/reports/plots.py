@@ -52,7 +52,9 @@ def plot_leaderboard(board: pd.DataFrame, highlight: list[str], path: Path) -> P
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.42 * n))
     y = np.arange(n)
     acc = board["Accuracy (%)"].to_numpy(dtype=float)
-    errors = np.vstack([acc - board["CI Low (%)"].to_numpy(dtype=float), board["CI High (%)"].to_numpy(dtype=float) - acc])
+    errors = np.vstack(
+        [acc - board["CI Low (%)"].to_numpy(dtype=float), board["CI High (%)"].to_numpy(dtype=float) - acc]
+    )
     colours = [HIGHLIGHT if name in highlight else BASE for name in board["Model"]]
     ax.barh(y, acc, color=colours, xerr=errors, capsize=3, error_kw={"ecolor": "#333333", "elinewidth": 1})
     for yi, (value, high) in enumerate(zip(acc, board["CI High (%)"])):
@@ -80,8 +82,9 @@ def plot_task_heatmap(matrix: pd.DataFrame, path: Path) -> Path:
             value = values[i, j]
             if np.isnan(value):
                 continue
-            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=8,
-                    color="black" if value > 55 else "white")
+            ax.text(
+                j, i, f"{value:.0f}", ha="center", va="center", fontsize=8, color="black" if value > 55 else "white"
+            )
     ax.set_xticks(range(len(tasks)), _task_labels(tasks), fontsize=8)
     ax.set_yticks(range(len(models)), models, fontsize=9)
     ax.xaxis.tick_top()
@@ -116,14 +119,29 @@ def plot_task_difficulty(matrix: pd.DataFrame, difficulty: pd.DataFrame, path: P
     order = list(difficulty["Task"])
     data = [tasks.loc[t, models].to_numpy(dtype=float) for t in order]
     fig, ax = plt.subplots(figsize=(max(8, 0.95 * len(order) + 2), 5), layout="constrained")
-    ax.boxplot(data, positions=range(len(order)), widths=0.55, showfliers=False,
-               medianprops={"color": HIGHLIGHT, "linewidth": 2}, boxprops={"color": "#333333"})
+    ax.boxplot(
+        data,
+        positions=range(len(order)),
+        widths=0.55,
+        showfliers=False,
+        medianprops={"color": HIGHLIGHT, "linewidth": 2},
+        boxprops={"color": "#333333"},
+    )
     jitter = np.random.default_rng(0)
     for i, values in enumerate(data):
-        ax.scatter(i + jitter.uniform(-0.15, 0.15, len(values)), values, s=14, color=BASE, alpha=0.75, zorder=3,
-                   label="One model" if i == 0 else None)
+        ax.scatter(
+            i + jitter.uniform(-0.15, 0.15, len(values)),
+            values,
+            s=14,
+            color=BASE,
+            alpha=0.75,
+            zorder=3,
+            label="One model" if i == 0 else None,
+        )
     ax.plot([], [], color=HIGHLIGHT, linewidth=2, label="Median")
-    ax.plot(range(len(order)), difficulty["Average Accuracy (%)"], "D", color="black", markersize=5, label="Mean", zorder=4)
+    ax.plot(
+        range(len(order)), difficulty["Average Accuracy (%)"], "D", color="black", markersize=5, label="Mean", zorder=4
+    )
     ax.set_xticks(range(len(order)), _task_labels(difficulty), fontsize=8)
     ax.set_ylim(-5, 105)
     ax.set_ylabel("Model accuracy (%)")
@@ -170,7 +188,9 @@ def plot_accuracy_vs_parameters(board: pd.DataFrame, highlight: list[str], path:
     fig, ax = plt.subplots(figsize=(8, 5.5))
     colours = [HIGHLIGHT if m in highlight else BASE for m in sized["Model"]]
     errors = np.vstack([sized["Accuracy (%)"] - sized["CI Low (%)"], sized["CI High (%)"] - sized["Accuracy (%)"]])
-    ax.errorbar(sized["billions"], sized["Accuracy (%)"], yerr=errors, fmt="none", ecolor="#999999", elinewidth=1, capsize=2)
+    ax.errorbar(
+        sized["billions"], sized["Accuracy (%)"], yerr=errors, fmt="none", ecolor="#999999", elinewidth=1, capsize=2
+    )
     ax.scatter(sized["billions"], sized["Accuracy (%)"], c=colours, s=50, zorder=3)
     placed: list[tuple[float, float]] = []
     for name, size, acc in zip(sized["Model"], sized["billions"], sized["Accuracy (%)"]):
@@ -196,7 +216,9 @@ def plot_failure_breakdown(breakdown: pd.DataFrame, path: Path) -> Path:
     n = len(breakdown)
     fig, ax = plt.subplots(figsize=(9, 1.6 + 0.42 * n), layout="constrained")
     left = np.zeros(n)
-    for part, colour in zip(parts, [OKABE_ITO[2], FIELD, OKABE_ITO[5], OKABE_ITO[1], OKABE_ITO[3], "#000000", OKABE_ITO[4]]):
+    for part, colour in zip(
+        parts, [OKABE_ITO[2], FIELD, OKABE_ITO[5], OKABE_ITO[1], OKABE_ITO[3], "#000000", OKABE_ITO[4]]
+    ):
         ax.barh(range(n), shares[part], left=left, color=colour, label=part)
         left += shares[part].to_numpy()
     ax.set_yticks(range(n), breakdown["Model"], fontsize=10)

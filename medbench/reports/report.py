@@ -31,13 +31,16 @@ td a { color: inherit; }
 
 # failure_breakdown column -> the viewer filters behind its count
 _FAILURE_FILTERS = {
-    "Total": {}, "Correct": {"verdict": "correct"}, "Completed Incorrect": {"status": "completed", "verdict": "incorrect"},
-    "Invalid Actions": {"status": "agent_invalid_action"}, "Limit Reached": {"status": "limit_reached"},
-    "Context Limit": {"status": "context_limit"}, "Errors": {"status": "error"},
+    "Total": {},
+    "Correct": {"verdict": "correct"},
+    "Completed Incorrect": {"status": "completed", "verdict": "incorrect"},
+    "Invalid Actions": {"status": "agent_invalid_action"},
+    "Limit Reached": {"status": "limit_reached"},
+    "Context Limit": {"status": "context_limit"},
+    "Errors": {"status": "error"},
 }
 REASONS_PER_MODEL = 10
 Links = dict[tuple[int, str], str]
-
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,9 @@ def models_by_task(matrix: pd.DataFrame) -> pd.DataFrame:
     return turned.rename_axis("Model").reset_index()
 
 
-def shorten_ties(frame: pd.DataFrame, columns: tuple[str, ...] = ("Hardest For", "Easiest For", "Best Model")) -> pd.DataFrame:
+def shorten_ties(
+    frame: pd.DataFrame, columns: tuple[str, ...] = ("Hardest For", "Easiest For", "Best Model")
+) -> pd.DataFrame:
     """`A; B; C; D` -> `A + 3 more`, so long tie lists do not blow up a printed table."""
     shown = frame.copy()
     for column in columns:
@@ -102,14 +107,20 @@ def _format(value: object, digits: str) -> str:
 def _modes_section(analysis: Analysis) -> Section:
     modes = analysis.recorded_modes()
     if len(modes.columns) == 1:
-        return Section("Run modes", "These results record no modes (task set hash, grader, protocol); "
-                       "they were probably written by the upstream harness.")
+        return Section(
+            "Run modes",
+            "These results record no modes (task set hash, grader, protocol); "
+            "they were probably written by the upstream harness.",
+        )
     unique = modes.drop(columns="Model").drop_duplicates()
     if len(unique) == 1:
         pairs = ", ".join(f"{k} = {v}" for k, v in unique.iloc[0].items() if v)
         return Section("Run modes", f"Every model was run with: {pairs}.")
-    warning = ("Runs differ in modes that change accuracy; compare with care:\n" + "\n".join(analysis.mode_differences)
-               if analysis.mode_differences else "Runs differ in modes that do not affect comparability.")
+    warning = (
+        "Runs differ in modes that change accuracy; compare with care:\n" + "\n".join(analysis.mode_differences)
+        if analysis.mode_differences
+        else "Runs differ in modes that do not affect comparability."
+    )
     return Section("Run modes", warning, modes)
 
 
@@ -151,19 +162,34 @@ def reason_links(frame: pd.DataFrame, slugs: dict[str, str]) -> Links:
 def _viewer_sections(analysis: Analysis) -> list[Section]:
     reasons = top_failure_reasons(analysis.tables["failure_reasons"])
     slugs = {entry.name: entry.results.slug for entry in analysis.entries}
-    opening = pd.DataFrame([{"Model": e.name, "Attempts": e.total, "Incorrect": e.total - e.correct} for e in analysis.entries])
+    opening = pd.DataFrame(
+        [{"Model": e.name, "Attempts": e.total, "Incorrect": e.total - e.correct} for e in analysis.entries]
+    )
     links: Links = {}
     for position, entry in enumerate(analysis.entries):
         links[(position, "Model")] = links[(position, "Attempts")] = viewer_link(entry.results.slug)
         links[(position, "Incorrect")] = viewer_link(entry.results.slug, verdict="incorrect")
-    sections = [Section("Transcripts", f"{VIEWER_PAGE} (next to this page, with its transcripts/ folder) shows every "
-                        "attempt's conversation, FHIR requests, verdict and grader's reason, with filters, search and "
-                        "two models side by side. The cells of this table, of the task matrix and of the failure tables "
-                        "link to the matching transcripts.", opening, links=links)]
+    sections = [
+        Section(
+            "Transcripts",
+            f"{VIEWER_PAGE} (next to this page, with its transcripts/ folder) shows every "
+            "attempt's conversation, FHIR requests, verdict and grader's reason, with filters, search and "
+            "two models side by side. The cells of this table, of the task matrix and of the failure tables "
+            "link to the matching transcripts.",
+            opening,
+            links=links,
+        )
+    ]
     if not reasons.empty:
-        sections.append(Section("Failure reasons", f"The {REASONS_PER_MODEL} most frequent (status, grader's reason) "
-                                "pairs per model (all of them in failure_reasons.csv).", reasons,
-                                links=reason_links(reasons, slugs)))
+        sections.append(
+            Section(
+                "Failure reasons",
+                f"The {REASONS_PER_MODEL} most frequent (status, grader's reason) "
+                "pairs per model (all of them in failure_reasons.csv).",
+                reasons,
+                links=reason_links(reasons, slugs),
+            )
+        )
     return sections
 
 
@@ -175,47 +201,101 @@ def report_sections(analysis: Analysis, plot_names: set[str], viewer: bool = Fal
     slugs = {entry.name: entry.results.slug for entry in analysis.entries}
     matrix = models_by_task(t["task_accuracy_matrix"])
     sections = [
-        Section("medbench report", f"{n_models} model(s) from {analysis.results_dir}. "
-                "Intervals are Wilson 95% score intervals; ranks are shared on ties."),
+        Section(
+            "medbench report",
+            f"{n_models} model(s) from {analysis.results_dir}. "
+            "Intervals are Wilson 95% score intervals; ranks are shared on ties.",
+        ),
         _modes_section(analysis),
-        Section("Leaderboard", "Accuracy counts every recorded attempt. 'Missing' counts tasks some other model "
-                "attempted but this one did not; a non-zero value means its accuracy is over fewer tasks.",
-                board[["Rank", "Model", "Parameters", "Accuracy (%)", "CI Low (%)", "CI High (%)", "Correct", "Total",
-                       "Invalid Actions", "Missing"]], "plots/leaderboard.png"),
+        Section(
+            "Leaderboard",
+            "Accuracy counts every recorded attempt. 'Missing' counts tasks some other model "
+            "attempted but this one did not; a non-zero value means its accuracy is over fewer tasks.",
+            board[
+                [
+                    "Rank",
+                    "Model",
+                    "Parameters",
+                    "Accuracy (%)",
+                    "CI Low (%)",
+                    "CI High (%)",
+                    "Correct",
+                    "Total",
+                    "Invalid Actions",
+                    "Missing",
+                ]
+            ],
+            "plots/leaderboard.png",
+        ),
     ]
     if n_models > 1:
-        sections.append(Section(
-            "Neighbouring ranks: paired McNemar tests",
-            "Each model against the next one down, on the tasks both attempted (first attempt). "
-            "A p-value above 0.05 means the two are not distinguishable on these tasks.",
-            tables.adjacent_comparisons(analysis.entries)))
+        sections.append(
+            Section(
+                "Neighbouring ranks: paired McNemar tests",
+                "Each model against the next one down, on the tasks both attempted (first attempt). "
+                "A p-value above 0.05 means the two are not distinguishable on these tasks.",
+                tables.adjacent_comparisons(analysis.entries),
+            )
+        )
     sections += [
-        Section("Accuracy per task", "Accuracy (%) of each model on each task category.",
-                matrix, "plots/task_heatmap.png", matrix_links(matrix, slugs) if viewer else None),
-        Section("Task difficulty", "Tasks from hardest to easiest by mean model accuracy (full tie lists in task_difficulty.csv).",
-                shorten_ties(t["task_difficulty"]), "plots/task_difficulty.png"),
+        Section(
+            "Accuracy per task",
+            "Accuracy (%) of each model on each task category.",
+            matrix,
+            "plots/task_heatmap.png",
+            matrix_links(matrix, slugs) if viewer else None,
+        ),
+        Section(
+            "Task difficulty",
+            "Tasks from hardest to easiest by mean model accuracy (full tie lists in task_difficulty.csv).",
+            shorten_ties(t["task_difficulty"]),
+            "plots/task_difficulty.png",
+        ),
         Section("Selected models per task", image="plots/task_grouped_bars.png"),
     ]
     for entry in analysis.highlights:
         slug = entry.results.file_stem
-        sections.append(Section(f"{entry.name} vs the field", "Field average = mean of all other models.",
-                                shorten_ties(t[f"{slug}_comparison"]), f"plots/{slug}_vs_field.png"))
-    sections.append(Section("Format adherence and failures",
-                            "Where every attempt ended: correct, a wrong answer, or a failure status.",
-                            t["failure_breakdown"], "plots/failure_breakdown.png",
-                            failure_links(t["failure_breakdown"], slugs) if viewer else None))
+        sections.append(
+            Section(
+                f"{entry.name} vs the field",
+                "Field average = mean of all other models.",
+                shorten_ties(t[f"{slug}_comparison"]),
+                f"plots/{slug}_vs_field.png",
+            )
+        )
+    sections.append(
+        Section(
+            "Format adherence and failures",
+            "Where every attempt ended: correct, a wrong answer, or a failure status.",
+            t["failure_breakdown"],
+            "plots/failure_breakdown.png",
+            failure_links(t["failure_breakdown"], slugs) if viewer else None,
+        )
+    )
     if viewer:
         sections += _viewer_sections(analysis)
     if "pass_k" in t:
-        sections.append(Section("Repeated attempts: pass@k and pass^k",
-                                "pass@k: at least one of k attempts correct; pass^k: all k correct.", t["pass_k"]))
+        sections.append(
+            Section(
+                "Repeated attempts: pass@k and pass^k",
+                "pass@k: at least one of k attempts correct; pass^k: all k correct.",
+                t["pass_k"],
+            )
+        )
     if "efficiency" in t:
         sections.append(Section("Tokens, latency and cost", "Cost needs prices in the models file.", t["efficiency"]))
     if "accuracy_vs_parameters.png" in plot_names:
-        sections.append(Section("Accuracy vs parameter count", "Models whose parameter label is a count.",
-                                image="plots/accuracy_vs_parameters.png"))
-    return [s if s.image is None or Path(s.image).name in plot_names else Section(s.title, s.text, s.table, links=s.links)
-            for s in sections]
+        sections.append(
+            Section(
+                "Accuracy vs parameter count",
+                "Models whose parameter label is a count.",
+                image="plots/accuracy_vs_parameters.png",
+            )
+        )
+    return [
+        s if s.image is None or Path(s.image).name in plot_names else Section(s.title, s.text, s.table, links=s.links)
+        for s in sections
+    ]
 
 
 def render_markdown(sections: list[Section]) -> str:
@@ -244,9 +324,13 @@ def render_html(sections: list[Section], base_dir: Path) -> str:
             body.append(f'<img alt="{html.escape(section.title)}" src="data:image/png;base64,{data}">')
         if section.table is not None and not section.table.empty:
             shown = display_frame(section.table)
-            body.append(linked_table_html(shown, section.links) if section.links else shown.to_html(index=False, border=0))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>medbench report</title>"
-            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+            body.append(
+                linked_table_html(shown, section.links) if section.links else shown.to_html(index=False, border=0)
+            )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>medbench report</title>'
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
 
 
 def linked_table_html(frame: pd.DataFrame, links: Links) -> str:
@@ -260,8 +344,11 @@ def linked_table_html(frame: pd.DataFrame, links: Links) -> str:
             link = links.get((position, str(column)))
             cells.append(f'<td><a href="{html.escape(link)}">{text}</a></td>' if link else f"<td>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<table class="dataframe">\n<thead><tr style="text-align: right;">{head}</tr></thead>\n<tbody>\n'
-            + "\n".join(rows) + "\n</tbody>\n</table>")
+    return (
+        f'<table class="dataframe">\n<thead><tr style="text-align: right;">{head}</tr></thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>"
+    )
 
 
 def write_report(analysis: Analysis, out_dir: Path, plot_paths: list[Path], viewer: bool = False) -> list[Path]:

@@ -15,16 +15,16 @@ from itertools import combinations
 
 import pandas as pd
 
-from medbench.types import (
+from medbench.outcomes import (
     COMPLETED,
     CONTEXT_LIMIT,
     ERROR,
     INVALID_ACTION,
     LIMIT_REACHED,
 )
+from medbench.reports.comparisons import competition_ranks, mcnemar_exact
 from medbench.reports.load import ModelResults, ReportError, category_sort_key
 from medbench.reports.metadata import Catalog, ModelInfo
-from medbench.reports.stats import competition_ranks, mcnemar_exact
 from medbench.results.stats import pass_at_k, pass_hat_k, wilson_interval
 
 _KNOWN_STATUSES = {COMPLETED, INVALID_ACTION, LIMIT_REACHED, CONTEXT_LIMIT, ERROR}
@@ -117,27 +117,29 @@ def leaderboard(entries: list[Entry]) -> pd.DataFrame:
         low, high = wilson_interval(entry.correct, entry.total)
         recorded = {r.task_id for r in entry.results.records}
         elapsed = entry.results.elapsed_seconds
-        rows.append({
-            "Rank": rank,
-            "Model": entry.name,
-            "Slug": entry.results.slug,
-            "Provider": entry.info.provider or "",
-            "Parameters": entry.info.parameters or "",
-            "Endpoint": entry.info.endpoint or "",
-            "Accuracy (%)": pct(entry.correct, entry.total),
-            "CI Low (%)": round(100 * low, 1),
-            "CI High (%)": round(100 * high, 1),
-            "Correct": entry.correct,
-            "Total": entry.total,
-            "Completed": entry.status_count(COMPLETED),
-            "Invalid Actions": entry.status_count(INVALID_ACTION),
-            "Limit Reached": entry.status_count(LIMIT_REACHED),
-            "Context Limit": entry.status_count(CONTEXT_LIMIT),
-            "Errors": entry.status_count(ERROR),
-            "Missing": len(all_tasks - recorded),
-            "Attempts": entry.results.attempts_per_task,
-            "Time (min)": round(elapsed / 60, 1) if elapsed is not None else float("nan"),
-        })
+        rows.append(
+            {
+                "Rank": rank,
+                "Model": entry.name,
+                "Slug": entry.results.slug,
+                "Provider": entry.info.provider or "",
+                "Parameters": entry.info.parameters or "",
+                "Endpoint": entry.info.endpoint or "",
+                "Accuracy (%)": pct(entry.correct, entry.total),
+                "CI Low (%)": round(100 * low, 1),
+                "CI High (%)": round(100 * high, 1),
+                "Correct": entry.correct,
+                "Total": entry.total,
+                "Completed": entry.status_count(COMPLETED),
+                "Invalid Actions": entry.status_count(INVALID_ACTION),
+                "Limit Reached": entry.status_count(LIMIT_REACHED),
+                "Context Limit": entry.status_count(CONTEXT_LIMIT),
+                "Errors": entry.status_count(ERROR),
+                "Missing": len(all_tasks - recorded),
+                "Attempts": entry.results.attempts_per_task,
+                "Time (min)": round(elapsed / 60, 1) if elapsed is not None else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -162,11 +164,18 @@ def task_intervals(entries: list[Entry], catalog: Catalog) -> pd.DataFrame:
         for category in categories(entries):
             correct, total = entry.category_counts(category)
             low, high = wilson_interval(correct, total)
-            rows.append({
-                "Model": entry.name, "Task": category, "Description": catalog.task_label(category),
-                "Correct": correct, "Total": total, "Accuracy (%)": pct(correct, total),
-                "CI Low (%)": round(100 * low, 1), "CI High (%)": round(100 * high, 1),
-            })
+            rows.append(
+                {
+                    "Model": entry.name,
+                    "Task": category,
+                    "Description": catalog.task_label(category),
+                    "Correct": correct,
+                    "Total": total,
+                    "Accuracy (%)": pct(correct, total),
+                    "CI Low (%)": round(100 * low, 1),
+                    "CI High (%)": round(100 * high, 1),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -183,8 +192,15 @@ def task_rankings(entries: list[Entry], catalog: Catalog) -> pd.DataFrame:
     rows = []
     for category in categories(entries):
         for rank, entry, score in _ranked(entries, _task_scores(entries, category)):
-            rows.append({"Task": category, "Description": catalog.task_label(category), "Rank": rank,
-                         "Model": entry.name, "Score (%)": round(100 * score, 1)})
+            rows.append(
+                {
+                    "Task": category,
+                    "Description": catalog.task_label(category),
+                    "Rank": rank,
+                    "Model": entry.name,
+                    "Score (%)": round(100 * score, 1),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -210,17 +226,19 @@ def model_comparison(entries: list[Entry], highlight: Entry, catalog: Catalog) -
         field_scores = [s for e, s in zip(entries, scores) if e is not highlight]
         best = max(scores)
         rank = competition_ranks(scores)[entries.index(highlight)]
-        rows.append({
-            "Task": category,
-            "Description": catalog.task_label(category),
-            "Score (%)": round(100 * mine, 1),
-            "Field Average (%)": round(100 * statistics.fmean(field_scores), 1) if others else float("nan"),
-            "Delta (%)": round(100 * (mine - statistics.fmean(field_scores)), 1) if others else float("nan"),
-            "Rank": rank,
-            "Of": len(entries),
-            "Best Model": "; ".join(e.name for e, s in zip(entries, scores) if s == best),
-            "Best Score (%)": round(100 * best, 1),
-        })
+        rows.append(
+            {
+                "Task": category,
+                "Description": catalog.task_label(category),
+                "Score (%)": round(100 * mine, 1),
+                "Field Average (%)": round(100 * statistics.fmean(field_scores), 1) if others else float("nan"),
+                "Delta (%)": round(100 * (mine - statistics.fmean(field_scores)), 1) if others else float("nan"),
+                "Rank": rank,
+                "Of": len(entries),
+                "Best Model": "; ".join(e.name for e, s in zip(entries, scores) if s == best),
+                "Best Score (%)": round(100 * best, 1),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -234,17 +252,19 @@ def task_difficulty(entries: list[Entry], catalog: Catalog) -> pd.DataFrame:
     for rank, category in sorted(zip(ranks, cats), key=lambda t: (t[0], category_sort_key(t[1]))):
         scores = scores_by_task[category]
         low, high = min(scores), max(scores)
-        rows.append({
-            "Rank": rank,
-            "Task": category,
-            "Description": catalog.task_label(category),
-            "Average Accuracy (%)": round(100 * statistics.fmean(scores), 1),
-            "Std Dev": round(100 * statistics.pstdev(scores), 1),
-            "Hardest For": "; ".join(e.name for e, s in zip(entries, scores) if s == low),
-            "Easiest For": "; ".join(e.name for e, s in zip(entries, scores) if s == high),
-            "Models at 100%": sum(s == 1.0 for s in scores),
-            "Models at 0%": sum(s == 0.0 for s in scores),
-        })
+        rows.append(
+            {
+                "Rank": rank,
+                "Task": category,
+                "Description": catalog.task_label(category),
+                "Average Accuracy (%)": round(100 * statistics.fmean(scores), 1),
+                "Std Dev": round(100 * statistics.pstdev(scores), 1),
+                "Hardest For": "; ".join(e.name for e, s in zip(entries, scores) if s == low),
+                "Easiest For": "; ".join(e.name for e, s in zip(entries, scores) if s == high),
+                "Models at 100%": sum(s == 1.0 for s in scores),
+                "Models at 0%": sum(s == 0.0 for s in scores),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -263,18 +283,20 @@ def failure_breakdown(entries: list[Entry]) -> pd.DataFrame:
     rows = []
     for entry in entries:
         records = entry.results.records
-        rows.append({
-            "Model": entry.name,
-            "Total": entry.total,
-            "Correct": entry.correct,
-            "Completed Incorrect": sum(r.status == COMPLETED and not r.correct for r in records),
-            "Invalid Actions": entry.status_count(INVALID_ACTION),
-            "Limit Reached": entry.status_count(LIMIT_REACHED),
-            "Context Limit": entry.status_count(CONTEXT_LIMIT),
-            "Errors": entry.status_count(ERROR),
-            "Other": sum(r.status not in _KNOWN_STATUSES for r in records),
-            "Invalid Action Rate (%)": pct(entry.status_count(INVALID_ACTION), entry.total),
-        })
+        rows.append(
+            {
+                "Model": entry.name,
+                "Total": entry.total,
+                "Correct": entry.correct,
+                "Completed Incorrect": sum(r.status == COMPLETED and not r.correct for r in records),
+                "Invalid Actions": entry.status_count(INVALID_ACTION),
+                "Limit Reached": entry.status_count(LIMIT_REACHED),
+                "Context Limit": entry.status_count(CONTEXT_LIMIT),
+                "Errors": entry.status_count(ERROR),
+                "Other": sum(r.status not in _KNOWN_STATUSES for r in records),
+                "Invalid Action Rate (%)": pct(entry.status_count(INVALID_ACTION), entry.total),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -302,8 +324,15 @@ def pass_k_table(entries: list[Entry]) -> pd.DataFrame:
             eligible = [v for v in per_task.values() if len(v) >= k]
             at_k = statistics.fmean(pass_at_k(len(v), sum(v), k) for v in eligible)
             hat_k = statistics.fmean(pass_hat_k(len(v), sum(v), k) for v in eligible)
-            rows.append({"Model": entry.name, "k": k, "pass@k (%)": round(100 * at_k, 1),
-                         "pass^k (%)": round(100 * hat_k, 1), "Tasks": len(eligible)})
+            rows.append(
+                {
+                    "Model": entry.name,
+                    "k": k,
+                    "pass@k (%)": round(100 * at_k, 1),
+                    "pass^k (%)": round(100 * hat_k, 1),
+                    "Tasks": len(eligible),
+                }
+            )
     return pd.DataFrame(rows, columns=["Model", "k", "pass@k (%)", "pass^k (%)", "Tasks"])
 
 
@@ -322,17 +351,19 @@ def efficiency(entries: list[Entry]) -> pd.DataFrame:
         cost = _cost(entry.info, prompt, completion)
         correct = entry.correct
         tokens = None if prompt is None and completion is None else (prompt or 0) + (completion or 0)
-        rows.append({
-            "Model": entry.name,
-            "Correct": correct,
-            "Prompt Tokens": prompt,
-            "Completion Tokens": completion,
-            "Tokens per Correct": _per(tokens, correct, 0),
-            "Model Latency (s)": None if latency is None else round(latency, 1),
-            "Latency per Correct (s)": _per(latency, correct, 2),
-            "Cost (USD)": None if cost is None else round(cost, 4),
-            "Cost per Correct (USD)": _per(cost, correct, 5),
-        })
+        rows.append(
+            {
+                "Model": entry.name,
+                "Correct": correct,
+                "Prompt Tokens": prompt,
+                "Completion Tokens": completion,
+                "Tokens per Correct": _per(tokens, correct, 0),
+                "Model Latency (s)": None if latency is None else round(latency, 1),
+                "Latency per Correct (s)": _per(latency, correct, 2),
+                "Cost (USD)": None if cost is None else round(cost, 4),
+                "Cost per Correct (USD)": _per(cost, correct, 5),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -399,26 +430,50 @@ def side_by_side(a: Entry, b: Entry, catalog: Catalog) -> pd.DataFrame:
     for category in [*categories([a, b]), "all"]:
         counts = [(e.correct, e.total) if category == "all" else e.category_counts(category) for e in (a, b)]
         scores = [pct(correct, total) for correct, total in counts]
-        rows.append({"Task": category, "Description": "" if category == "all" else catalog.task_label(category),
-                     f"{a.name} (%)": scores[0], f"{b.name} (%)": scores[1],
-                     "Difference (pp)": round(scores[0] - scores[1], 1)})
+        rows.append(
+            {
+                "Task": category,
+                "Description": "" if category == "all" else catalog.task_label(category),
+                f"{a.name} (%)": scores[0],
+                f"{b.name} (%)": scores[1],
+                "Difference (pp)": round(scores[0] - scores[1], 1),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def run_profiles(a: Entry, b: Entry) -> pd.DataFrame:
     """How the two runs were measured and how they went: modes, outcomes, turns and tokens per attempt."""
+
     def mean(values: list) -> float | str:
         present = [v for v in values if v is not None]
         return round(statistics.fmean(present), 1) if present else ""
 
     def column(entry: Entry) -> list[object]:
         records, modes = entry.results.records, entry.results.modes
-        shown = [str(modes.get(key, "")) if key != "task_set_sha256" else str(modes.get(key, ""))[:12]
-                 for key in SIDE_BY_SIDE_MODES]
-        return [*shown, entry.total, entry.correct, entry.status_count(INVALID_ACTION), entry.status_count(LIMIT_REACHED),
-                mean([r.num_turns for r in records]), mean([r.prompt_tokens for r in records]),
-                mean([r.completion_tokens for r in records])]
+        shown = [
+            str(modes.get(key, "")) if key != "task_set_sha256" else str(modes.get(key, ""))[:12]
+            for key in SIDE_BY_SIDE_MODES
+        ]
+        return [
+            *shown,
+            entry.total,
+            entry.correct,
+            entry.status_count(INVALID_ACTION),
+            entry.status_count(LIMIT_REACHED),
+            mean([r.num_turns for r in records]),
+            mean([r.prompt_tokens for r in records]),
+            mean([r.completion_tokens for r in records]),
+        ]
 
-    labels = [*SIDE_BY_SIDE_MODES, "attempts", "correct", "agent_invalid_action", "limit_reached",
-              "mean turns", "mean prompt tokens", "mean completion tokens"]
+    labels = [
+        *SIDE_BY_SIDE_MODES,
+        "attempts",
+        "correct",
+        "agent_invalid_action",
+        "limit_reached",
+        "mean turns",
+        "mean prompt tokens",
+        "mean completion tokens",
+    ]
     return pd.DataFrame({"": labels, a.name: column(a), b.name: column(b)})

@@ -19,11 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from medbench import __version__
-from medbench.reports.load import ARCHIVE_DIR, ReportError, ResultsError, category_sort_key, model_folders, task_category
+from medbench.reports.load import (
+    ARCHIVE_DIR,
+    ReportError,
+    ResultsError,
+    category_sort_key,
+    model_folders,
+    task_category,
+)
 from medbench.reports.transcripts import Attempt, iter_attempts
 from medbench.results.records import RUNS_FILE
-from medbench.tasks.model import TaskSet
 from medbench.tasks.official import OfficialAssetsError, load_official
+from medbench.tasks.task import TaskSet
 
 ROLES = {"agent": "assistant", "user": "user", "system": "system"}
 RECIPE = (
@@ -61,10 +68,18 @@ class RunSource:
     counts: Counter = field(default_factory=Counter)
 
     def describe(self) -> dict[str, Any]:
-        return {"path": str(self.path), "model": self.model, "task_set": self.task_set, "grader": self.modes.get("grader"),
-                "protocol": self.modes.get("protocol"), "modes": self.modes, "environment": self.environment,
-                "lines": self.counts["correct"] + self.counts["incorrect"], "correct": self.counts["correct"],
-                "incorrect": self.counts["incorrect"]}
+        return {
+            "path": str(self.path),
+            "model": self.model,
+            "task_set": self.task_set,
+            "grader": self.modes.get("grader"),
+            "protocol": self.modes.get("protocol"),
+            "modes": self.modes,
+            "environment": self.environment,
+            "lines": self.counts["correct"] + self.counts["incorrect"],
+            "correct": self.counts["correct"],
+            "incorrect": self.counts["incorrect"],
+        }
 
 
 def run_folders(paths: list[Path]) -> list[Path]:
@@ -87,10 +102,20 @@ def read_source(folder: Path) -> RunSource:
     """The run's identity from summary.json, else run.json; absent fields read as unrecorded."""
     summary = _json_file(folder / "summary.json")
     identity = _json_file(folder / "run.json").get("identity") or {}
-    task_set = summary.get("task_set") if isinstance(summary.get("task_set"), dict) else {
-        "name": identity.get("task_set"), "sha256": identity.get("task_set_sha256")}
-    modes = summary.get("modes") if isinstance(summary.get("modes"), dict) else {
-        key: identity[key] for key in ("protocol", "grader", "post_mode", "max_rounds", "strip_think") if key in identity}
+    task_set = (
+        summary.get("task_set")
+        if isinstance(summary.get("task_set"), dict)
+        else {"name": identity.get("task_set"), "sha256": identity.get("task_set_sha256")}
+    )
+    modes = (
+        summary.get("modes")
+        if isinstance(summary.get("modes"), dict)
+        else {
+            key: identity[key]
+            for key in ("protocol", "grader", "post_mode", "max_rounds", "strip_think")
+            if key in identity
+        }
+    )
     environment = summary.get("environment") or identity.get("environment") or {}
     model = str(summary.get("model") or identity.get("model") or folder.name)
     return RunSource(folder, model, dict(task_set), dict(modes), dict(environment))
@@ -108,13 +133,17 @@ def _json_file(path: Path) -> dict[str, Any]:
 
 def chat_messages(history: list[dict[str, str]]) -> list[dict[str, str]]:
     """A transcript's turns as chat messages: the agent's answers are the assistant's."""
-    return [{"role": ROLES.get(str(turn.get("role")), "user"), "content": str(turn.get("content", ""))} for turn in history]
+    return [
+        {"role": ROLES.get(str(turn.get("role")), "user"), "content": str(turn.get("content", ""))} for turn in history
+    ]
 
 
 def official_overlap(source: RunSource, attempts: list[Attempt], official: TaskSet) -> str | None:
     """Why these attempts are test-set attempts (the whole task set, or tasks quoting an official instruction), or None."""
     if source.task_set.get("sha256") == official.sha256 or source.task_set.get("name") == official.name:
-        return f"its task set {source.task_set.get('name')!r} (sha256 {official.sha256[:12]}...) is the official test set"
+        return (
+            f"its task set {source.task_set.get('name')!r} (sha256 {official.sha256[:12]}...) is the official test set"
+        )
     instructions = [(task.id, task.instruction.strip()) for task in official.tasks if task.instruction.strip()]
     copies = []
     for attempt in attempts:
@@ -158,8 +187,12 @@ def trace_line(source: RunSource, attempt: Attempt, with_verdict: bool) -> dict[
     line: dict[str, Any] = {"messages": chat_messages(attempt.history)}
     if with_verdict:
         run = attempt.run
-        line.update(task_id=attempt.key[0], attempt=attempt.key[1], model=source.model,
-                    verdict={"correct": bool(run.get("correct")), "status": run.get("status"), "reason": run.get("reason")})
+        line.update(
+            task_id=attempt.key[0],
+            attempt=attempt.key[1],
+            model=source.model,
+            verdict={"correct": bool(run.get("correct")), "status": run.get("status"), "reason": run.get("reason")},
+        )
     return line
 
 
@@ -175,8 +208,9 @@ def provenance_path(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".jsonl") + ".provenance.json")
 
 
-def export_traces(paths: list[Path], out: Path, options: ExportOptions = ExportOptions(),
-                  official_dir: Path | None = None) -> ExportResult:
+def export_traces(
+    paths: list[Path], out: Path, options: ExportOptions = ExportOptions(), official_dir: Path | None = None
+) -> ExportResult:
     """Write the chosen attempts of every run under `paths` to `out`, and the provenance file beside it.
 
     Lines stream into a temporary file, one run in memory at a time, which becomes `out` only
@@ -209,15 +243,24 @@ def export_traces(paths: list[Path], out: Path, options: ExportOptions = ExportO
             raise ContaminationError(
                 "refusing to export training traces from the MedAgentBench test set:\n  " + "\n  ".join(findings) + "\n"
                 "Training on test-set tasks, or on copies of their instructions, leaks the benchmark into the model: "
-                "its later MedAgentBench scores would measure memory, not skill.\n" + RECIPE)
+                "its later MedAgentBench scores would measure memory, not skill.\n" + RECIPE
+            )
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    check = ({"checked_against": official.name, "official_sha256": official.sha256, "overlap": findings}
-             if official is not None else {"checked_against": None, "overlap": None})
+    check = (
+        {"checked_against": official.name, "official_sha256": official.sha256, "overlap": findings}
+        if official is not None
+        else {"checked_against": None, "overlap": None}
+    )
     provenance = provenance_path(out)
-    _write_atomically(provenance, json.dumps(_provenance(out, digest.hexdigest(), sources, options, check, categories),
-                                             indent=2, ensure_ascii=False) + "\n")
+    _write_atomically(
+        provenance,
+        json.dumps(
+            _provenance(out, digest.hexdigest(), sources, options, check, categories), indent=2, ensure_ascii=False
+        )
+        + "\n",
+    )
     return ExportResult(out, provenance, sum(categories.values()))
 
 
@@ -231,28 +274,40 @@ def _official(official_dir: Path | None, required: bool) -> TaskSet | None:
         raise ReportError(
             "cannot check these runs against the official MedAgentBench tasks, so nothing was exported:\n"
             f"{exc}\nProvide the official assets (--official-dir or MEDBENCH_OFFICIAL_DIR), or pass --allow-test-set "
-            "to export without the check.") from None
+            "to export without the check."
+        ) from None
 
 
-def _provenance(out: Path, sha256: str, sources: list[RunSource], options: ExportOptions, check: dict[str, Any],
-                categories: Counter) -> dict[str, Any]:
+def _provenance(
+    out: Path, sha256: str, sources: list[RunSource], options: ExportOptions, check: dict[str, Any], categories: Counter
+) -> dict[str, Any]:
     total = Counter()
     for source in sources:
         total.update(source.counts)
     return {
-        "format": "chat JSONL: one {\"messages\": [...]} object per line (OpenAI fine-tuning, Hugging Face TRL)",
+        "format": 'chat JSONL: one {"messages": [...]} object per line (OpenAI fine-tuning, Hugging Face TRL)',
         "traces": out.name,
         "traces_sha256": sha256,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "harness_version": __version__,
-        "options": {"with_incorrect": options.with_incorrect, "one_per_task": options.one_per_task,
-                    "categories": list(options.categories), "allow_test_set": options.allow_test_set},
+        "options": {
+            "with_incorrect": options.with_incorrect,
+            "one_per_task": options.one_per_task,
+            "categories": list(options.categories),
+            "allow_test_set": options.allow_test_set,
+        },
         "counts": {
-            "lines": total["correct"] + total["incorrect"], "correct": total["correct"], "incorrect": total["incorrect"],
+            "lines": total["correct"] + total["incorrect"],
+            "correct": total["correct"],
+            "incorrect": total["incorrect"],
             "runs": len(sources),
             "by_category": {c: categories[c] for c in sorted(categories, key=category_sort_key)},
-            "skipped": {"incorrect": total["skipped_incorrect"], "other_category": total["skipped_category"],
-                        "no_transcript": total["skipped_no_transcript"], "repeat_of_task": total["skipped_repeat"]},
+            "skipped": {
+                "incorrect": total["skipped_incorrect"],
+                "other_category": total["skipped_category"],
+                "no_transcript": total["skipped_no_transcript"],
+                "repeat_of_task": total["skipped_repeat"],
+            },
         },
         "runs": [source.describe() for source in sources],
         "contamination_check": check,

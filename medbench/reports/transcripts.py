@@ -73,7 +73,9 @@ def has_transcripts(folder: Path) -> bool:
     return (Path(folder) / TRANSCRIPTS_FILE).is_file()
 
 
-def iter_graded_transcripts(folder: Path, runs: dict[RecordKey, dict[str, Any]]) -> Iterator[tuple[RecordKey, dict[str, Any]]]:
+def iter_graded_transcripts(
+    folder: Path, runs: dict[RecordKey, dict[str, Any]]
+) -> Iterator[tuple[RecordKey, dict[str, Any]]]:
     """(key, transcript) for every attempt in `runs` whose transcript was recorded, in file order.
 
     The transcript is the one the run line's `transcript_id` names; for run lines without one
@@ -142,18 +144,18 @@ def prompt_parts(prompt: str) -> tuple[str, str]:
 def observation(text: str) -> dict[str, Any]:
     """A user turn after the opening prompt, read as the FHIR exchange the agent loop wrote it for."""
     if text.startswith(GET_OK_PREFIX):
-        body = text[len(GET_OK_PREFIX):]
+        body = text[len(GET_OK_PREFIX) :]
         if body.endswith(_GET_OK_SUFFIX):
             body = body[: -len(_GET_OK_SUFFIX)]
         return {"kind": "fhir", "method": "GET", "status": "OK", "body": body}
     if text.startswith(GET_ERROR_PREFIX):
-        return {"kind": "fhir", "method": "GET", "status": _error_status(text[len(GET_ERROR_PREFIX):]), "body": text}
+        return {"kind": "fhir", "method": "GET", "status": _error_status(text[len(GET_ERROR_PREFIX) :]), "body": text}
     if text == POST_ACCEPTED:
         return {"kind": "fhir", "method": "POST", "status": "accepted", "body": text}
     if text == POST_INVALID:
         return {"kind": "fhir", "method": "POST", "status": "invalid", "body": text}
     if text.startswith(POST_ERROR_PREFIX):
-        return {"kind": "fhir", "method": "POST", "status": _error_status(text[len(POST_ERROR_PREFIX):]), "body": text}
+        return {"kind": "fhir", "method": "POST", "status": _error_status(text[len(POST_ERROR_PREFIX) :]), "body": text}
     return {"kind": "user", "text": text}
 
 
@@ -169,8 +171,11 @@ def agent_turn(text: str) -> dict[str, Any]:
     if isinstance(action, GetAction):
         turn.update(action="GET", url=action.url)
     elif isinstance(action, PostAction):
-        turn.update(action="POST", url=action.url,
-                    payload=json.dumps(action.payload, indent=2, ensure_ascii=False) if action.valid else None)
+        turn.update(
+            action="POST",
+            url=action.url,
+            payload=json.dumps(action.payload, indent=2, ensure_ascii=False) if action.valid else None,
+        )
     elif isinstance(action, FinishAction):
         turn.update(action="FINISH", result=action.result)
     else:
@@ -201,6 +206,9 @@ def lay_out_turns(history: list[dict[str, str]], calls: list[dict[str, Any]] | N
     agent_turns = [turn for turn in turns if turn["kind"] == "agent"]
     if answered and len(answered) == len(agent_turns):
         for turn, call in zip(agent_turns, answered):
-            turn.update(prompt_tokens=call.get("prompt_tokens"), completion_tokens=call.get("completion_tokens"),
-                        latency_s=call.get("latency_s"))
+            turn.update(
+                prompt_tokens=call.get("prompt_tokens"),
+                completion_tokens=call.get("completion_tokens"),
+                latency_s=call.get("latency_s"),
+            )
     return turns

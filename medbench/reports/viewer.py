@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from medbench.package_data import data_file
 from medbench.reports.analysis import Analysis
 from medbench.reports.load import ReportError, category_sort_key
 from medbench.reports.transcripts import (
@@ -33,7 +34,7 @@ DATA_DIR = "transcripts"
 MARKER = ".medbench-viewer"
 PAGE_SIZE = 100
 SEARCH_TEXT_PER_TURN = 1000  # characters of each agent answer that the text search sees
-_ASSETS = Path(__file__).with_name("viewer_assets")
+_ASSETS = data_file("viewer")
 
 
 def viewer_link(slug: str | None = None, **filters: str) -> str:
@@ -52,8 +53,9 @@ def write_viewer(analysis: Analysis, out_dir: Path) -> list[Path]:
     data_dir = out_dir / DATA_DIR
     _clear(data_dir)
     data_dir.mkdir(parents=True)
-    (data_dir / MARKER).write_text("written by medbench.reports; the whole folder is replaced on each report\n",
-                                   encoding="utf-8")
+    (data_dir / MARKER).write_text(
+        "written by medbench.reports; the whole folder is replaced on each report\n", encoding="utf-8"
+    )
     runs_per_model = [read_run_lines(analysis.results_dir / entry.results.slug) for entry in analysis.entries]
     order = {key: n for n, key in enumerate(sorted({k for runs in runs_per_model for k in runs}, key=attempt_sort_key))}
     models, statuses = [], set()
@@ -62,13 +64,23 @@ def write_viewer(analysis: Analysis, out_dir: Path) -> list[Path]:
         directory = f"m{number:02d}"
         rows = _write_model(folder, runs, data_dir / directory, directory, order)
         statuses.update(run["status"] for run in runs.values())
-        models.append({"slug": entry.results.slug, "name": entry.name, "dir": directory, "attempts": len(rows),
-                       "correct": sum(bool(row["ok"]) for row in rows), "transcripts": any(row["f"] for row in rows)})
-    categories = sorted({str(run.get("category") or "") for runs in runs_per_model for run in runs.values()} - {""},
-                        key=category_sort_key)
+        models.append(
+            {
+                "slug": entry.results.slug,
+                "name": entry.name,
+                "dir": directory,
+                "attempts": len(rows),
+                "correct": sum(bool(row["ok"]) for row in rows),
+                "transcripts": any(row["f"] for row in rows),
+            }
+        )
+    categories = sorted(
+        {str(run.get("category") or "") for runs in runs_per_model for run in runs.values()} - {""},
+        key=category_sort_key,
+    )
     manifest = {
         "about": f"{len(models)} model(s) from {analysis.results_dir}. Filters and search apply to the list; "
-                 "click an attempt to read its transcript.",
+        "click an attempt to read its transcript.",
         "dataDir": DATA_DIR,
         "pageSize": PAGE_SIZE,
         "models": models,
@@ -88,8 +100,9 @@ def _clear(data_dir: Path) -> None:
     shutil.rmtree(data_dir)
 
 
-def _write_model(folder: Path, runs: dict[RecordKey, dict[str, Any]], target: Path, directory: str,
-                 order: dict[RecordKey, int]) -> list[dict[str, Any]]:
+def _write_model(
+    folder: Path, runs: dict[RecordKey, dict[str, Any]], target: Path, directory: str, order: dict[RecordKey, int]
+) -> list[dict[str, Any]]:
     """One file per recorded transcript (streamed), then the model's index; returns the index rows."""
     target.mkdir(parents=True)
     files = {key: f"t{n:04d}" for n, key in enumerate(runs)}
@@ -101,19 +114,35 @@ def _write_model(folder: Path, runs: dict[RecordKey, dict[str, Any]], target: Pa
         question = prompt_parts(str(history[0].get("content", "")))[1] if history else ""
         answers = "\n".join(t["text"][:SEARCH_TEXT_PER_TURN] for t in turns if t["kind"] == "agent")
         found[key] = (question, answers)
-    rows = [_index_row(key, run, files[key] if key in found else None, found.get(key, ("", "")), order[key])
-            for key, run in runs.items()]
+    rows = [
+        _index_row(key, run, files[key] if key in found else None, found.get(key, ("", "")), order[key])
+        for key, run in runs.items()
+    ]
     _write_data(target / "index.js", f"{directory}/index", rows)
     return rows
 
 
-def _index_row(key: RecordKey, run: dict[str, Any], file: str | None, texts: tuple[str, str], position: int) -> dict[str, Any]:
+def _index_row(
+    key: RecordKey, run: dict[str, Any], file: str | None, texts: tuple[str, str], position: int
+) -> dict[str, Any]:
     """The short record the list, the filters and the search work on (keys kept short: 4,500 rows)."""
     return {
-        "i": position, "t": key[0], "a": key[1], "c": str(run.get("category") or ""), "s": str(run.get("status")),
-        "ok": bool(run.get("correct")), "r": run.get("reason"), "e": run.get("error"), "res": _answer(run),
-        "n": run.get("num_turns"), "pt": run.get("prompt_tokens"), "ct": run.get("completion_tokens"),
-        "lat": run.get("latency_s"), "f": file, "q": texts[0], "x": texts[1],
+        "i": position,
+        "t": key[0],
+        "a": key[1],
+        "c": str(run.get("category") or ""),
+        "s": str(run.get("status")),
+        "ok": bool(run.get("correct")),
+        "r": run.get("reason"),
+        "e": run.get("error"),
+        "res": _answer(run),
+        "n": run.get("num_turns"),
+        "pt": run.get("prompt_tokens"),
+        "ct": run.get("completion_tokens"),
+        "lat": run.get("latency_s"),
+        "f": file,
+        "q": texts[0],
+        "x": texts[1],
     }
 
 
@@ -132,6 +161,8 @@ def _write_data(path: Path, key: str, data: Any) -> None:
 def _render_page(manifest: dict[str, Any]) -> str:
     page = (_ASSETS / "page.html").read_text(encoding="utf-8")
     inline_json = json.dumps(manifest).replace("<", "\\u003c")  # nothing in it can close or comment the script
-    return (page.replace("/*CSS*/", (_ASSETS / "viewer.css").read_text(encoding="utf-8"))
-                .replace("/*JS*/", (_ASSETS / "viewer.js").read_text(encoding="utf-8"))
-                .replace("/*MANIFEST*/", inline_json))
+    return (
+        page.replace("/*CSS*/", (_ASSETS / "viewer.css").read_text(encoding="utf-8"))
+        .replace("/*JS*/", (_ASSETS / "viewer.js").read_text(encoding="utf-8"))
+        .replace("/*MANIFEST*/", inline_json)
+    )

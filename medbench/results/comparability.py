@@ -13,23 +13,37 @@ from typing import Any
 SITUATIONS_NOTE = (
     "Every task's grading situation equals the official server's (same branch, same decisive values); "
     "the rest of each chart is synthetic, so bundle sizes and contents, context use and distractors differ. "
-    "Fully comparable scores need the official MedAgentBench Docker server (--fhir-url).")
+    "Fully comparable scores need the official MedAgentBench Docker server (--fhir-url)."
+)
 
 
 def comparability(task_set_name: str | None, environment: dict[str, Any]) -> dict[str, str]:
     """`level` (external, situations, none), a short `label` and a `note` saying why."""
     if environment.get("kind") == "external":
         tasks = "official tasks" if task_set_name == "official" else f"task set {task_set_name}"
-        return {"level": "external", "label": f"{tasks}, external FHIR server",
-                "note": "Comparable with published scores when the tasks are the official ones and the server is "
-                        "the official MedAgentBench Docker image; medbench cannot check which server it was."}
+        return {
+            "level": "external",
+            "label": f"{tasks}, external FHIR server",
+            "note": "Comparable with published scores when the tasks are the official ones and the server is "
+            "the official MedAgentBench Docker image; medbench cannot check which server it was.",
+        }
     seating = environment.get("seating", "none")
     if seating == "situations":
-        return {"level": "situations", "label": "official tasks, real situations, synthetic charts", "note": SITUATIONS_NOTE}
+        return {
+            "level": "situations",
+            "label": "official tasks, real situations, synthetic charts",
+            "note": SITUATIONS_NOTE,
+        }
     if seating == "tasks":
-        return {"level": "none", "label": "task file, synthetic situations and charts",
-                "note": "The tasks' patients are seated on the synthetic EHR, in synthetic grading situations: "
-                        "not comparable with published scores."}
-    return {"level": "none", "label": "generated tasks, synthetic EHR",
-            "note": "Our own task set on synthetic data, for development, CI and generalisation studies: "
-                    "not comparable with published scores."}
+        return {
+            "level": "none",
+            "label": "task file, synthetic situations and charts",
+            "note": "The tasks' patients are seated on the synthetic EHR, in synthetic grading situations: "
+            "not comparable with published scores.",
+        }
+    return {
+        "level": "none",
+        "label": "generated tasks, synthetic EHR",
+        "note": "Our own task set on synthetic data, for development, CI and generalisation studies: "
+        "not comparable with published scores.",
+    }

@@ -109,18 +109,30 @@ class SessionLock:
         return data if isinstance(data, dict) else {}
 
     def _record_holder(self, session: str) -> None:
-        holder = {"session": session, "pid": os.getpid(), "host": socket.gethostname(),
-                  "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        holder = {
+            "session": session,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
         tmp = self.holder_path.with_name(f"{self.holder_path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(holder) + "\n", encoding="utf-8")
         os.replace(tmp, self.holder_path)
 
     def _in_use_message(self, holder: dict[str, Any]) -> str:
-        who = (f"session {holder.get('session', '?')}, pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
-               f"since {holder.get('since', '?')}") if holder else "holder unknown"
-        return (f"results folder {self.folder} is in use by another medbench session ({who}). Two sessions "
-                "writing one folder would mix their runs. Wait for that session to end (a killed session "
-                "frees the folder at once), or give this one its own folder with --run-name NAME or --results-dir DIR.")
+        who = (
+            (
+                f"session {holder.get('session', '?')}, pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+                f"since {holder.get('since', '?')}"
+            )
+            if holder
+            else "holder unknown"
+        )
+        return (
+            f"results folder {self.folder} is in use by another medbench session ({who}). Two sessions "
+            "writing one folder would mix their runs. Wait for that session to end (a killed session "
+            "frees the folder at once), or give this one its own folder with --run-name NAME or --results-dir DIR."
+        )
 
 
 def _flock(fd: int, mode: int) -> bool:
@@ -130,4 +142,3 @@ def _flock(fd: int, mode: int) -> bool:
     except BlockingIOError:
         return False
     return True
-

@@ -60,8 +60,10 @@ def failed_gates(summary: dict[str, Any], gates: list[Gate], *, unrecorded: int 
     lines: list[str] = []
     broken = int(summary.get("infrastructure_failures", 0)) + unrecorded
     if broken:
-        lines.append(f"{broken} task attempt(s) ended without a model verdict (infrastructure failure: "
-                     "setup error, endpoint error or lost worker); fix the harness or endpoint and rerun with --resume")
+        lines.append(
+            f"{broken} task attempt(s) ended without a model verdict (infrastructure failure: "
+            "setup error, endpoint error or lost worker); fix the harness or endpoint and rerun with --resume"
+        )
     for gate in gates:
         if gate.category is None:
             scope = summary

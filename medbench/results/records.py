@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from medbench.jsonsafe import json_safe, parse_shallow, valid_text
-from medbench.types import COMPLETED, TRUNCATED, TaskOutcome, Verdict
+from medbench.outcomes import COMPLETED, TRUNCATED, TaskOutcome, Verdict
 
 RUNS_FILE = "runs.jsonl"
 TRANSCRIPTS_FILE = "transcripts.jsonl"
@@ -129,8 +129,9 @@ def transcript_record(run: dict[str, Any], outcome: TaskOutcome) -> dict[str, An
         "session": run["session"],
         "status": run["status"],
         "correct": run["correct"],
-        "history": [{"role": str(turn["role"]), "content": valid_text(str(turn["content"]))}
-                    for turn in outcome.history],
+        "history": [
+            {"role": str(turn["role"]), "content": valid_text(str(turn["content"]))} for turn in outcome.history
+        ],
         "calls": _primitive(list(getattr(outcome, "calls", []))),
         "refused_requests": int(getattr(outcome, "refused_requests", 0)),
     }
@@ -144,8 +145,18 @@ def transcript_record(run: dict[str, Any], outcome: TaskOutcome) -> dict[str, An
 
 def report_properties(run: dict[str, Any]) -> list[tuple[str, Any]]:
     """The short per-test metadata for pytest reports (user_properties, json-report)."""
-    keys = ("task_id", "attempt", "status", "correct", "reason", "num_turns", "prompt_tokens",
-            "completion_tokens", "latency_s", "elapsed_s")
+    keys = (
+        "task_id",
+        "attempt",
+        "status",
+        "correct",
+        "reason",
+        "num_turns",
+        "prompt_tokens",
+        "completion_tokens",
+        "latency_s",
+        "elapsed_s",
+    )
     return [(key, run[key]) for key in keys]
 
 

@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from medbench import __version__
+from medbench.outcomes import INFRASTRUCTURE_STATUSES
 from medbench.results.folder_lock import FolderInUse, RunRefused
 from medbench.results.records import RecordKey, record_key
-from medbench.types import INFRASTRUCTURE_STATUSES
 from medbench.results.writer import RunFolder
 
 __all__ = ["FolderInUse", "ResumeRefused", "RunRefused", "identity_differences", "open_run", "reruns_in_session"]
@@ -31,12 +31,16 @@ class ResumeRefused(RunRefused):
 def identity_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """`name: recorded -> current` for every identity field that changed."""
     names = sorted(set(recorded) | set(current))
-    return [f"{name}: {recorded.get(name)!r} -> {current.get(name)!r}"
-            for name in names if recorded.get(name) != current.get(name)]
+    return [
+        f"{name}: {recorded.get(name)!r} -> {current.get(name)!r}"
+        for name in names
+        if recorded.get(name) != current.get(name)
+    ]
 
 
-def open_run(folder: RunFolder, *, identity: dict[str, Any], details: dict[str, Any],
-             session: str, resume: bool) -> set[RecordKey]:
+def open_run(
+    folder: RunFolder, *, identity: dict[str, Any], details: dict[str, Any], session: str, resume: bool
+) -> set[RecordKey]:
     """Start or continue the run in `folder` for this session; return the attempts to skip.
 
     Raises FolderInUse when another live session holds the folder, and ResumeRefused when
@@ -52,14 +56,16 @@ def open_run(folder: RunFolder, *, identity: dict[str, Any], details: dict[str, 
             raise ResumeRefused(
                 f"{folder.path} holds a run of model {recorded_model!r}, and --model={identity.get('model')!r} maps "
                 "to the same folder name; keep them apart with --run-name NAME or --results-dir DIR "
-                "(nothing was archived or changed).")
+                "(nothing was archived or changed)."
+            )
         if resume and manifest is not None:
             differences = identity_differences(manifest.get("identity", {}), identity)
             if differences:
                 raise ResumeRefused(
                     f"--resume refused: {folder.path} holds a run with other settings "
                     f"({'; '.join(differences)}). Run without --resume to start a new run "
-                    "(the old files are archived), or resume with the same options.")
+                    "(the old files are archived), or resume with the same options."
+                )
             manifest["sessions"].append(session)
             manifest.setdefault("resumed_by", {})[session] = _now()
             folder.write_manifest(manifest)
@@ -68,15 +74,18 @@ def open_run(folder: RunFolder, *, identity: dict[str, Any], details: dict[str, 
             raise ResumeRefused(
                 f"--resume refused: {folder.runs_path} has no {folder.manifest_path.name} saying which "
                 "model, task set and modes produced it. Run without --resume to start a new run "
-                "(the old files are archived).")
+                "(the old files are archived)."
+            )
         folder.archive()
-        folder.write_manifest({
-            "harness_version": __version__,
-            "created": _now(),
-            "identity": identity,
-            "details": details,
-            "sessions": [session],
-        })
+        folder.write_manifest(
+            {
+                "harness_version": __version__,
+                "created": _now(),
+                "identity": identity,
+                "details": details,
+                "sessions": [session],
+            }
+        )
         return set()
 
 

@@ -14,9 +14,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from medbench.results.comparability import comparability
-from medbench.results.records import MODE_KEYS, record_key
-from medbench.types import (
+from medbench.outcomes import (
     COMPLETED,
     CONTEXT_LIMIT,
     ERROR,
@@ -25,6 +23,8 @@ from medbench.types import (
     LIMIT_REACHED,
     TRUNCATED,
 )
+from medbench.results.comparability import comparability
+from medbench.results.records import MODE_KEYS, record_key
 from medbench.results.stats import pass_at_k, pass_hat_k, wilson_interval
 
 # Each status and the summary field upstream counts it in.
@@ -57,8 +57,11 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
     repeats = int(identity.get("repeats", 1))
     expected = int(details.get("task_count", 0)) * repeats
 
-    environment = {**identity.get("environment", {}), "display_url": identity.get("fhir_display_url"),
-                   "fingerprint": _single(sorted({r.get("environment_fingerprint") for r in rows} - {None}))}
+    environment = {
+        **identity.get("environment", {}),
+        "display_url": identity.get("fhir_display_url"),
+        "fingerprint": _single(sorted({r.get("environment_fingerprint") for r in rows} - {None})),
+    }
     if environment.get("kind") == "embedded":
         environment.setdefault("seating", "none")
 
@@ -74,32 +77,37 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
     summary["accuracy"] = _percent(correct, total)
     # Environment build and endpoint checks, kept out of elapsed_seconds (which counts the run).
     summary["setup_seconds"] = round(sum(manifest.get("session_setup", {}).values()), 2)
-    summary.update({
-        "accuracy_ci95": [round(low * 100, 2), round(high * 100, 2)],
-        "status_counts": dict(sorted(statuses.items())),
-        "infrastructure_failures": sum(statuses.get(s, 0) for s in INFRASTRUCTURE_STATUSES),
-        "expected_total": expected,
-        "complete": expected > 0 and total == expected,
-        "task_set": {"name": identity.get("task_set"), "sha256": identity.get("task_set_sha256"),
-                     "task_count": details.get("task_count")},
-        "modes": {key: identity.get(key) for key in MODE_KEYS},
-        "environment": environment,
-        "comparability": comparability(identity.get("task_set"), environment),
-        "sampling": {"temperature": identity.get("temperature"), "max_tokens": identity.get("max_tokens")},
-        "endpoint": details.get("endpoint"),
-        "repeats": repeat_statistics(rows, repeats),
-        "tokens": {
-            "prompt": sum(int(r.get("prompt_tokens") or 0) for r in rows),
-            "completion": sum(int(r.get("completion_tokens") or 0) for r in rows),
-        },
-        "latency_s": round(sum(float(r.get("latency_s") or 0.0) for r in rows), 3),
-        "refused_requests": sum(int(r.get("refused_requests") or 0) for r in rows),
-        "model_calls": model_call_statistics(rows),
-        "harness_version": manifest.get("harness_version"),
-        "run_name": identity.get("run_name"),
-        "created": manifest.get("created"),
-        "sessions": list(manifest.get("sessions", [])),
-    })
+    summary.update(
+        {
+            "accuracy_ci95": [round(low * 100, 2), round(high * 100, 2)],
+            "status_counts": dict(sorted(statuses.items())),
+            "infrastructure_failures": sum(statuses.get(s, 0) for s in INFRASTRUCTURE_STATUSES),
+            "expected_total": expected,
+            "complete": expected > 0 and total == expected,
+            "task_set": {
+                "name": identity.get("task_set"),
+                "sha256": identity.get("task_set_sha256"),
+                "task_count": details.get("task_count"),
+            },
+            "modes": {key: identity.get(key) for key in MODE_KEYS},
+            "environment": environment,
+            "comparability": comparability(identity.get("task_set"), environment),
+            "sampling": {"temperature": identity.get("temperature"), "max_tokens": identity.get("max_tokens")},
+            "endpoint": details.get("endpoint"),
+            "repeats": repeat_statistics(rows, repeats),
+            "tokens": {
+                "prompt": sum(int(r.get("prompt_tokens") or 0) for r in rows),
+                "completion": sum(int(r.get("completion_tokens") or 0) for r in rows),
+            },
+            "latency_s": round(sum(float(r.get("latency_s") or 0.0) for r in rows), 3),
+            "refused_requests": sum(int(r.get("refused_requests") or 0) for r in rows),
+            "model_calls": model_call_statistics(rows),
+            "harness_version": manifest.get("harness_version"),
+            "run_name": identity.get("run_name"),
+            "created": manifest.get("created"),
+            "sessions": list(manifest.get("sessions", [])),
+        }
+    )
     summary["tokens"]["total"] = summary["tokens"]["prompt"] + summary["tokens"]["completion"]
     return summary
 
@@ -125,10 +133,12 @@ def model_calls_line(summary: dict[str, Any]) -> str | None:
     calls = summary.get("model_calls") or {}
     if not (calls.get("retries") or calls.get("timeouts") or calls.get("truncated_answers")):
         return None
-    return (f"model calls: {calls['calls']}, {calls['retries']} retried ({calls['timeouts']} timeouts, "
-            f"{calls['time_lost_s']:.1f} s lost to failed attempts and waits); "
-            f"{calls['truncated_answers']} answers cut at the token limit "
-            f"({calls['attempts_ending_truncated']} attempts ended on one)")
+    return (
+        f"model calls: {calls['calls']}, {calls['retries']} retried ({calls['timeouts']} timeouts, "
+        f"{calls['time_lost_s']:.1f} s lost to failed attempts and waits); "
+        f"{calls['truncated_answers']} answers cut at the token limit "
+        f"({calls['attempts_ending_truncated']} attempts ended on one)"
+    )
 
 
 def elapsed_seconds(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> float:
@@ -136,8 +146,11 @@ def elapsed_seconds(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> flo
     measured = dict(manifest.get("session_elapsed", {}))
     for session in manifest.get("sessions", []):
         if session not in measured:
-            stamps = sorted(datetime.fromisoformat(r["finished_at"]) for r in rows
-                            if r.get("session") == session and r.get("finished_at"))
+            stamps = sorted(
+                datetime.fromisoformat(r["finished_at"])
+                for r in rows
+                if r.get("session") == session and r.get("finished_at")
+            )
             measured[session] = (stamps[-1] - stamps[0]).total_seconds() if stamps else 0.0
     return round(sum(measured.values()), 2)
 
@@ -151,9 +164,12 @@ def task_breakdown(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for name in sorted(groups, key=_category_order):
         verdicts = groups[name]
         low, high = wilson_interval(sum(verdicts), len(verdicts))
-        breakdown[name] = {"total": len(verdicts), "correct": sum(verdicts),
-                           "accuracy": _percent(sum(verdicts), len(verdicts)),
-                           "accuracy_ci95": [round(low * 100, 2), round(high * 100, 2)]}
+        breakdown[name] = {
+            "total": len(verdicts),
+            "correct": sum(verdicts),
+            "accuracy": _percent(sum(verdicts), len(verdicts)),
+            "accuracy_ci95": [round(low * 100, 2), round(high * 100, 2)],
+        }
     return breakdown
 
 
@@ -176,14 +192,19 @@ def repeat_statistics(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any
 
 def summary_table(summary: dict[str, Any]) -> str:
     """The per-category table printed at the end of a session."""
-    rows = [[name, b["total"], b["correct"], f"{b['accuracy']:.1f}",
-             f"{b['accuracy_ci95'][0]:.1f}-{b['accuracy_ci95'][1]:.1f}"]
-            for name, b in summary["task_breakdown"].items()]
+    rows = [
+        [
+            name,
+            b["total"],
+            b["correct"],
+            f"{b['accuracy']:.1f}",
+            f"{b['accuracy_ci95'][0]:.1f}-{b['accuracy_ci95'][1]:.1f}",
+        ]
+        for name, b in summary["task_breakdown"].items()
+    ]
     ci = summary["accuracy_ci95"]
-    rows.append(["all", summary["total"], summary["correct"], f"{summary['accuracy']:.1f}",
-                 f"{ci[0]:.1f}-{ci[1]:.1f}"])
-    return tabulate(rows, headers=["category", "total", "correct", "accuracy %", "95% CI"],
-                    tablefmt="simple")
+    rows.append(["all", summary["total"], summary["correct"], f"{summary['accuracy']:.1f}", f"{ci[0]:.1f}-{ci[1]:.1f}"])
+    return tabulate(rows, headers=["category", "total", "correct", "accuracy %", "95% CI"], tablefmt="simple")
 
 
 def _category(row: dict[str, Any]) -> str:

@@ -76,7 +76,9 @@ class RunFolder:
 
         Only the `keep` newest archives stay (each is a whole run, tens of MB); older ones are
         deleted, and `archive_note` says so."""
-        existing = [p for p in (self.runs_path, self.transcripts_path, self.manifest_path, self.summary_path) if p.exists()]
+        existing = [
+            p for p in (self.runs_path, self.transcripts_path, self.manifest_path, self.summary_path) if p.exists()
+        ]
         if not existing:
             return None
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -88,10 +90,11 @@ class RunFolder:
         removed = archives[:-keep] if keep > 0 else []
         for old in removed:
             shutil.rmtree(old, ignore_errors=True)
-        kept = archives[len(removed):]
+        kept = archives[len(removed) :]
         size_mb = sum(f.stat().st_size for d in kept for f in d.rglob("*") if f.is_file()) / 1e6
-        self.archive_note = (f"the previous run moved to {target} ({len(kept)} archive(s) kept, {size_mb:.0f} MB"
-                             + (f"; {len(removed)} older one(s) deleted, the newest {keep} are kept)" if removed else ")"))
+        self.archive_note = f"the previous run moved to {target} ({len(kept)} archive(s) kept, {size_mb:.0f} MB" + (
+            f"; {len(removed)} older one(s) deleted, the newest {keep} are kept)" if removed else ")"
+        )
         return target
 
 

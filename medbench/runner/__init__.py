@@ -41,8 +41,12 @@ def write_summary(bench: BenchSession, run_seconds: float) -> dict[str, Any] | N
     return summary
 
 
-def run_benchmark(settings: Settings, *, progress: Callable[[int], None] | None = None,
-                  on_result: Callable[[AttemptResult], None] | None = None) -> dict[str, Any] | None:
+def run_benchmark(
+    settings: Settings,
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_result: Callable[[AttemptResult], None] | None = None,
+) -> dict[str, Any] | None:
     """Run every attempt not yet recorded (with `resume`), `settings.concurrency` at a time; return the summary."""
     import time
 
@@ -52,8 +56,14 @@ def run_benchmark(settings: Settings, *, progress: Callable[[int], None] | None 
         assert bench.environment is not None
         started = time.perf_counter()
         with bench.open_model() as model:
-            runner = AttemptRunner(session=bench.session, settings=settings, task_set=bench.task_set,
-                                   environment=bench.environment, model=model, folder=bench.folder)
+            runner = AttemptRunner(
+                session=bench.session,
+                settings=settings,
+                task_set=bench.task_set,
+                environment=bench.environment,
+                model=model,
+                folder=bench.folder,
+            )
             pool = AttemptPool(runner, settings.concurrency)
             cases = [case for case in bench.cases() if case.key not in bench.recorded]
             pool.submit(cases)
@@ -69,5 +79,14 @@ def run_benchmark(settings: Settings, *, progress: Callable[[int], None] | None 
         bench.close()
 
 
-__all__ = ["AttemptPool", "AttemptResult", "AttemptRunner", "BenchSession", "Case", "SetupError",
-           "new_session_id", "run_benchmark", "write_summary"]
+__all__ = [
+    "AttemptPool",
+    "AttemptResult",
+    "AttemptRunner",
+    "BenchSession",
+    "Case",
+    "SetupError",
+    "new_session_id",
+    "run_benchmark",
+    "write_summary",
+]

@@ -20,15 +20,15 @@ from typing import Any
 
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.agent.tools_loop import run_tools_task
+from medbench.cassettes.attempt import CassettePlan, attempt_cassette
 from medbench.environment import Environment, attempt_namespace
 from medbench.grading import grade, transcript_verdicts
 from medbench.models import call_events
+from medbench.outcomes import TaskOutcome
 from medbench.results.records import run_modes, run_record, transcript_record
-from medbench.runner.cassettes import CassettePlan, attempt_cassette
 from medbench.runner.session import Case
-from medbench.secrets import Scrubber
-from medbench.tasks.model import TaskSet
-from medbench.types import TaskOutcome
+from medbench.scrubbing import Scrubber
+from medbench.tasks.task import TaskSet
 
 
 @dataclass
@@ -48,8 +48,18 @@ class AttemptResult:
 class AttemptRunner:
     """Runs, grades and records one attempt; safe to call from many threads at once."""
 
-    def __init__(self, *, session: str, settings: Any, task_set: TaskSet, environment: Environment, model: Any,
-                 folder: Any, cassettes: CassettePlan | None = None, gateway: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        session: str,
+        settings: Any,
+        task_set: TaskSet,
+        environment: Environment,
+        model: Any,
+        folder: Any,
+        cassettes: CassettePlan | None = None,
+        gateway: Any = None,
+    ) -> None:
         self.session = session
         self.settings = settings
         self.task_set = task_set
@@ -90,26 +100,42 @@ class AttemptRunner:
         if cassette is not None:
             model = _through(model, cassette)
         if gateway is None or cassette is not None or namespace is not None:
-            gateway = stack.enter_context(self.environment.gateway(
-                namespace, cassette.requests_adapter() if cassette is not None else None))
-        config = LoopConfig(max_rounds=s.max_rounds, post_mode=s.post_mode, strip_think=s.strip_think,
-                            api_base=self.environment.display_base)
+            gateway = stack.enter_context(
+                self.environment.gateway(namespace, cassette.requests_adapter() if cassette is not None else None)
+            )
+        config = LoopConfig(
+            max_rounds=s.max_rounds,
+            post_mode=s.post_mode,
+            strip_think=s.strip_think,
+            api_base=self.environment.display_base,
+        )
         started = time.perf_counter()
         try:
             run = run_tools_task if s.protocol == "tools" else run_task
             outcome = run(task, self.task_set, model, gateway, config)
             verdict = grade(task, outcome, gateway, self.environment.display_base, mode=s.grader)
             # A state run also records the transcript graders' verdicts (agreement report, medbench.reports.agreement).
-            compared = (transcript_verdicts(task, outcome, gateway, self.environment.display_base)
-                        if s.grader == "state" else None)
+            compared = (
+                transcript_verdicts(task, outcome, gateway, self.environment.display_base)
+                if s.grader == "state"
+                else None
+            )
         finally:
             if namespace is not None:
                 self.environment.drop_namespace(namespace)
             if model is not self.model:
                 model.close()
-        record = run_record(index=case.index, category=task.category, attempt=case.attempt, session=self.session,
-                            outcome=outcome, verdict=verdict, elapsed_s=time.perf_counter() - started,
-                            environment_fingerprint=self.environment.fingerprint, modes=run_modes(s))
+        record = run_record(
+            index=case.index,
+            category=task.category,
+            attempt=case.attempt,
+            session=self.session,
+            outcome=outcome,
+            verdict=verdict,
+            elapsed_s=time.perf_counter() - started,
+            environment_fingerprint=self.environment.fingerprint,
+            modes=run_modes(s),
+        )
         if compared is not None:
             record["transcript_verdicts"] = compared
         record = self.scrubber.data(record)  # the record also becomes the pytest message and report metadata
@@ -137,8 +163,11 @@ class AttemptPool:
         self.concurrency = concurrency
         self._futures: dict[str, Future[AttemptResult]] = {}
         self._lock = threading.Lock()
-        self._executor = (ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="medbench-attempt")
-                          if concurrency > 1 else None)
+        self._executor = (
+            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="medbench-attempt")
+            if concurrency > 1
+            else None
+        )
         self.stopped = False
 
     def submit(self, cases: Iterable[Case]) -> None:

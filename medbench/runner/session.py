@@ -19,12 +19,12 @@ from typing import Any
 import requests
 
 from medbench.environment import Environment
-from medbench.results.records import RecordKey
 from medbench.results.folder_lock import RunRefused
+from medbench.results.records import RecordKey
 from medbench.results.resume import identity_differences, open_run, recorded_attempts
 from medbench.results.writer import RunFolder
 from medbench.settings import Settings, SetupError
-from medbench.tasks.model import Task, TaskSet
+from medbench.tasks.task import Task, TaskSet
 
 BUILTIN_API_KEY = "reference"
 
@@ -66,16 +66,34 @@ def load_task_set(settings: Settings, population: Any = None) -> TaskSet:
 
 
 def task_set_to_json(task_set: TaskSet) -> dict[str, Any]:
-    return {"name": task_set.name, "flavour": task_set.flavour, "prompt_template": task_set.prompt_template,
-            "functions": task_set.functions,
-            "tasks": [{**task.to_json(), "category": task.category} for task in task_set.tasks]}
+    return {
+        "name": task_set.name,
+        "flavour": task_set.flavour,
+        "prompt_template": task_set.prompt_template,
+        "functions": task_set.functions,
+        "tasks": [{**task.to_json(), "category": task.category} for task in task_set.tasks],
+    }
 
 
 def task_set_from_json(data: dict[str, Any]) -> TaskSet:
-    tasks = tuple(Task(id=t["id"], category=t["category"], instruction=t["instruction"], context=t["context"],
-                       eval_MRN=t.get("eval_MRN"), sol=t.get("sol")) for t in data["tasks"])
-    return TaskSet(name=data["name"], tasks=tasks, prompt_template=data["prompt_template"],
-                   functions=data["functions"], flavour=data["flavour"])
+    tasks = tuple(
+        Task(
+            id=t["id"],
+            category=t["category"],
+            instruction=t["instruction"],
+            context=t["context"],
+            eval_MRN=t.get("eval_MRN"),
+            sol=t.get("sol"),
+        )
+        for t in data["tasks"]
+    )
+    return TaskSet(
+        name=data["name"],
+        tasks=tasks,
+        prompt_template=data["prompt_template"],
+        functions=data["functions"],
+        flavour=data["flavour"],
+    )
 
 
 @dataclass
@@ -87,8 +105,9 @@ class SessionHandoff:
     recorded: list[list[Any]] = field(default_factory=list)
 
     def to_text(self) -> str:
-        return json.dumps({"environment": self.environment, "builtin_model_url": self.builtin_model_url,
-                           "recorded": self.recorded})
+        return json.dumps(
+            {"environment": self.environment, "builtin_model_url": self.builtin_model_url, "recorded": self.recorded}
+        )
 
     @classmethod
     def from_text(cls, text: str) -> SessionHandoff:
@@ -121,16 +140,19 @@ class BenchSession:
                 from medbench.ehr.population import build_population
 
                 # Kept: the embedded database is built from this same population (built once, not twice).
-                population = self._population = build_population(seed=self.settings.ehr_seed,
-                                                                 scale=self.settings.ehr_scale)
+                population = self._population = build_population(
+                    seed=self.settings.ehr_seed, scale=self.settings.ehr_scale
+                )
             self._task_set = load_task_set(self.settings, population)
         return self._task_set
 
     def cases(self) -> list[Case]:
         repeats = self.settings.repeats
-        return [Case(task.id, task.category, index, attempt, repeats)
-                for index, task in enumerate(self.task_set.tasks)
-                for attempt in range(1, repeats + 1)]
+        return [
+            Case(task.id, task.category, index, attempt, repeats)
+            for index, task in enumerate(self.task_set.tasks)
+            for attempt in range(1, repeats + 1)
+        ]
 
     def identity(self) -> dict[str, Any]:
         identity = self.settings.identity(self.task_set.name, self.task_set.sha256)
@@ -153,10 +175,16 @@ class BenchSession:
         if differences:
             raise SetupError(
                 f"--resume refused: {self.folder.path} holds a run with other settings ({'; '.join(differences)}). "
-                "Run without --resume to start a new run (the old files are archived), or resume with the same options.")
+                "Run without --resume to start a new run (the old files are archived), or resume with the same options."
+            )
 
-    def start(self, *, environment: Environment | None = None, start_model: bool = True,
-              progress: Callable[[int], None] | None = None) -> None:
+    def start(
+        self,
+        *,
+        environment: Environment | None = None,
+        start_model: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         """Set the whole session up: environment and model endpoint first, the results folder last.
 
         `environment` given (a replay) means no server is started here."""
@@ -171,8 +199,9 @@ class BenchSession:
             self._resources.close()
             raise
 
-    def start_environment(self, environment: Environment | None = None,
-                          progress: Callable[[int], None] | None = None) -> Environment:
+    def start_environment(
+        self, environment: Environment | None = None, progress: Callable[[int], None] | None = None
+    ) -> Environment:
         """The embedded server (built once, then cached) or the checked external URL; once per session."""
         if self.environment is None:
             self._clock()
@@ -180,10 +209,11 @@ class BenchSession:
                 raise SetupError(problem)
             self.check_resume()
             if environment is None:
-                from medbench.environment.setup import open_environment
+                from medbench.environment.provision import open_environment
 
                 environment = self._resources.enter_context(
-                    open_environment(self.settings, self.task_set, progress, population=self._population))
+                    open_environment(self.settings, self.task_set, progress, population=self._population)
+                )
             self.environment = environment
         return self.environment
 
@@ -193,7 +223,7 @@ class BenchSession:
             return
         self._clock()
         if self.settings.is_builtin:
-            from medbench.models.reference_server import ReferenceServer
+            from medbench.models.builtin.server import ReferenceServer
 
             self.builtin_model_url = self._resources.enter_context(ReferenceServer()).base_url
         else:
@@ -205,11 +235,19 @@ class BenchSession:
         if self.started:
             return
         self._clock()
-        details = {"task_count": len(self.task_set.tasks), "tasks_spec": self.settings.tasks,
-                   "endpoint": self.settings.endpoint()}
+        details = {
+            "task_count": len(self.task_set.tasks),
+            "tasks_spec": self.settings.tasks,
+            "endpoint": self.settings.endpoint(),
+        }
         try:
-            self.recorded = open_run(self.folder, identity=self.identity(), details=details,
-                                     session=self.session, resume=self.settings.resume)
+            self.recorded = open_run(
+                self.folder,
+                identity=self.identity(),
+                details=details,
+                session=self.session,
+                resume=self.settings.resume,
+            )
         except RunRefused as error:  # another session holds the folder, or --resume meets other settings
             raise SetupError(str(error)) from None
         self.setup_seconds = round(time.perf_counter() - (self._setup_began or time.perf_counter()), 3)
@@ -234,8 +272,9 @@ class BenchSession:
 
     def handoff(self) -> SessionHandoff:
         assert self.environment is not None
-        return SessionHandoff(self.environment.to_json(), self.builtin_model_url,
-                              [list(key) for key in sorted(self.recorded)])
+        return SessionHandoff(
+            self.environment.to_json(), self.builtin_model_url, [list(key) for key in sorted(self.recorded)]
+        )
 
     def close(self) -> None:
         """Stop what this session started and free the results folder for the next session."""
@@ -250,10 +289,23 @@ class BenchSession:
         if s.is_builtin:
             if self.builtin_model_url is None:
                 raise SetupError("the built-in model endpoint was not started for this session")
-            return OpenAIChatModel(s.model, self.builtin_model_url, api_key=BUILTIN_API_KEY,
-                                   temperature=s.temperature, max_tokens=s.max_tokens, **s.call_limits.client_kwargs())
-        return OpenAIChatModel(s.model, s.base_url, api_key=s.api_key, extra_headers=s.extra_headers or None,
-                               temperature=s.temperature, max_tokens=s.max_tokens, **s.call_limits.client_kwargs())
+            return OpenAIChatModel(
+                s.model,
+                self.builtin_model_url,
+                api_key=BUILTIN_API_KEY,
+                temperature=s.temperature,
+                max_tokens=s.max_tokens,
+                **s.call_limits.client_kwargs(),
+            )
+        return OpenAIChatModel(
+            s.model,
+            s.base_url,
+            api_key=s.api_key,
+            extra_headers=s.extra_headers or None,
+            temperature=s.temperature,
+            max_tokens=s.max_tokens,
+            **s.call_limits.client_kwargs(),
+        )
 
 
 def check_endpoint_reachable(base_url: str) -> None:
@@ -265,5 +317,7 @@ def check_endpoint_reachable(base_url: str) -> None:
     try:
         probe_endpoint(base_url)
     except requests.RequestException as error:
-        raise SetupError(f"model endpoint {base_url} is not reachable ({type(error).__name__}); "
-                         "check --base-url and that the server is running") from None
+        raise SetupError(
+            f"model endpoint {base_url} is not reachable ({type(error).__name__}); "
+            "check --base-url and that the server is running"
+        ) from None

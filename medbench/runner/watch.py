@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from medbench.types import ERROR
+from medbench.outcomes import ERROR
 
 # The model client's wording of a non-retryable HTTP refusal (medbench.models.client).
 REFUSAL = re.compile(r"model call failed: HTTP (401|403|404)\b")
@@ -36,8 +36,10 @@ class EndpointWatch:
         if len(self.refusals) < self.first_attempts:
             return None
         self.armed = False
-        return (f"the model endpoint refused the first {self.first_attempts} attempts with the same error, "
-                f"stopping the session: {error[:400]}")
+        return (
+            f"the model endpoint refused the first {self.first_attempts} attempts with the same error, "
+            f"stopping the session: {error[:400]}"
+        )
 
 
 def _gist(error: str) -> str:

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medbench.tasks.generated import GENERATOR_VERSION, branch_counts, generate_task_set
-from medbench.tasks.model import Presentation, Task, TaskSet
 from medbench.tasks.official import (
     OfficialAssetsError,
     fetch_official,
     load_official,
     official_presentation,
 )
+from medbench.tasks.task import Presentation, Task, TaskSet
 from medbench.tasks.task_file import TaskFileError, load_task_file, write_task_file
 
 if TYPE_CHECKING:
@@ -52,13 +52,17 @@ def load_task_set(
     """
     if spec == "generated":
         if population is None:
-            raise ValueError("the generated task set is drawn from a synthetic EHR: pass population=build_population(seed, scale)")
+            raise ValueError(
+                "the generated task set is drawn from a synthetic EHR: pass population=build_population(seed, scale)"
+            )
         return generate_task_set(task_seed, population)
     if spec == "official":
         return load_official(official_dir=official_dir, cache_dir=cache_dir)
     path = Path(spec)
     if not path.exists():
-        raise TaskFileError(f"--tasks={spec!r}: expected 'generated', 'official' or the path of a task file; no such file")
+        raise TaskFileError(
+            f"--tasks={spec!r}: expected 'generated', 'official' or the path of a task file; no such file"
+        )
     if file_flavour == "official":
         return load_task_file(path, official_presentation(official_dir=official_dir, cache_dir=cache_dir))
     if file_flavour != "generated":

@@ -1,8 +1,8 @@
 """Our own task set: 10 categories x 30 tasks drawn from the synthetic EHR, deterministic per seed.
 
-Wording, prompt and function catalog are data in fixtures/; this module only draws patients so
+Wording, prompt and function catalog are data in medbench/data/; this module only draws patients so
 that every grader branch is exercised (found / not found, each deficiency tier, stale / recent,
-...) in the proportions set in fixtures/task_templates.json, and fills the templates. A fresh
+...) in the proportions set in medbench/data/task_templates.json, and fills the templates. A fresh
 `task_seed` redraws patients and phrasings, to test memorisation of the public set.
 """
 
@@ -14,11 +14,11 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medbench.clock import NOW, NOW_ISO
-from medbench.tasks.model import CATEGORIES, Presentation, Task, TaskSet
+from medbench.package_data import data_file
+from medbench.tasks.task import CATEGORIES, Presentation, Task, TaskSet
 
 if TYPE_CHECKING:
     from medbench.ehr.population import PatientRecord, Population
@@ -26,10 +26,9 @@ if TYPE_CHECKING:
 GENERATOR_VERSION = "1"
 TASKS_PER_CATEGORY = 30
 NOT_FOUND = "Patient not found"
-FIXTURES_DIR = Path(__file__).resolve().parents[2] / "fixtures"
-TEMPLATES_FILE = FIXTURES_DIR / "task_templates.json"
-PROMPT_FILE = FIXTURES_DIR / "prompt_generated.txt"
-FUNCTIONS_FILE = FIXTURES_DIR / "functions_generated.json"
+TEMPLATES_FILE = data_file("task_templates.json")
+PROMPT_FILE = data_file("prompt_generated.txt")
+FUNCTIONS_FILE = data_file("functions_generated.json")
 
 DAY_AGO = NOW - timedelta(hours=24)
 YEAR_AGO = datetime(2022, 11, 13, 10, 15, tzinfo=timezone.utc)
@@ -39,7 +38,7 @@ Reading = tuple[datetime, float]
 
 
 def generated_presentation() -> Presentation:
-    """Our prompt template and function catalog (fixtures/), shown with generated tasks."""
+    """Our prompt template and function catalog (medbench/data/), shown with generated tasks."""
     prompt = PROMPT_FILE.read_text(encoding="utf-8").removesuffix("\n")
     functions = json.loads(FUNCTIONS_FILE.read_text(encoding="utf-8"))
     return Presentation(prompt_template=prompt, functions=functions, flavour="generated")
@@ -148,7 +147,9 @@ def task1_found_pool(population: Population) -> list[PatientRecord]:
         for p in population.patients
         if p.has_data
         and _nameable(p)
-        and not any(_collides(p.given, p.family, p.birth_date, other) for other in population.patients if other is not p)
+        and not any(
+            _collides(p.given, p.family, p.birth_date, other) for other in population.patients if other is not p
+        )
     ]
 
 
@@ -187,7 +188,9 @@ def _rebalance(quotas: dict[str, int], pool_sizes: dict[str, int], category: int
     return filled
 
 
-def _slots(category: int, rng: random.Random, population: Population, quotas: dict[str, int]) -> list[tuple[str, PatientRecord]]:
+def _slots(
+    category: int, rng: random.Random, population: Population, quotas: dict[str, int]
+) -> list[tuple[str, PatientRecord]]:
     """(branch, patient) per task in id order; for task1 not_found the patient is the near-miss base."""
     data_patients = sorted((p for p in population.patients if p.has_data), key=lambda p: p.mrn)
     if category == 1:
@@ -208,7 +211,9 @@ def _slots(category: int, rng: random.Random, population: Population, quotas: di
 
 
 def _referral_note(rng: random.Random, notes: dict[str, Any]) -> str:
-    note: str = notes["format"].format(**rng.choice(notes["cases"]), recommendation=rng.choice(notes["recommendations"]))
+    note: str = notes["format"].format(
+        **rng.choice(notes["cases"]), recommendation=rng.choice(notes["recommendations"])
+    )
     return note
 
 
@@ -218,7 +223,14 @@ def _blood_pressure(rng: random.Random, ranges: dict[str, list[int]]) -> str:
     return f"{systolic}/{diastolic} mmHg"
 
 
-def _task1(task_id: str, branch: str, patient: PatientRecord, rng: random.Random, population: Population, wording: dict[str, Any]) -> Task:
+def _task1(
+    task_id: str,
+    branch: str,
+    patient: PatientRecord,
+    rng: random.Random,
+    population: Population,
+    wording: dict[str, Any],
+) -> Task:
     instruction = rng.choice(wording["instructions"])
     context = rng.choice(wording["contexts"]).format(now=NOW_ISO)
     if branch == "not_found":

@@ -20,7 +20,7 @@ import platformdirs
 import requests
 from filelock import FileLock
 
-from medbench.tasks.model import Presentation, TaskSet, canonical_sha256
+from medbench.tasks.task import Presentation, TaskSet, canonical_sha256
 from medbench.tasks.task_file import TaskFileError, tasks_from_records
 
 TASKS_FILE = "test_data_v2.json"

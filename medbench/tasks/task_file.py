@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.tasks.generated import generated_presentation
-from medbench.tasks.model import CATEGORIES, Presentation, Task, TaskSet
+from medbench.tasks.task import CATEGORIES, Presentation, Task, TaskSet
 
 TASK_ID = re.compile(r"^task(\d+)_(\d+)$")
 REQUIRED_TEXT_KEYS = ("instruction", "context")

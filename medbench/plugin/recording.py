@@ -1,7 +1,7 @@
 """Record, replay or live: decided once per session from pytest-recording's options and the cassettes on disk.
 
 pytest-recording owns `--record-mode` and `--disable-recording`; medbench reads them and gives
-each attempt its own cassette (`medbench.runner.cassettes`), because vcrpy's process-wide
+each attempt its own cassette (`medbench.cassettes.attempt`), because vcrpy's process-wide
 patching cannot serve attempts in flight together. Cassettes live in
 `cassettes/<model-slug>/[<run-name>/]<task_id>.json` beside a `manifest.json` naming the run
 identity they were recorded with; cassettes of other settings are refused before any task runs.
@@ -15,10 +15,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from medbench import replay
+from medbench.cassettes import files as cassette_files
+from medbench.cassettes.attempt import CassettePlan
 from medbench.environment import Environment
-from medbench.runner.cassettes import CassettePlan
-from medbench.secrets import Scrubber
+from medbench.scrubbing import Scrubber
 from medbench.settings import Settings, slug
 
 DEFAULT_CASSETTES_DIR = "cassettes"
@@ -28,18 +28,26 @@ OFFLINE_HOST = "replay.invalid"
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("medbench")
-    group.addoption("--cassettes-dir", dest="medbench_cassettes_dir", default=None, metavar="DIR",
-                    help="root of the VCR cassettes, one folder per model slug (default: <rootdir>/cassettes). "
-                         "Existing cassettes for the model mean replay unless --record-mode or "
-                         "--disable-recording says otherwise")
+    group.addoption(
+        "--cassettes-dir",
+        dest="medbench_cassettes_dir",
+        default=None,
+        metavar="DIR",
+        help="root of the VCR cassettes, one folder per model slug (default: <rootdir>/cassettes). "
+        "Existing cassettes for the model mean replay unless --record-mode or "
+        "--disable-recording says otherwise",
+    )
 
 
 def cassette_plan(config: pytest.Config, settings: Settings) -> CassettePlan | None:
     """The session's one decision: None runs live; otherwise every attempt gets a cassette in this mode."""
     root = Path(config.getoption("medbench_cassettes_dir") or config.rootpath / DEFAULT_CASSETTES_DIR)
-    folder = replay.cassette_dir(root, slug(settings.model), slug(settings.run_name) if settings.run_name else None)
-    mode = replay.choose_record_mode(_option(config, "--record-mode"), bool(_option(config, "--disable-recording")),
-                                     folder)
+    folder = cassette_files.cassette_dir(
+        root, slug(settings.model), slug(settings.run_name) if settings.run_name else None
+    )
+    mode = cassette_files.choose_record_mode(
+        _option(config, "--record-mode"), bool(_option(config, "--disable-recording")), folder
+    )
     scrubber = Scrubber.of(settings.api_key, settings.extra_headers)
     return CassettePlan(folder, mode, scrubber) if mode is not None else None
 
@@ -54,15 +62,16 @@ def describe(plan: CassettePlan | None) -> str:
 def check_and_mark(plan: CassettePlan, identity: dict[str, Any], task_set: dict[str, Any]) -> None:
     """Refuse cassettes of other settings (ReplayError); a recording session writes the folder's manifest."""
     identity = {key: value for key, value in identity.items() if key != "run_name"}
-    replay.check_manifest(plan.folder, plan.mode, identity)
-    if plan.recording and (plan.mode in ("all", "rewrite") or replay.read_manifest(plan.folder) is None):
-        replay.write_manifest(plan.folder, replay.build_manifest(identity, task_set))
+    cassette_files.check_manifest(plan.folder, plan.mode, identity)
+    if plan.recording and (plan.mode in ("all", "rewrite") or cassette_files.read_manifest(plan.folder) is None):
+        cassette_files.write_manifest(plan.folder, cassette_files.build_manifest(identity, task_set))
 
 
 def offline_environment(plan: CassettePlan, settings: Settings) -> Environment:
     """A replay starts no FHIR server: requests go to a host that cannot resolve, and the cassette answers."""
-    return Environment(f"http://{OFFLINE_HOST}/fhir/", settings.fhir_display_url, f"replay:{plan.folder.name}",
-                       "replay")
+    return Environment(
+        f"http://{OFFLINE_HOST}/fhir/", settings.fhir_display_url, f"replay:{plan.folder.name}", "replay"
+    )
 
 
 def offline_model(settings: Settings) -> Any:
@@ -73,9 +82,15 @@ def offline_model(settings: Settings) -> Any:
     base = "http://127.0.0.1/v1" if s.is_builtin else (s.base_url or "https://api.openai.com/v1")
     parts = urlsplit(base)
     offline = urlunsplit((parts.scheme or "http", OFFLINE_HOST, parts.path, parts.query, ""))
-    return OpenAIChatModel(s.model, offline, api_key=None if s.is_builtin else s.api_key,
-                           extra_headers=None if s.is_builtin else (s.extra_headers or None),
-                           temperature=s.temperature, max_tokens=s.max_tokens, **s.call_limits.client_kwargs())
+    return OpenAIChatModel(
+        s.model,
+        offline,
+        api_key=None if s.is_builtin else s.api_key,
+        extra_headers=None if s.is_builtin else (s.extra_headers or None),
+        temperature=s.temperature,
+        max_tokens=s.max_tokens,
+        **s.call_limits.client_kwargs(),
+    )
 
 
 def _option(config: pytest.Config, name: str) -> Any:

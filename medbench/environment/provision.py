@@ -12,15 +12,16 @@ import requests
 from medbench.environment import Environment
 from medbench.fhir import FhirServer
 from medbench.settings import Settings, SetupError
-from medbench.tasks.model import TaskSet, canonical_sha256
+from medbench.tasks.task import TaskSet, canonical_sha256
 
 # Everything `fhirVersion` may say for an R4 server (4.0.0 and 4.0.1 are R4; 4.3.0 is R4B).
 R4_VERSIONS = ("4.0.0", "4.0.1", "4.3.0")
 
 
 @contextmanager
-def open_environment(settings: Settings, task_set: TaskSet, progress: Callable[[int], None] | None = None,
-                     population: Any = None) -> Iterator[Environment]:
+def open_environment(
+    settings: Settings, task_set: TaskSet, progress: Callable[[int], None] | None = None, population: Any = None
+) -> Iterator[Environment]:
     """The embedded server (seated for the task set: by situation for official tasks; cached database)
     or the checked external URL."""
     if settings.fhir_url:
@@ -30,15 +31,26 @@ def open_environment(settings: Settings, task_set: TaskSet, progress: Callable[[
     from medbench.ehr.seating import embedded_seating, seating_label
 
     seating = embedded_seating(settings.tasks, task_set.tasks)
-    database = ensure_database(settings.ehr_seed, settings.ehr_scale, seating, progress=progress,
-                               population=population if seating is None else None)
+    database = ensure_database(
+        settings.ehr_seed,
+        settings.ehr_scale,
+        seating,
+        progress=progress,
+        population=population if seating is None else None,
+    )
     with FhirServer(database) as server:
-        yield Environment(server.base_url, settings.fhir_display_url, f"embedded:{database.name}", "embedded",
-                          seating=seating_label(seating))
+        yield Environment(
+            server.base_url,
+            settings.fhir_display_url,
+            f"embedded:{database.name}",
+            "embedded",
+            seating=seating_label(seating),
+        )
 
 
-def embedded_server(seed: int = 0, scale: str = "small", seating: Any = None,
-                    cache_dir: Path | str | None = None) -> FhirServer:
+def embedded_server(
+    seed: int = 0, scale: str = "small", seating: Any = None, cache_dir: Path | str | None = None
+) -> FhirServer:
     """A (not yet started) server over the cached synthetic EHR for this seed, scale and seating.
 
     It lives here, above both: the EHR cache builds with the FHIR store, and the FHIR server
@@ -52,22 +64,30 @@ def external_environment(settings: Settings) -> Environment:
     """Check that `--fhir-url` answers a CapabilityStatement of an R4 server before any task runs."""
     url = settings.fhir_url or ""
     if settings.post_mode == "execute":
-        raise SetupError("--post-mode=execute needs the embedded server (writes are kept per attempt there); "
-                                "an external --fhir-url cannot isolate or reset them")
+        raise SetupError(
+            "--post-mode=execute needs the embedded server (writes are kept per attempt there); "
+            "an external --fhir-url cannot isolate or reset them"
+        )
     try:
         response = requests.get(url + "metadata", headers={"Accept": "application/fhir+json"}, timeout=30)
         response.raise_for_status()
         statement = response.json()
     except (requests.RequestException, ValueError) as error:
-        raise SetupError(f"FHIR server at {url} is not reachable ({error}); start it (e.g. the MedAgentBench "
-                                "Docker image on port 8080) or drop --fhir-url to use the embedded server") from None
+        raise SetupError(
+            f"FHIR server at {url} is not reachable ({error}); start it (e.g. the MedAgentBench "
+            "Docker image on port 8080) or drop --fhir-url to use the embedded server"
+        ) from None
     if not isinstance(statement, dict) or statement.get("resourceType") != "CapabilityStatement":
-        raise SetupError(f"{url}metadata did not answer a FHIR CapabilityStatement; is --fhir-url the FHIR "
-                                "base (e.g. http://localhost:8080/fhir/)?")
+        raise SetupError(
+            f"{url}metadata did not answer a FHIR CapabilityStatement; is --fhir-url the FHIR "
+            "base (e.g. http://localhost:8080/fhir/)?"
+        )
     version = str(statement.get("fhirVersion") or "")
     if version not in R4_VERSIONS:
-        raise SetupError(f"FHIR server at {url} speaks FHIR {version or 'of no stated version'}; "
-                                "MedAgentBench needs an R4 server (fhirVersion 4.0.x)")
+        raise SetupError(
+            f"FHIR server at {url} speaks FHIR {version or 'of no stated version'}; "
+            "MedAgentBench needs an R4 server (fhirVersion 4.0.x)"
+        )
     software = statement.get("software", {})
     described = {"software": software, "fhirVersion": version}
     return Environment(url, settings.fhir_display_url, f"external:{canonical_sha256(described)[:16]}", "external")

@@ -20,7 +20,7 @@ from medbench.agent.protocol import (
     get_ok_turn,
     parse_action,
 )
-from medbench.tasks.model import Task
+from medbench.tasks.task import Task
 
 API = "http://localhost:8080/fhir/"
 MRN = "S1234567"
@@ -139,11 +139,20 @@ def changed(payload: dict[str, Any], path: tuple[str | int, ...], value: Any) ->
     return out
 
 
-
 def bp_payload(value: str = "118/77 mmHg") -> dict[str, Any]:
     return {
         "resourceType": "Observation",
-        "category": [{"coding": [{"system": "http://hl7.org/fhir/observation-category", "code": "vital-signs", "display": "Vital Signs"}]}],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://hl7.org/fhir/observation-category",
+                        "code": "vital-signs",
+                        "display": "Vital Signs",
+                    }
+                ]
+            }
+        ],
         "code": {"text": "BP"},
         "effectiveDateTime": NOW_ISO,
         "status": "final",
@@ -160,7 +169,9 @@ def magnesium_order(dose: float, hours: float) -> dict[str, Any]:
         "dosageInstruction": [
             {
                 "route": "IV",
-                "doseAndRate": [{"doseQuantity": {"value": dose, "unit": "g"}, "rateQuantity": {"value": hours, "unit": "h"}}],
+                "doseAndRate": [
+                    {"doseQuantity": {"value": dose, "unit": "g"}, "rateQuantity": {"value": hours, "unit": "h"}}
+                ],
             }
         ],
         "status": "active",

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from medbench.models.reference_facts import (
+from medbench.models.builtin.reference_facts import (
     LOINC_HBA1C_ORDER,
     LOINC_SERUM_POTASSIUM,
     NDC_IV_MAGNESIUM,
@@ -112,7 +112,7 @@ def _read_bundle(action: str, reply: str | None) -> dict[str, Any]:
     """The Bundle inside a GET reply (`Here is the response from the GET request:\\n{...}. Please ...`)."""
     if reply is None or not reply.startswith(_GET_RESPONSE):
         raise ReferenceAgentError(f"{action!r} failed: {(reply or 'no reply')[:300]}")
-    body = reply[len(_GET_RESPONSE):]
+    body = reply[len(_GET_RESPONSE) :]
     start = body.find("{")
     try:
         bundle, _ = json.JSONDecoder().raw_decode(body, start)
@@ -311,7 +311,9 @@ def _potassium_plan(facts: TaskFacts, latest: tuple[datetime, Any, str] | None) 
 
 def _hba1c_plan(facts: TaskFacts, latest: tuple[datetime, Any, str] | None) -> Plan:
     """Task 10: report the last HbA1c and its date; order a new one if none or older than a year."""
-    order = [(f"{facts.api_base}ServiceRequest", _service_request(facts, LOINC_SYSTEM, LOINC_HBA1C_ORDER, "Hemoglobin A1c"))]
+    order = [
+        (f"{facts.api_base}ServiceRequest", _service_request(facts, LOINC_SYSTEM, LOINC_HBA1C_ORDER, "Hemoglobin A1c"))
+    ]
     if latest is None:
         return Plan([-1], order)
     when, value, text = latest

@@ -14,8 +14,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-LAB = {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory", "display": "Laboratory"}
-VITAL = {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs", "display": "Vital Signs"}
+LAB = {
+    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+    "code": "laboratory",
+    "display": "Laboratory",
+}
+VITAL = {
+    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+    "code": "vital-signs",
+    "display": "Vital Signs",
+}
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 
 
@@ -35,11 +43,17 @@ def patient(mrn: str, given: list[str], family: str, birth: str, gender: str, ci
         "extension": [
             {
                 "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
-                "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/v3/Race", "code": "2106-3", "display": "White"}]},
+                "valueCodeableConcept": {
+                    "coding": [{"system": "http://hl7.org/fhir/v3/Race", "code": "2106-3", "display": "White"}]
+                },
             }
         ],
         "identifier": [
-            {"use": "usual", "type": {"coding": [{"system": V2_0203, "code": "MR", "display": "Medical Record Number"}]}, "value": mrn}
+            {
+                "use": "usual",
+                "type": {"coding": [{"system": V2_0203, "code": "MR", "display": "Medical Record Number"}]},
+                "value": mrn,
+            }
         ],
         "name": [{"use": "official", "family": family, "given": given}],
         "telecom": [{"system": "phone", "value": "555-201-3344", "use": "home"}],
@@ -95,15 +109,29 @@ def sample_resources() -> list[dict[str, Any]]:
             "resourceType": "Condition",
             "id": "1400",
             "meta": _meta(),
-            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+            "clinicalStatus": {
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+            },
             "category": [
                 {
                     "coding": [
-                        {"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item", "display": "Problem List Item"}
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                            "code": "problem-list-item",
+                            "display": "Problem List Item",
+                        }
                     ]
                 }
             ],
-            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9", "display": "Type 2 diabetes mellitus"}]},
+            "code": {
+                "coding": [
+                    {
+                        "system": "http://hl7.org/fhir/sid/icd-10-cm",
+                        "code": "E11.9",
+                        "display": "Type 2 diabetes mellitus",
+                    }
+                ]
+            },
             "subject": _subject("S0000001"),
             "onsetDateTime": "2019-03-04T00:00:00+00:00",
             "recordedDate": "2019-03-04T00:00:00+00:00",
@@ -115,9 +143,21 @@ def sample_resources() -> list[dict[str, Any]]:
             "status": "active",
             "intent": "order",
             "category": [
-                {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "inpatient", "display": "Inpatient"}]}
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
+                            "code": "inpatient",
+                            "display": "Inpatient",
+                        }
+                    ]
+                }
             ],
-            "medicationCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "0338-1715-40", "display": "Magnesium sulfate"}]},
+            "medicationCodeableConcept": {
+                "coding": [
+                    {"system": "http://hl7.org/fhir/sid/ndc", "code": "0338-1715-40", "display": "Magnesium sulfate"}
+                ]
+            },
             "subject": _subject("S0000001"),
             "authoredOn": "2023-11-12T21:00:00+00:00",
             "dosageInstruction": [
@@ -133,7 +173,9 @@ def sample_resources() -> list[dict[str, Any]]:
             "id": "1600",
             "meta": _meta(),
             "status": "completed",
-            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99214", "display": "Office visit"}]},
+            "code": {
+                "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99214", "display": "Office visit"}]
+            },
             "subject": _subject("S0000001"),
             "performedDateTime": "2023-05-05T14:00:00+00:00",
         },

@@ -86,7 +86,7 @@ def split_task_text(prompt: str) -> tuple[str, str]:
     start = prompt.rfind("Context:")
     task_text = prompt[start:] if start >= 0 else prompt
     q_start = task_text.rfind("Question:")
-    question = task_text[q_start + len("Question:"):] if q_start >= 0 else task_text
+    question = task_text[q_start + len("Question:") :] if q_start >= 0 else task_text
     return task_text, question.strip()
 
 

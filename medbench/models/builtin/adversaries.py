@@ -23,16 +23,20 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from medbench.agent.protocol import normalize_answer
-from medbench.models.reference_agent import reference_reply
-from medbench.models.reference_facts import find_api_base
+from medbench.models.builtin.reference_agent import reference_reply
+from medbench.models.builtin.reference_facts import find_api_base
 
 Messages = Sequence[Mapping[str, Any]]
 Model = Callable[[list[dict[str, Any]]], str]
 
 QUERY_SUFFIX = "?_format=json"
 # A MedicationRequest the server must refuse: `subject` is a string where FHIR has a Reference object.
-REFUSED_ORDER = {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
-                 "subject": "Patient/unknown"}
+REFUSED_ORDER = {
+    "resourceType": "MedicationRequest",
+    "status": "active",
+    "intent": "order",
+    "subject": "Patient/unknown",
+}
 
 
 def _content(message: Mapping[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """A local OpenAI-compatible endpoint serving the built-in models: `reference` and the baselines
-`do-nothing` and `give-up` (medbench/models/baselines.py). A request that carries `tools` is
-answered with `tool_calls` (medbench/models/reference_tools.py), one without in the text protocol.
+`do-nothing` and `give-up` (medbench/models/builtin/baselines.py). A request that carries `tools` is
+answered with `tool_calls` (medbench/models/builtin/reference_tools.py), one without in the text protocol.
 
 The harness talks to the reference model exactly as to any hosted model (openai SDK, HTTP,
 chat completions), so `--model=reference` exercises the same client, retry and accounting code
@@ -21,10 +21,10 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
-from medbench.models.adversaries import ADVERSARIES
-from medbench.models.baselines import BASELINES
-from medbench.models.reference_agent import ReferenceAgentError, reference_reply
-from medbench.models.reference_tools import TOOL_MODELS
+from medbench.models.builtin.adversaries import ADVERSARIES
+from medbench.models.builtin.baselines import BASELINES
+from medbench.models.builtin.reference_agent import ReferenceAgentError, reference_reply
+from medbench.models.builtin.reference_tools import TOOL_MODELS
 from medbench.serving import BackgroundServer, ServerLimits
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,11 @@ MODEL_ID = "reference"
 REFERENCE_LIMITS = ServerLimits(max_body_bytes=64 * 1024 * 1024, connection_limit=512, threads=16)
 
 
-BUILTIN_MODELS: dict[str, Callable[[list[dict[str, Any]]], str]] = {MODEL_ID: reference_reply, **BASELINES, **ADVERSARIES}
+BUILTIN_MODELS: dict[str, Callable[[list[dict[str, Any]]], str]] = {
+    MODEL_ID: reference_reply,
+    **BASELINES,
+    **ADVERSARIES,
+}
 
 
 def rough_token_count(text: str) -> int:
@@ -65,7 +69,9 @@ def _messages_of(body: Any) -> list[dict[str, Any]]:
         if content is None and message["role"] == "assistant" and message.get("tool_calls"):
             continue  # an assistant turn that only calls tools
         if not isinstance(content, (str, list)):
-            raise _RequestError(HTTPStatus.BAD_REQUEST, f"messages[{index}].content must be a string or a list of parts")
+            raise _RequestError(
+                HTTPStatus.BAD_REQUEST, f"messages[{index}].content must be a string or a list of parts"
+            )
     return messages
 
 
@@ -75,10 +81,12 @@ def _tools_of(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     if tools is None:
         return None
     if not isinstance(tools, list) or not all(
-            isinstance(t, dict) and isinstance(t.get("function"), dict) and isinstance(t["function"].get("name"), str)
-            for t in tools):
-        raise _RequestError(HTTPStatus.BAD_REQUEST,
-                            "'tools' must be a list of {\"type\": \"function\", \"function\": {\"name\", ...}}")
+        isinstance(t, dict) and isinstance(t.get("function"), dict) and isinstance(t["function"].get("name"), str)
+        for t in tools
+    ):
+        raise _RequestError(
+            HTTPStatus.BAD_REQUEST, '\'tools\' must be a list of {"type": "function", "function": {"name", ...}}'
+        )
     return tools
 
 
@@ -90,8 +98,11 @@ def chat_completion(body: Any, serve_as: str | None = None) -> dict[str, Any]:
     messages = _messages_of(body)
     name = serve_as or str(body.get("model") or MODEL_ID)
     if name not in BUILTIN_MODELS:
-        raise _RequestError(HTTPStatus.NOT_FOUND, f"model {name!r} is not built in; choose one of {sorted(BUILTIN_MODELS)}",
-                            "model_not_found")
+        raise _RequestError(
+            HTTPStatus.NOT_FOUND,
+            f"model {name!r} is not built in; choose one of {sorted(BUILTIN_MODELS)}",
+            "model_not_found",
+        )
     tools = _tools_of(body)
     message: dict[str, Any] = {"role": "assistant", "content": None}
     try:
@@ -102,8 +113,9 @@ def chat_completion(body: Any, serve_as: str | None = None) -> dict[str, Any]:
     except ReferenceAgentError as exc:
         raise _RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), "reference_agent_error") from None
     # Like a hosted endpoint, the prompt count includes the tool schemas and earlier tool calls.
-    prompt_tokens = sum(rough_token_count(json.dumps(m.get("content"))) + rough_token_count(_calls_text(m))
-                        for m in messages)
+    prompt_tokens = sum(
+        rough_token_count(json.dumps(m.get("content"))) + rough_token_count(_calls_text(m)) for m in messages
+    )
     prompt_tokens += rough_token_count(json.dumps(tools)) if tools else 0
     completion_tokens = rough_token_count(message["content"] or "") + rough_token_count(_calls_text(message))
     return {
@@ -135,9 +147,14 @@ def _tool_calls(calls: list[tuple[str, dict[str, Any]]], messages: list[dict[str
     """OpenAI tool_calls with ids that are unique in the conversation and the same in every run
     (a recording made twice is the same file)."""
     turn = 1 + sum(1 for m in messages if m.get("role") == "assistant")
-    return [{"id": f"call_{turn}_{index}", "type": "function",
-             "function": {"name": name, "arguments": json.dumps(arguments)}}
-            for index, (name, arguments) in enumerate(calls, start=1)]
+    return [
+        {
+            "id": f"call_{turn}_{index}",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(arguments)},
+        }
+        for index, (name, arguments) in enumerate(calls, start=1)
+    ]
 
 
 def _calls_text(message: dict[str, Any]) -> str:
@@ -145,8 +162,9 @@ def _calls_text(message: dict[str, Any]) -> str:
     return json.dumps(calls) if calls else ""
 
 
-def _answer(method: str, path: str, raw: bytes, serve_as: str | None = None,
-            latency_s: float = 0.0) -> tuple[HTTPStatus, dict[str, Any]]:
+def _answer(
+    method: str, path: str, raw: bytes, serve_as: str | None = None, latency_s: float = 0.0
+) -> tuple[HTTPStatus, dict[str, Any]]:
     """(status, JSON payload) for one request; never raises."""
     route = path.split("?", 1)[0].rstrip("/")
     try:
@@ -166,23 +184,30 @@ def _answer(method: str, path: str, raw: bytes, serve_as: str | None = None,
         return error.status, _error_payload(error.status, str(error), error.kind)
     except Exception as exc:  # a bug in a built-in model: still an answer, never a dropped connection
         log.exception("internal error answering %s %s", method, path)
-        return HTTPStatus.INTERNAL_SERVER_ERROR, _error_payload(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {exc!r}"[:500], "server_error")
+        return HTTPStatus.INTERNAL_SERVER_ERROR, _error_payload(
+            HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {exc!r}"[:500], "server_error"
+        )
 
 
-def _app(environ: dict[str, Any], start_response: Callable[..., Any], serve_as: str | None = None,
-         latency_s: float = 0.0) -> Iterable[bytes]:
+def _app(
+    environ: dict[str, Any], start_response: Callable[..., Any], serve_as: str | None = None, latency_s: float = 0.0
+) -> Iterable[bytes]:
     method = environ["REQUEST_METHOD"]
     raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) if method == "POST" else b""
     status, payload = _answer(method, environ.get("PATH_INFO", "/"), raw, serve_as, latency_s)
     # ensure_ascii: a lone surrogate the model echoed back is escaped, never an encoding error.
     data = json.dumps(payload).encode("ascii")
-    start_response(f"{status.value} {status.phrase}", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    start_response(
+        f"{status.value} {status.phrase}", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    )
     return [data]
 
 
 def _render_error(code: int, reason: str, detail: str) -> tuple[str, list[tuple[str, str]], bytes]:
     """Waitress's own refusals (unparsable request, body or headers too large) as OpenAI errors."""
-    body = json.dumps(_error_payload(HTTPStatus(code), f"{reason}: {detail.strip()}", "invalid_request_error")).encode("ascii")
+    body = json.dumps(_error_payload(HTTPStatus(code), f"{reason}: {detail.strip()}", "invalid_request_error")).encode(
+        "ascii"
+    )
     return f"{code} {reason}", [("Content-Type", "application/json")], body
 
 
@@ -193,18 +218,28 @@ class ReferenceServer:
     openai SDK takes, e.g. `http://127.0.0.1:54321/v1`. No API key is checked.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, limits: ServerLimits | None = None,
-                 serve_as: str | None = None, latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: ServerLimits | None = None,
+        serve_as: str | None = None,
+        latency_s: float = 0.0,
+    ) -> None:
         if serve_as is not None and serve_as not in BUILTIN_MODELS:
             raise ValueError(f"unknown built-in model {serve_as!r}; choose one of {sorted(BUILTIN_MODELS)}")
         self._host = host
         app = functools.partial(_app, serve_as=serve_as, latency_s=latency_s)
-        self._http = BackgroundServer(app, _render_error, host, port, limits or REFERENCE_LIMITS, ident="medbench-reference")
+        self._http = BackgroundServer(
+            app, _render_error, host, port, limits or REFERENCE_LIMITS, ident="medbench-reference"
+        )
 
     @property
     def base_url(self) -> str:
         if not self._http.running:
-            raise RuntimeError("ReferenceServer is not started; use `with ReferenceServer() as server:` or call start()")
+            raise RuntimeError(
+                "ReferenceServer is not started; use `with ReferenceServer() as server:` or call start()"
+            )
         return f"http://{self._host}:{self._http.port}/v1"
 
     def start(self) -> ReferenceServer:

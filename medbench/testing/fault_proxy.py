@@ -79,8 +79,9 @@ class FaultProxy:
     `counts` tells how many faults of each kind were injected; `stall_s` bounds how long a stalled
     request holds its thread (it ends sooner when the proxy stops)."""
 
-    def __init__(self, upstream_base: str, plan: FaultPlan, *, stall_s: float = 60.0,
-                 rewrite_model: str | None = None) -> None:
+    def __init__(
+        self, upstream_base: str, plan: FaultPlan, *, stall_s: float = 60.0, rewrite_model: str | None = None
+    ) -> None:
         self.upstream = urlsplit(upstream_base.rstrip("/"))
         self.plan = plan
         self.stall_s = stall_s
@@ -110,8 +111,9 @@ class FaultProxy:
     def __enter__(self) -> FaultProxy:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _note(self, fault: str | None) -> None:
@@ -125,8 +127,9 @@ class FaultProxy:
             data = json.loads(body)
             data["model"] = self.rewrite_model
             body = json.dumps(data).encode()
-        connection = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port or 80,
-                                                timeout=self.stall_s)
+        connection = http.client.HTTPConnection(
+            self.upstream.hostname or "127.0.0.1", self.upstream.port or 80, timeout=self.stall_s
+        )
         try:
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
@@ -160,17 +163,27 @@ class FaultProxy:
                     self._drop()
                     return
                 if fault is not None and fault != TRUNCATE:
-                    message = "Rate limit reached" if fault == RATE_LIMITED else "upstream failure injected by the proxy"
-                    self._send(int(fault), json.dumps({"error": {"message": message, "type": "injected"}}).encode(),
-                               "application/json")
+                    message = (
+                        "Rate limit reached" if fault == RATE_LIMITED else "upstream failure injected by the proxy"
+                    )
+                    self._send(
+                        int(fault),
+                        json.dumps({"error": {"message": message, "type": "injected"}}).encode(),
+                        "application/json",
+                    )
                     return
-                headers = {"Content-Type": self.headers.get("Content-Type", "application/json"),
-                           "Authorization": self.headers.get("Authorization", "")}
+                headers = {
+                    "Content-Type": self.headers.get("Content-Type", "application/json"),
+                    "Authorization": self.headers.get("Authorization", ""),
+                }
                 try:
                     status, data, content_type = proxy._forward(method, self.path, body, headers)
                 except (OSError, http.client.HTTPException) as error:
-                    self._send(502, json.dumps({"error": {"message": f"proxy: upstream failed: {error}"}}).encode(),
-                               "application/json")
+                    self._send(
+                        502,
+                        json.dumps({"error": {"message": f"proxy: upstream failed: {error}"}}).encode(),
+                        "application/json",
+                    )
                     return
                 if fault == TRUNCATE:
                     data = _cut_mid_string(data)

@@ -19,14 +19,14 @@ from medbench.ehr.cache import ensure_database
 from medbench.ehr.population import Population, build_population
 from medbench.environment import Environment
 from medbench.fhir import FhirServer
+from medbench.models.builtin.reference_agent import reference_reply
 from medbench.models.client import ModelReply
-from medbench.models.reference_agent import reference_reply
 from medbench.results.writer import RunFolder
 from medbench.runner.attempts import AttemptResult, AttemptRunner
 from medbench.runner.session import Case
 from medbench.settings import Settings
 from medbench.tasks.generated import generate_task_set
-from medbench.tasks.model import Task, TaskSet
+from medbench.tasks.task import Task, TaskSet
 
 DISPLAY = "http://localhost:8080/fhir/"
 Reply = Callable[[list[dict[str, Any]]], str]
@@ -85,12 +85,26 @@ def pick(task_set: TaskSet, category: int, wanted: Callable[[Task], bool]) -> Ta
     return next(task for task in task_set.tasks if task.category == category and wanted(task))
 
 
-def run_attempt(environment: Environment, task_set: TaskSet, task: Task, model: Any, folder: Path,
-                grader: str = "state", post_mode: str = "execute", session: str = "state-test") -> AttemptResult:
+def run_attempt(
+    environment: Environment,
+    task_set: TaskSet,
+    task: Task,
+    model: Any,
+    folder: Path,
+    grader: str = "state",
+    post_mode: str = "execute",
+    session: str = "state-test",
+) -> AttemptResult:
     """One attempt through the real runner: in execute mode its POSTs go to its own namespace, dropped after grading."""
     settings = Settings(grader=grader, post_mode=post_mode, results_dir=folder)
-    runner = AttemptRunner(session=session, settings=settings, task_set=task_set, environment=environment,
-                           model=model, folder=RunFolder(folder))
+    runner = AttemptRunner(
+        session=session,
+        settings=settings,
+        task_set=task_set,
+        environment=environment,
+        model=model,
+        folder=RunFolder(folder),
+    )
     index = task_set.tasks.index(task)
     return runner.run(Case(task.id, task.category, index, 1, 1))
 

@@ -32,9 +32,9 @@ from medbench.agent.tools import (
     create_tool_name,
     search_tool_name,
 )
-from medbench.models.baselines import TOOL_BASELINES
-from medbench.models.reference_agent import reference_reply
-from medbench.models.reference_facts import ReferenceAgentError, find_api_base
+from medbench.models.builtin.baselines import TOOL_BASELINES
+from medbench.models.builtin.reference_agent import reference_reply
+from medbench.models.builtin.reference_facts import ReferenceAgentError, find_api_base
 
 ToolCallSpec = tuple[str, dict[str, Any]]
 ToolModel = Callable[[list[dict[str, Any]], list[dict[str, Any]]], list[ToolCallSpec]]
@@ -80,7 +80,7 @@ def tool_call_for(action: str, tools: Sequence[Mapping[str, Any]], api_base: str
     """The call of one of `tools` that does what a text-protocol action does."""
     specs = {str(t["function"]["name"]): t["function"] for t in tools if isinstance(t.get("function"), Mapping)}
     if action.startswith(FINISH_PREFIX):
-        return _require(FINISH, specs), {"answers": json.loads(action[len(FINISH_PREFIX):-1])}
+        return _require(FINISH, specs), {"answers": json.loads(action[len(FINISH_PREFIX) : -1])}
     if action.startswith("POST"):
         first, _, body = action.partition("\n")
         resource = _resource(first[4:].strip(), api_base)
@@ -126,7 +126,7 @@ def _search_call(resource: str, parameters: dict[str, str], specs: Mapping[str, 
 
 
 def _resource(url: str, api_base: str) -> str:
-    path = url[len(api_base):] if url.startswith(api_base) else urlsplit(url).path.rsplit("/", 1)[-1]
+    path = url[len(api_base) :] if url.startswith(api_base) else urlsplit(url).path.rsplit("/", 1)[-1]
     return path.split("?", 1)[0].strip("/")
 
 

@@ -16,7 +16,7 @@ replay deterministic and safe:
 
 A folder of cassettes carries `manifest.json`: the run identity (task set hash, modes) it was
 recorded with, so a replay with other settings is refused instead of silently mismatching.
-This module is plain logic; the pytest wiring lives in `medbench.plugin.replay` and per-attempt cassettes in `medbench.runner.cassettes`.
+This module is plain logic; the pytest wiring lives in `medbench.plugin.recording` and per-attempt cassettes in `medbench.cassettes.attempt`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.models.client import RETRYABLE_STATUSES
-from medbench.secrets import NO_SECRETS, Scrubber
+from medbench.scrubbing import NO_SECRETS, Scrubber
 
 # Named after the file suffix: pytest-recording derives the cassette suffix from the serializer
 # name (and deletes `<name>.<serializer>` on --record-mode=rewrite), so this gives `<task_id>.json`.

@@ -3,7 +3,7 @@
 vcrpy's `use_cassette` patches HTTP client classes process-wide: with two cassettes open in two
 threads, the later one answers both threads' requests, and leaving them out of order restores
 the wrong methods. So the runner never patches: each attempt gets its own vcrpy `Cassette`
-(loaded, matched, filtered and saved by vcrpy, in the format of `medbench.replay`) and its own
+(loaded, matched, filtered and saved by vcrpy, in the format of `medbench.cassettes.files`) and its own
 HTTP clients whose transports consult that cassette -- an httpx transport for the openai SDK, a
 requests adapter for the FHIR gateway. Nothing is shared between attempts, so nothing can mix.
 """
@@ -26,8 +26,8 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 from vcr.request import Request as VcrRequest
 from vcr.stubs import httpx_stubs
 
-from medbench import replay
-from medbench.secrets import NO_SECRETS, Scrubber
+from medbench.cassettes import files as cassette_files
+from medbench.scrubbing import NO_SECRETS, Scrubber
 
 # Keys of vcrpy's merged configuration that `Cassette` itself takes.
 _CASSETTE_KEYS = ("serializer", "persister", "match_on", "record_mode", "before_record_request",
@@ -51,7 +51,7 @@ class CassettePlan:
         return not self.replaying
 
     def path_of(self, test_id: str) -> Path:
-        return self.folder / f"{test_id}{replay.CASSETTE_SUFFIX}"
+        return self.folder / f"{test_id}{cassette_files.CASSETTE_SUFFIX}"
 
 
 @dataclass
@@ -71,8 +71,8 @@ class AttemptCassette:
 
 def _vcr_config(mode: str, scrubber: Scrubber) -> dict[str, Any]:
     vcr = VCR()
-    replay.register(vcr)
-    merged = vcr.get_merged_config(**replay.vcr_config(scrubber), record_mode="new_episodes" if mode == "rewrite" else mode)
+    cassette_files.register(vcr)
+    merged = vcr.get_merged_config(**cassette_files.vcr_config(scrubber), record_mode="new_episodes" if mode == "rewrite" else mode)
     return {key: merged[key] for key in _CASSETTE_KEYS}
 
 
@@ -101,7 +101,7 @@ def attempt_cassette(plan: CassettePlan, test_id: str) -> Iterator[AttemptCasset
 
 
 def _replay_problems(cassette: Cassette, path: Path) -> list[str]:
-    total, unplayed = len(cassette), replay.unplayed_interactions(cassette)
+    total, unplayed = len(cassette), cassette_files.unplayed_interactions(cassette)
     if total and unplayed == total:
         return [f"replay of {path} played none of its {total} recorded requests: the traffic did not go through "
                 "the cassette; the verdict is not a replay"]

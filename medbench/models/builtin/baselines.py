@@ -34,8 +34,9 @@ BASELINES = {"do-nothing": finish_without_acting, "give-up": give_up}
 # cannot read as a value or an order, as in text mode.
 
 
-def finish_without_acting_tools(messages: list[dict[str, Any]],
-                                tools: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+def finish_without_acting_tools(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
     """`do-nothing` in tools mode: `finish(answers=[])` at once."""
     return [("finish", {"answers": []})]
 

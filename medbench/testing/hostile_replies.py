@@ -25,17 +25,25 @@ from unittest import mock
 
 import requests.adapters
 
-from medbench import types
-from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
+from medbench import outcomes
 from medbench.agent.loop import LoopConfig, run_task
+from medbench.environment.gateway import DEFAULT_DISPLAY_BASE, FhirGateway
 from medbench.grading import grade
 from medbench.models.client import ModelReply, OpenAIChatModel
 from medbench.results.records import run_record, transcript_record
 from medbench.results.writer import RunFolder, read_jsonl
-from medbench.tasks.model import TaskSet
+from medbench.tasks.task import TaskSet
 
-STATUSES = frozenset({types.COMPLETED, types.INVALID_ACTION, types.LIMIT_REACHED, types.CONTEXT_LIMIT,
-                      types.ERROR, types.CASSETTE_MISMATCH})
+STATUSES = frozenset(
+    {
+        outcomes.COMPLETED,
+        outcomes.INVALID_ACTION,
+        outcomes.LIMIT_REACHED,
+        outcomes.CONTEXT_LIMIT,
+        outcomes.ERROR,
+        outcomes.CASSETTE_MISMATCH,
+    }
+)
 SURROGATES = ("\ud800", "\udbff", "\udc00", "\udfff")
 RESOURCES = ("Patient", "Observation", "MedicationRequest", "ServiceRequest", "Condition", "Procedure", "metadata")
 
@@ -45,17 +53,33 @@ def off_base_urls(trap: str, real_base: str) -> list[str]:
     host, port = trap.split("//", 1)[1].split("/", 1)[0].split(":")
     number = int.from_bytes(bytes(int(part) for part in host.split(".")), "big")
     return [
-        f"{trap}leak", f"http://localhost:{port}/fhir/Patient", f"http://localhost:8080@{host}:{port}/fhir/Patient",
-        f"http://localhost:8080:@{host}:{port}/", f"http://localhost:8080\\@{host}:{port}/fhir/",
-        "http://localhost:8080/fhir/%2e%2e/%2e%2e/leak", "http://localhost:8080/fhir/..;/..;/leak",
-        "http://localhost:8080/fhir/%252e%252e/leak", "http://localhost:8080/fhir\\..\\leak",
-        f"http://localhost:8080#@{host}:{port}/", f"http://localhost:8080/fhir/Patient#@{host}:{port}",
-        f"http://[::ffff:{host}]:{port}/", f"http://{number}:{port}/", f"http://{hex(number)}:{port}/",
-        f"http://{host}.nip.io:{port}/", "https://localhost:8080/fhir/Patient", "http://localhost:80/fhir/Patient",
-        "file:///etc/passwd", "gopher://localhost:8080/_GET", "ftp://localhost:8080/fhir/",
-        f"{real_base}Patient", "http://169.254.169.254/latest/meta-data/", "//localhost:8080/fhir/Patient",
-        f"http://LOCALHOST:{port}/FHIR/", "http://user:pw@localhost:8080/fhir/Patient",
-        "http://localhost:8080/fhir/Patient?x=1 HTTP/1.1\r\nHost: evil\r\n\r\n", "http://localhost:8080/ fhir/",
+        f"{trap}leak",
+        f"http://localhost:{port}/fhir/Patient",
+        f"http://localhost:8080@{host}:{port}/fhir/Patient",
+        f"http://localhost:8080:@{host}:{port}/",
+        f"http://localhost:8080\\@{host}:{port}/fhir/",
+        "http://localhost:8080/fhir/%2e%2e/%2e%2e/leak",
+        "http://localhost:8080/fhir/..;/..;/leak",
+        "http://localhost:8080/fhir/%252e%252e/leak",
+        "http://localhost:8080/fhir\\..\\leak",
+        f"http://localhost:8080#@{host}:{port}/",
+        f"http://localhost:8080/fhir/Patient#@{host}:{port}",
+        f"http://[::ffff:{host}]:{port}/",
+        f"http://{number}:{port}/",
+        f"http://{hex(number)}:{port}/",
+        f"http://{host}.nip.io:{port}/",
+        "https://localhost:8080/fhir/Patient",
+        "http://localhost:80/fhir/Patient",
+        "file:///etc/passwd",
+        "gopher://localhost:8080/_GET",
+        "ftp://localhost:8080/fhir/",
+        f"{real_base}Patient",
+        "http://169.254.169.254/latest/meta-data/",
+        "//localhost:8080/fhir/Patient",
+        f"http://LOCALHOST:{port}/FHIR/",
+        "http://user:pw@localhost:8080/fhir/Patient",
+        "http://localhost:8080/fhir/Patient?x=1 HTTP/1.1\r\nHost: evil\r\n\r\n",
+        "http://localhost:8080/ fhir/",
     ]
 
 
@@ -69,7 +93,7 @@ def _deep(rng: random.Random) -> str:
 def _json_value(rng: random.Random, depth: int = 0) -> Any:
     kind = rng.randrange(9 if depth < 3 else 6)
     if kind == 0:
-        return rng.randint(-10**6, 10**6)
+        return rng.randint(-(10**6), 10**6)
     if kind == 1:
         return rng.uniform(-5, 5)
     if kind == 2:
@@ -82,8 +106,10 @@ def _json_value(rng: random.Random, depth: int = 0) -> Any:
         return "x" * rng.choice((0, 1, 100, 10_000))
     if kind == 6:
         return [_json_value(rng, depth + 1) for _ in range(rng.randrange(4))]
-    return {rng.choice(["resourceType", "subject", "code", "status", "\ud800"]): _json_value(rng, depth + 1)
-            for _ in range(rng.randrange(4))}
+    return {
+        rng.choice(["resourceType", "subject", "code", "status", "\ud800"]): _json_value(rng, depth + 1)
+        for _ in range(rng.randrange(4))
+    }
 
 
 def _payload_text(rng: random.Random) -> str:
@@ -101,8 +127,14 @@ def _payload_text(rng: random.Random) -> str:
     if choice == 5:
         return "{not json"
     if choice == 6:
-        return json.dumps({"resourceType": rng.choice(RESOURCES[:-1]), "subject": {"reference": "Patient/S1"},
-                           "extra": _json_value(rng)}, ensure_ascii=rng.random() < 0.5)
+        return json.dumps(
+            {
+                "resourceType": rng.choice(RESOURCES[:-1]),
+                "subject": {"reference": "Patient/S1"},
+                "extra": _json_value(rng),
+            },
+            ensure_ascii=rng.random() < 0.5,
+        )
     return json.dumps(_json_value(rng))
 
 
@@ -125,8 +157,16 @@ def hostile_reply(rng: random.Random, off_base: list[str], display_base: str = D
     elif choice == 7:
         text = "FINISH([" + "9" * rng.choice((4301, 5000, 100_000)) + "])"
     elif choice == 8:
-        text = rng.choice(["FINISH(", "FINISH()", "FINISH([NaN, Infinity, -Infinity])", 'FINISH(["\\ud800"])',
-                           "FINISH([1e400])", "FINISH(" + "\x00" * 10 + ")"])
+        text = rng.choice(
+            [
+                "FINISH(",
+                "FINISH()",
+                "FINISH([NaN, Infinity, -Infinity])",
+                'FINISH(["\\ud800"])',
+                "FINISH([1e400])",
+                "FINISH(" + "\x00" * 10 + ")",
+            ]
+        )
     elif choice == 9:
         text = rng.choice(["", " ", "\n\n", "```", "```tool_code\n```", "<think>", "</think>", "GET", "POST", "FINISH"])
     elif choice == 10:
@@ -163,9 +203,17 @@ def fuzz_endpoint(replies: Callable[[], str]) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = json.dumps({"id": "fuzz", "object": "chat.completion", "created": 0, "model": "fuzz",
-                               "choices": [{"index": 0, "finish_reason": "stop",
-                                            "message": {"role": "assistant", "content": replies()}}]}).encode()
+            body = json.dumps(
+                {
+                    "id": "fuzz",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "fuzz",
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": replies()}}
+                    ],
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -237,8 +285,15 @@ class Figures:
     examples: list[str] = field(default_factory=list)
 
 
-def run_campaign(replies: int, fhir_base: str, task_set: TaskSet, *, seed: int = 0, via_endpoint: bool = False,
-                 results_dir: Path | None = None) -> Figures:
+def run_campaign(
+    replies: int,
+    fhir_base: str,
+    task_set: TaskSet,
+    *,
+    seed: int = 0,
+    via_endpoint: bool = False,
+    results_dir: Path | None = None,
+) -> Figures:
     """Feed at least ``replies`` hostile replies through loop, graders and writer against ``fhir_base``.
 
     Post mode and grader mode alternate at random. With ``via_endpoint`` the replies come over
@@ -248,8 +303,12 @@ def run_campaign(replies: int, fhir_base: str, task_set: TaskSet, *, seed: int =
     figures = Figures()
     sent: list[str] = []
     started = time.monotonic()
-    with _serving(_Trap) as trap, _watch_requests(sent), FhirGateway(fhir_base) as gateway, \
-            tempfile.TemporaryDirectory() as scratch:
+    with (
+        _serving(_Trap) as trap,
+        _watch_requests(sent),
+        FhirGateway(fhir_base) as gateway,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
         _Trap.hits = []
         off_base = off_base_urls(trap, fhir_base)
         counter = FuzzModel(lambda: hostile_reply(rng, off_base))
@@ -263,8 +322,16 @@ def run_campaign(replies: int, fhir_base: str, task_set: TaskSet, *, seed: int =
                 try:
                     outcome = run_task(task, task_set, model, gateway, config)
                     verdict = grade(task, outcome, reader, config.api_base, mode=rng.choice(("official", "corrected")))
-                    record = run_record(index=0, category=task.category, attempt=figures.attempts, session="fuzz",
-                                        outcome=outcome, verdict=verdict, elapsed_s=0.0, environment_fingerprint="fuzz")
+                    record = run_record(
+                        index=0,
+                        category=task.category,
+                        attempt=figures.attempts,
+                        session="fuzz",
+                        outcome=outcome,
+                        verdict=verdict,
+                        elapsed_s=0.0,
+                        environment_fingerprint="fuzz",
+                    )
                     folder.append(record, transcript_record(record, outcome))
                     figures.statuses[outcome.status] = figures.statuses.get(outcome.status, 0) + 1
                     figures.refused_requests += getattr(outcome, "refused_requests", 0)
