@@ -61,7 +61,8 @@ def describe(plan: CassettePlan | None) -> str:
 
 def check_and_mark(plan: CassettePlan, identity: dict[str, Any], task_set: dict[str, Any]) -> None:
     """Refuse cassettes of other settings (ReplayError); a recording session writes the folder's manifest."""
-    identity = {key: value for key, value in identity.items() if key != "run_name"}
+    # One cassette per attempt: a shard records and replays the same cassettes as the whole run.
+    identity = {key: value for key, value in identity.items() if key not in ("run_name", "shard")}
     cassette_files.check_manifest(plan.folder, plan.mode, identity)
     if plan.recording and (plan.mode in ("all", "rewrite") or cassette_files.read_manifest(plan.folder) is None):
         cassette_files.write_manifest(plan.folder, cassette_files.build_manifest(identity, task_set))

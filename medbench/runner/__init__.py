@@ -65,7 +65,8 @@ def run_benchmark(
                 folder=bench.folder,
             )
             pool = AttemptPool(runner, settings.concurrency)
-            cases = [case for case in bench.cases() if case.key not in bench.recorded]
+            wanted = set(settings.task_ids)  # --task-id: exactly these tasks
+            cases = [c for c in bench.cases() if c.key not in bench.recorded and (not wanted or c.task_id in wanted)]
             pool.submit(cases)
             try:
                 for case in cases:

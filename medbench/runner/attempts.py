@@ -24,6 +24,7 @@ from medbench.cassettes.attempt import CassettePlan, attempt_cassette
 from medbench.environment import Environment, attempt_namespace
 from medbench.grading import grade, transcript_verdicts
 from medbench.models import call_events
+from medbench.models.replicas import counting_calls
 from medbench.outcomes import TaskOutcome
 from medbench.results.records import run_modes, run_record, transcript_record
 from medbench.runner.session import Case
@@ -112,7 +113,8 @@ class AttemptRunner:
         started = time.perf_counter()
         try:
             run = run_tools_task if s.protocol == "tools" else run_task
-            outcome = run(task, self.task_set, model, gateway, config)
+            with counting_calls() as replica_calls:
+                outcome = run(task, self.task_set, model, gateway, config)
             verdict = grade(task, outcome, gateway, self.environment.display_base, mode=s.grader)
             # A state run also records the transcript graders' verdicts (agreement report, medbench.reports.agreement).
             compared = (
@@ -138,6 +140,8 @@ class AttemptRunner:
         )
         if compared is not None:
             record["transcript_verdicts"] = compared
+        if getattr(self.model, "replicas", None) is not None:  # which replica served the calls (replicas only)
+            record.update(replica_calls.fields())
         record = self.scrubber.data(record)  # the record also becomes the pytest message and report metadata
         self.folder.append(record, self.scrubber.data(transcript_record(record, outcome)))
         return AttemptResult(case, record, outcome)
@@ -146,7 +150,11 @@ class AttemptRunner:
 def _through(model: Any, cassette: Any) -> Any:
     """The model client with its traffic through the attempt's cassette (stand-in models pass as they are)."""
     through = getattr(model, "through", None)
-    return through(cassette.httpx_transport()) if through is not None else model
+    if through is None:
+        return model
+    # With replicas, the cassette sees the canonical URL and sends what it does not replay to a replica.
+    replicas = getattr(model, "replica_transport", lambda: None)()
+    return through(cassette.httpx_transport(replicas))
 
 
 class AttemptPool:
