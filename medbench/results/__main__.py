@@ -70,6 +70,12 @@ def _gates(folder: Path, chosen: list[Gate]) -> int:
     except (OSError, ValueError) as error:
         print(f"gates: cannot read {path} ({error}); name a run folder holding summary.json", file=sys.stderr)
         return USAGE_ERROR
+    shard = summary.get("shard")
+    if shard:
+        print(f"gates: {folder} holds shard {shard.get('index')}/{shard.get('count')} of a run, not the run; "
+              "merge the shards first (python -m medbench.results merge ... --out FOLDER) and gate the merged folder",
+              file=sys.stderr)
+        return USAGE_ERROR
     failures = failed_gates(summary, chosen)
     if not summary.get("complete"):
         failures.insert(0, f"the run is incomplete: {summary.get('total')} of {summary.get('expected_total')} attempts "
