@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from medbench.reports import write_reports
 from medbench.results.writer import read_jsonl
@@ -63,9 +65,18 @@ def without_timings(data: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def sharded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Three shards started together as three processes, and the same run in one process."""
-    path = bench_dir(tmp_path_factory.mktemp("sharded"))
+def sharded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three shards started together as three processes, and the same run in one process: once per
+    test session, shared by xdist workers through a folder beside theirs (the xdist docs' recipe)."""
+    path = tmp_path_factory.getbasetemp().parent / "medbench-sharded"
+    with FileLock(str(path) + ".lock"):
+        if not (path / "single" / "reference" / "summary.json").exists():
+            shutil.rmtree(path, ignore_errors=True)
+            run_shards_and_single(bench_dir(path))
+    return path
+
+
+def run_shards_and_single(path: Path) -> None:
     shards = [subprocess.Popen(pytest_command("--model=reference", f"--shard={i}/3", f"--results-dir=shards/{i}"),
                                cwd=path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
               for i in (1, 2, 3)]
@@ -73,7 +84,6 @@ def sharded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     assert [process.returncode for process in shards] == [0, 0, 0], outputs
     single = run(path, pytest_command("--model=reference", "--results-dir=single"))
     assert single.returncode == 0, single.stdout[-3000:]
-    yield path
 
 
 def test_three_shards_merge_into_what_one_process_writes(sharded: Path) -> None:
@@ -97,9 +107,8 @@ def test_three_shards_merge_into_what_one_process_writes(sharded: Path) -> None:
 
 
 def test_the_merged_run_passes_the_ci_gates_and_renders_in_the_reports_and_viewer(sharded: Path) -> None:
-    merged = sharded / "merged" / "reference"
-    if not merged.exists():
-        assert merge(sharded, *(f"shards/{i}/reference" for i in (1, 2, 3)), out="merged/reference").returncode == 0
+    merged = sharded / "gated" / "reference"
+    assert merge(sharded, *(f"shards/{i}/reference" for i in (1, 2, 3)), out="gated/reference").returncode == 0
     gates = run(sharded, [sys.executable, "-m", "medbench.results", "gates", str(merged), "--min-accuracy=0.95",
                           "--min-task-accuracy=task5=0.9"])
     assert gates.returncode == 0, gates.stdout + gates.stderr
@@ -107,7 +116,7 @@ def test_the_merged_run_passes_the_ci_gates_and_renders_in_the_reports_and_viewe
     on_a_shard = run(sharded, [sys.executable, "-m", "medbench.results", "gates", "shards/1/reference",
                                "--min-accuracy=0.5"])
     assert on_a_shard.returncode == 2 and "merge the shards" in on_a_shard.stderr
-    paths = write_reports(sharded / "merged", sharded / "report")
+    paths = write_reports(sharded / "gated", sharded / "report")
     names = {path.name for path in paths}
     assert {"report.html", "report.md", "transcripts.html"} <= names
     assert "300" in (sharded / "report" / "report.md").read_text()
