@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+from helpers.model_servers import ServedModel, served_models
 from medbench.reports import write_reports
 from medbench.results.writer import read_jsonl
 
@@ -165,21 +166,10 @@ def test_resume_finishes_a_shard_and_the_merge_then_accepts_it(sharded: Path) ->
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[list[tuple[str, subprocess.Popen[str]]]]:
-    """Two `python -m medbench.models serve` processes; the second's options come from the test's marker."""
-    extra = getattr(request, "param", [])
-    started = []
-    for options in ([], extra):
-        process = subprocess.Popen([sys.executable, "-m", "medbench.models", "serve", "--port=0", *options],
-                                   stdout=subprocess.PIPE, text=True)
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        match = re.search(r"at (http://\S+)", line)
-        assert match, line
-        started.append((match.group(1), process))
-    yield started
-    for _, process in started:
-        process.terminate()
-        process.communicate(timeout=30)
+def replicas(request: pytest.FixtureRequest) -> Iterator[list[ServedModel]]:
+    """Two `python -m medbench.models serve` processes; the second's options come from the test's parameter."""
+    with served_models([], getattr(request, "param", [])) as started:
+        yield started
 
 
 def replica_run(path: Path, urls: list[str]) -> subprocess.CompletedProcess[str]:
@@ -191,7 +181,7 @@ def replica_run(path: Path, urls: list[str]) -> subprocess.CompletedProcess[str]
 
 def test_two_replicas_share_one_run(tmp_path: Path, replicas) -> None:
     path = bench_dir(tmp_path / "bench")
-    urls = [url for url, _ in replicas]
+    urls = [served.base_url for served in replicas]
     result = replica_run(path, urls)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "300 passed" in result.stdout
@@ -211,12 +201,12 @@ def test_two_replicas_share_one_run(tmp_path: Path, replicas) -> None:
 @pytest.mark.parametrize("replicas", [["--stop-after=100"]], indirect=True)
 def test_a_replica_stopped_mid_run_loses_nothing(tmp_path: Path, replicas) -> None:
     path = bench_dir(tmp_path / "bench")
-    urls = [url for url, _ in replicas]
+    urls = [served.base_url for served in replicas]
     result = replica_run(path, urls)
     assert result.returncode == 0, result.stdout[-3000:]
-    stopped = replicas[1][1]
-    assert stopped.wait(timeout=30) == 0  # it went away by itself, after its 100th answer
-    answered = int(re.search(r"after answering (\d+)", stopped.communicate()[0]).group(1))  # type: ignore[union-attr]
+    stopped = replicas[1]
+    assert stopped.process.wait(timeout=30) == 0  # it went away by itself, after its 100th answer
+    answered = stopped.answered()
     data = summary(path / "results" / "reference-served")
     assert data["total"] == 300 and data["correct"] == 300 and data["infrastructure_failures"] == 0
     assert len(verdicts(path / "results" / "reference-served")) == 300

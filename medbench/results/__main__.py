@@ -24,7 +24,8 @@ from medbench.results.writer import SUMMARY_FILE
 USAGE_ERROR = 2
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m medbench.results` (the job-file tests check commands against it)."""
     parser = argparse.ArgumentParser(prog="python -m medbench.results", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -36,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     gates.add_argument("--min-accuracy", metavar="X", help="overall accuracy at least X (0.9 or 90%%)")
     gates.add_argument("--min-task-accuracy", action="append", default=[], metavar="taskN=X",
                        help="accuracy of one category at least X, repeatable (task5=0.8)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "merge":
         return _merge(args.folders, args.out)
