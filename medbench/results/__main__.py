@@ -83,9 +83,8 @@ def _gates(folder: Path, chosen: list[Gate]) -> int:
               file=sys.stderr)
         return USAGE_ERROR
     failures = failed_gates(summary, chosen)
-    if not summary.get("complete"):
-        failures.insert(0, f"the run is incomplete: {summary.get('total')} of {summary.get('expected_total')} attempts "
-                           "recorded; finish it with --resume")
+    if not summary.get("complete"):  # a --task-id run never is; the gates judge what was recorded, as in pytest
+        print(f"note: {summary.get('total')} of {summary.get('expected_total')} attempts of the task set recorded")
     for line in failures:
         print(f"GATE FAILED: {line}")
     if failures:

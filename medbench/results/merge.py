@@ -166,12 +166,11 @@ def _check_overlaps(parts: list[RunPart]) -> None:
                                "twice; merge one folder per shard")
     seen: dict[RecordKey, str] = {}
     for part in parts:
-        for key in sorted(part.keys):
-            if key in seen:
-                twice = [k for k in sorted(part.keys) if k in seen]
-                raise MergeRefused(f"{len(twice)} attempt(s) are recorded in both {seen[key]} and {part.name} "
-                                   f"({_keys(twice)}); each attempt must come from one folder")
-            seen[key] = part.name
+        twice = sorted(key for key in part.keys if key in seen)
+        if twice:
+            raise MergeRefused(f"{len(twice)} attempt(s) are recorded in both {seen[twice[0]]} and {part.name} "
+                               f"({_keys(twice)}); each attempt must come from one folder")
+        seen.update(dict.fromkeys(part.keys, part.name))
 
 
 def expected_attempts(parts: list[RunPart]) -> list[RecordKey]:
@@ -195,19 +194,20 @@ def expected_attempts(parts: list[RunPart]) -> list[RecordKey]:
             need = ", ".join(f"{index}/{shard.count}" for index in missing)
             raise MergeRefused(f"shard(s) {need} missing (have {have}); run them (--shard {missing[0]}/{shard.count}) "
                                "and merge every shard's folder")
+    recorded = {owner: set().union(*(part.keys for part in owned_by)) for owner, owned_by in present.items()}
+    wanted = {owner: {key for key, o in owners.items() if o == owner} for owner in present}
     for owner, owned_by in present.items():
-        recorded = set().union(*(part.keys for part in owned_by))
-        wanted = {key for key, o in owners.items() if o == owner}
-        stray = sorted(recorded - wanted)
+        stray = sorted(recorded[owner] - wanted[owner])
         if stray:
             where = owned_by[0].name if len(owned_by) == 1 else "the folders"
             raise MergeRefused(f"{where} holds {len(stray)} attempt(s) outside the run's selection"
                                f"{'' if owner == 0 else f' of shard {owner}/{shard.count}'} ({_keys(stray)})")
-        lacking = [key for key in keys if key in wanted - recorded]
+    for owner, owned_by in present.items():
+        lacking = [key for key in keys if key in wanted[owner] - recorded[owner]]
         if lacking:
             which = "the run" if owner == 0 else f"shard {owner}/{shard.count} ({owned_by[0].name})"
             fix = "--resume" if owner == 0 else f"--resume --shard {owner}/{shard.count}"
-            raise MergeRefused(f"{which} lacks {len(lacking)} of its {len(wanted)} attempt(s) ({_keys(lacking)}); "
+            raise MergeRefused(f"{which} lacks {len(lacking)} of its {len(wanted[owner])} attempt(s) ({_keys(lacking)}); "
                                f"finish it with {fix} and merge again")
     return keys
 
