@@ -180,3 +180,24 @@ def test_benchmark_models_passes_every_replica_and_the_shard_to_pytest() -> None
     command = benchmark_models.pytest_command(parser_args, "m", [])
     assert "--base-url=http://a:8000/v1" in command and "--base-url=http://b:8000/v1" in command
     assert "--shard=2/3" in command
+
+
+# --- Kubernetes ------------------------------------------------------------------------------------------
+
+
+def test_the_kubernetes_indexed_job_states_the_same_n_as_its_completions(tmp_path: Path) -> None:
+    job = yaml.safe_load((ROOT / "examples" / "kubernetes" / "medbench-shards-job.yaml").read_text())
+    spec = job["spec"]
+    assert job["kind"] == "Job" and spec["completionMode"] == "Indexed"
+    container = spec["template"]["spec"]["containers"][0]
+    command = " ".join(container["args"])
+    count = spec["completions"]
+    assert f"--shard=$((JOB_COMPLETION_INDEX + 1))/{count}" in command
+    # What the pod's shell makes of it, for every index, is a shard our option reader accepts.
+    from medbench.sharding import Shard, parse_shard
+
+    shard = re.search(r"--shard=(\$\(\([^)]*\)\)/\d+)", command)
+    assert shard is not None
+    for index in range(count):
+        expanded = bash(f"JOB_COMPLETION_INDEX={index}; echo {shard.group(1)}", tmp_path, dict(os.environ))
+        assert parse_shard(expanded.stdout.strip(), {}) == Shard(index + 1, count)

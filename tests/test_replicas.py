@@ -20,6 +20,8 @@ from medbench.scrubbing import Scrubber
 MESSAGES = [{"role": "user", "content": "Say FINISH([]) please"}]
 SECRET = "sk-replica-secret-0123456789"
 
+pytest_plugins = ["pytester"]
+
 
 class Clock:
     def __init__(self) -> None:
@@ -176,3 +178,26 @@ def test_a_cassette_records_the_first_replicas_url_and_no_secret_whichever_repli
     with attempt_cassette(replay, "task1_1") as cassette:
         replayed = other.through(cassette.httpx_transport(other.replica_transport())).complete(MESSAGES)
     assert replayed.content == recorded.content and not cassette.problems
+
+
+def test_a_replica_named_twice_or_replicas_of_a_built_in_model_are_usage_errors(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest('pytest_plugins = ["medbench.plugin"]\n')
+    twice = pytester.runpytest_subprocess("--co", "--model=m", "--base-url=http://a:1/v1", "--base-url=http://a:1/v1")
+    assert twice.ret == pytest.ExitCode.USAGE_ERROR
+    twice.stderr.fnmatch_lines(["*--base-url http://a:1/v1 is given twice*"])
+    builtin = pytester.runpytest_subprocess("--co", "--model=reference", "--base-url=http://a:1/v1",
+                                            "--base-url=http://b:1/v1")
+    assert builtin.ret == pytest.ExitCode.USAGE_ERROR
+    builtin.stderr.fnmatch_lines(["*--model=reference is served by the built-in local endpoint*medbench.models serve*"])
+
+
+def test_an_unreachable_replica_stops_the_session_naming_it(two_replicas) -> None:
+    from medbench.runner.session import BenchSession
+    from medbench.settings import Settings, SetupError
+
+    reachable = two_replicas[0].base_url
+    with ReferenceServer() as gone:
+        unreachable = gone.base_url
+    settings = Settings(model="m", base_url=reachable, base_urls=(reachable, unreachable))
+    with pytest.raises(SetupError, match=f"model endpoint {unreachable} is not reachable"):
+        BenchSession(settings, "s").start_model_endpoint()
