@@ -78,8 +78,10 @@ def parse_shard(text: str | None, environ: Mapping[str, str]) -> Shard | None:
         return shard_from_job_array(environ)
     match = _SHARD.match(text)
     if not match:
-        raise ShardSpecError(f"--shard {text!r}: expected I/N with 1 <= I <= N (e.g. --shard 2/3), or --shard auto "
-                             "inside a Slurm job array")
+        raise ShardSpecError(
+            f"--shard {text!r}: expected I/N with 1 <= I <= N (e.g. --shard 2/3), or --shard auto "
+            "inside a Slurm job array"
+        )
     return Shard(int(match.group(1)), int(match.group(2)))
 
 
@@ -93,17 +95,25 @@ def shard_from_job_array(environ: Mapping[str, str]) -> Shard:
             task_id, first, count = (int(environ[name]) for name in SLURM_VARIABLES)
             step = int(environ.get(SLURM_STEP) or 1)
         except ValueError:
-            raise ShardSpecError("--shard auto: the SLURM_ARRAY_TASK_* variables are not integers: "
-                                 + ", ".join(f"{n}={environ.get(n)!r}" for n in (*SLURM_VARIABLES, SLURM_STEP))) from None
+            raise ShardSpecError(
+                "--shard auto: the SLURM_ARRAY_TASK_* variables are not integers: "
+                + ", ".join(f"{n}={environ.get(n)!r}" for n in (*SLURM_VARIABLES, SLURM_STEP))
+            ) from None
         offset, rest = divmod(task_id - first, step if step > 0 else 1)
         if rest:
-            raise ShardSpecError(f"--shard auto: SLURM_ARRAY_TASK_ID={task_id} is not on the array's step {step} from {first}")
+            raise ShardSpecError(
+                f"--shard auto: SLURM_ARRAY_TASK_ID={task_id} is not on the array's step {step} from {first}"
+            )
         return Shard(offset + 1, count)
     if KUBERNETES_INDEX in environ:
-        raise ShardSpecError(f"--shard auto: a Kubernetes indexed Job sets {KUBERNETES_INDEX} (0-based) but not the "
-                             "number of completions; pass --shard $(( JOB_COMPLETION_INDEX + 1 ))/N instead")
-    raise ShardSpecError("--shard auto reads a Slurm job array's SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN and "
-                         "SLURM_ARRAY_TASK_COUNT, and none are set; pass --shard I/N (e.g. from a CI matrix)")
+        raise ShardSpecError(
+            f"--shard auto: a Kubernetes indexed Job sets {KUBERNETES_INDEX} (0-based) but not the "
+            "number of completions; pass --shard $(( JOB_COMPLETION_INDEX + 1 ))/N instead"
+        )
+    raise ShardSpecError(
+        "--shard auto reads a Slurm job array's SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN and "
+        "SLURM_ARRAY_TASK_COUNT, and none are set; pass --shard I/N (e.g. from a CI matrix)"
+    )
 
 
 def assign_shards(attempts: Sequence[Attempt], count: int) -> list[int]:
@@ -138,10 +148,17 @@ def selection_record(task_set_sha256: str, repeats: int, attempts: Sequence[Atte
     for attempt in attempts:
         tasks.setdefault(str(attempt.task_id), int(attempt.category))
     attempt_keys = [[str(a.task_id), int(a.attempt)] for a in attempts]
-    digest = hashlib.sha256(json.dumps({"task_set_sha256": task_set_sha256, "repeats": repeats,
-                                        "attempts": attempt_keys}, separators=(",", ":")).encode()).hexdigest()
-    return {"sha256": digest, "attempts": len(attempt_keys), "repeats": repeats,
-            "tasks": [[task_id, category] for task_id, category in tasks.items()]}
+    digest = hashlib.sha256(
+        json.dumps(
+            {"task_set_sha256": task_set_sha256, "repeats": repeats, "attempts": attempt_keys}, separators=(",", ":")
+        ).encode()
+    ).hexdigest()
+    return {
+        "sha256": digest,
+        "attempts": len(attempt_keys),
+        "repeats": repeats,
+        "tasks": [[task_id, category] for task_id, category in tasks.items()],
+    }
 
 
 @dataclass(frozen=True)
@@ -156,5 +173,8 @@ class SelectedAttempt:
 def selected_attempts(selection: Mapping[str, Any]) -> list[SelectedAttempt]:
     """The selection's attempts in run order (every task, attempts 1..repeats)."""
     repeats = int(selection.get("repeats", 1))
-    return [SelectedAttempt(str(task_id), attempt, int(category))
-            for task_id, category in selection.get("tasks", []) for attempt in range(1, repeats + 1)]
+    return [
+        SelectedAttempt(str(task_id), attempt, int(category))
+        for task_id, category in selection.get("tasks", [])
+        for attempt in range(1, repeats + 1)
+    ]

@@ -49,11 +49,16 @@ def parse_arguments(own: list[str]) -> argparse.Namespace:
     """This script's own options (those before `--`)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True, help="model name, repeatable")
-    parser.add_argument("--base-url", action="append", default=[],
-                        help="OpenAI-compatible endpoint (not needed for the built-in models); repeat it for "
-                             "replicas of one model, calls go to the least busy one")
-    parser.add_argument("--shard", metavar="I/N|auto",
-                        help="run only the I-th of N slices of each model's attempts (docs/sharding.md)")
+    parser.add_argument(
+        "--base-url",
+        action="append",
+        default=[],
+        help="OpenAI-compatible endpoint (not needed for the built-in models); repeat it for "
+        "replicas of one model, calls go to the least busy one",
+    )
+    parser.add_argument(
+        "--shard", metavar="I/N|auto", help="run only the I-th of N slices of each model's attempts (docs/sharding.md)"
+    )
     parser.add_argument("--api-key", help="API key (passed to pytest through an environment variable)")
     parser.add_argument("--extra-header", action="append", default=[], metavar="K=V", help="repeatable")
     parser.add_argument("--results-dir", default="results", help="default: results")

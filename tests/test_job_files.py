@@ -27,8 +27,25 @@ WORKFLOW = ROOT / "examples" / "github-actions" / "medbench-sharded.yml"
 SLURM_SHARDS = ROOT / "examples" / "slurm" / "medbench-shards.sbatch"
 SLURM_MERGE = ROOT / "examples" / "slurm" / "medbench-merge.sbatch"
 # sbatch long options the example scripts may use (sbatch(1)).
-SBATCH_OPTIONS = {"job-name", "array", "cpus-per-task", "mem", "time", "output", "error", "partition", "nodes",
-                  "ntasks", "gres", "gpus", "account", "qos", "dependency", "mail-type", "mail-user"}
+SBATCH_OPTIONS = {
+    "job-name",
+    "array",
+    "cpus-per-task",
+    "mem",
+    "time",
+    "output",
+    "error",
+    "partition",
+    "nodes",
+    "ntasks",
+    "gres",
+    "gpus",
+    "account",
+    "qos",
+    "dependency",
+    "mail-type",
+    "mail-user",
+}
 EXPRESSION = re.compile(r"\$\{\{\s*([a-z]+)\.([A-Za-z_]+)\s*\}\}")
 
 
@@ -42,8 +59,12 @@ def project(path: Path) -> Path:
 
 def environment(**extra: str) -> dict[str, str]:
     """The venv's python first on PATH (the job files say `python`), the small EHR for speed."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "MEDBENCH_EHR_SCALE": "small", **extra}
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "MEDBENCH_EHR_SCALE": "small",
+        **extra,
+    }
 
 
 def bash(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -84,7 +105,10 @@ def test_the_workflow_runs_a_shard_matrix_then_one_merge_and_report_job() -> Non
 def test_the_workflow_steps_run_for_real_and_gate_the_merged_run(tmp_path: Path) -> None:
     data = workflow()
     root = project(tmp_path / "repo")
-    env = {**{k: str(v) for k, v in data["env"].items()}, "MODEL": "reference"}  # the built-in model stands in for the hosted one
+    env = {
+        **{k: str(v) for k, v in data["env"].items()},
+        "MODEL": "reference",
+    }  # the built-in model stands in for the hosted one
     artifacts: dict[str, Path] = {}
     for shard in data["jobs"]["shard"]["strategy"]["matrix"]["shard"]:
         values = {"env": env, "matrix": {"shard": str(shard)}, "secrets": {}}
@@ -127,7 +151,7 @@ def sbatch_lines(path: Path) -> dict[str, str]:
     options = {}
     for line in path.read_text().splitlines():
         if line.startswith("#SBATCH"):
-            name, _, value = shlex.split(line[len("#SBATCH"):])[0].removeprefix("--").partition("=")
+            name, _, value = shlex.split(line[len("#SBATCH") :])[0].removeprefix("--").partition("=")
             options[name] = value
     return options
 
@@ -155,8 +179,12 @@ def test_the_slurm_array_runs_every_shard_and_the_merge_job_gates_the_run(tmp_pa
         env = environment(MODEL="reference-served", BASE_URLS=" ".join(served.base_url for served in replicas))
         env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
         for task_id in range(first, last + 1):
-            array = {"SLURM_ARRAY_TASK_ID": str(task_id), "SLURM_ARRAY_TASK_MIN": str(first),
-                     "SLURM_ARRAY_TASK_COUNT": str(count), "SLURM_ARRAY_JOB_ID": "4242"}
+            array = {
+                "SLURM_ARRAY_TASK_ID": str(task_id),
+                "SLURM_ARRAY_TASK_MIN": str(first),
+                "SLURM_ARRAY_TASK_COUNT": str(count),
+                "SLURM_ARRAY_JOB_ID": "4242",
+            }
             result = bash(f"bash {shlex.quote(str(SLURM_SHARDS))}", root, {**env, **array})
             assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
             assert f"{300 // count} passed" in result.stdout

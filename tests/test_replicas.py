@@ -99,8 +99,10 @@ def test_the_transport_rewrites_url_and_host_and_counts_the_calls_of_this_thread
     assert first.status_code == 200 and second.status_code == 503  # a failing answer goes back to the client
     assert str(seen[1].url) == "http://127.0.0.1:9001/proxy/v1/chat/completions?x=1"
     assert seen[1].headers["Host"] == "127.0.0.1:9001" and seen[1].content == b'{"a":1}'
-    assert tally.fields() == {"replica_calls": {"http://127.0.0.1:9000/v1": 1},
-                              "replica_failures": {"http://127.0.0.1:9001/proxy/v1": 1}}
+    assert tally.fields() == {
+        "replica_calls": {"http://127.0.0.1:9000/v1": 1},
+        "replica_failures": {"http://127.0.0.1:9001/proxy/v1": 1},
+    }
     assert pool.replicas[1].out_until > 0  # and the 503 replica is out for a while
     assert client.post("http://127.0.0.1:9000/v1/chat/completions", json={}).status_code == 200
 
@@ -185,8 +187,9 @@ def test_a_replica_named_twice_or_replicas_of_a_built_in_model_are_usage_errors(
     twice = pytester.runpytest_subprocess("--co", "--model=m", "--base-url=http://a:1/v1", "--base-url=http://a:1/v1")
     assert twice.ret == pytest.ExitCode.USAGE_ERROR
     twice.stderr.fnmatch_lines(["*--base-url http://a:1/v1 is given twice*"])
-    builtin = pytester.runpytest_subprocess("--co", "--model=reference", "--base-url=http://a:1/v1",
-                                            "--base-url=http://b:1/v1")
+    builtin = pytester.runpytest_subprocess(
+        "--co", "--model=reference", "--base-url=http://a:1/v1", "--base-url=http://b:1/v1"
+    )
     assert builtin.ret == pytest.ExitCode.USAGE_ERROR
     builtin.stderr.fnmatch_lines(["*--model=reference is served by the built-in local endpoint*medbench.models serve*"])
 

@@ -23,8 +23,15 @@ TASKS = ("task1_1", "task2_1", "task3_1", "task5_1", "task9_1", "task10_1")
 
 
 def run_shard(root: Path, index: int | None, count: int = 2, **changes) -> Path:
-    settings = Settings(model="reference", ehr_scale="small", task_ids=TASKS, results_dir=root / f"s{index}",
-                        shard=Shard(index, count) if index else None, repeats=2, **changes)
+    settings = Settings(
+        model="reference",
+        ehr_scale="small",
+        task_ids=TASKS,
+        results_dir=root / f"s{index}",
+        shard=Shard(index, count) if index else None,
+        repeats=2,
+        **changes,
+    )
     assert run_benchmark(settings) is not None
     return root / f"s{index}" / "reference"
 
@@ -85,7 +92,9 @@ def test_a_shard_with_an_attempt_it_does_not_own_is_refused(shards, tmp_path: Pa
     stray = read_jsonl(shards[0] / "runs.jsonl")[0]
     with (copy / "runs.jsonl").open("a") as handle:
         handle.write(json.dumps(stray) + "\n")
-    with pytest.raises(MergeRefused, match=r"1 attempt\(s\) are recorded in both \S+ and \S+copy \(task1_1 attempt 1\)"):
+    with pytest.raises(
+        MergeRefused, match=r"1 attempt\(s\) are recorded in both \S+ and \S+copy \(task1_1 attempt 1\)"
+    ):
         merge_runs([shards[0], copy], tmp_path / "out")
     without = tmp_path / "without"  # shard 1 without that attempt: no overlap, but shard 2 holds what it does not own
     without.mkdir()
@@ -93,7 +102,9 @@ def test_a_shard_with_an_attempt_it_does_not_own_is_refused(shards, tmp_path: Pa
         (without / name).write_bytes((shards[0] / name).read_bytes())
     kept = [line for line in read_jsonl(shards[0] / "runs.jsonl") if line != stray]
     (without / "runs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in kept))
-    with pytest.raises(MergeRefused, match=r"copy holds 1 attempt\(s\) outside the run's selection of shard 2/2 \(task1_1 attempt 1\)"):
+    with pytest.raises(
+        MergeRefused, match=r"copy holds 1 attempt\(s\) outside the run's selection of shard 2/2 \(task1_1 attempt 1\)"
+    ):
         merge_runs([without, copy], tmp_path / "out2")
 
 

@@ -24,8 +24,12 @@ from medbench.sharding import (
 
 
 def attempts(tasks_per_category: int = 30, repeats: int = 1, categories: range = range(1, 11)) -> list[SelectedAttempt]:
-    return [SelectedAttempt(f"task{c}_{n}", attempt, c) for c in categories
-            for n in range(1, tasks_per_category + 1) for attempt in range(1, repeats + 1)]
+    return [
+        SelectedAttempt(f"task{c}_{n}", attempt, c)
+        for c in categories
+        for n in range(1, tasks_per_category + 1)
+        for attempt in range(1, repeats + 1)
+    ]
 
 
 def test_i_of_n_is_one_based() -> None:
@@ -46,8 +50,12 @@ def test_auto_reads_a_slurm_array_whatever_its_first_index_and_step() -> None:
     assert parse_shard("auto", {**slurm, "SLURM_ARRAY_TASK_ID": "2"}) == Shard(3, 3)
     one_based = {"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "3"}
     assert parse_shard("auto", one_based) == Shard(2, 3)
-    stepped = {"SLURM_ARRAY_TASK_ID": "14", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_COUNT": "3",
-               "SLURM_ARRAY_TASK_STEP": "2"}
+    stepped = {
+        "SLURM_ARRAY_TASK_ID": "14",
+        "SLURM_ARRAY_TASK_MIN": "10",
+        "SLURM_ARRAY_TASK_COUNT": "3",
+        "SLURM_ARRAY_TASK_STEP": "2",
+    }
     assert parse_shard("AUTO", stepped) == Shard(3, 3)
 
 
@@ -93,11 +101,21 @@ def test_an_uneven_task_file_with_an_unknown_category_is_still_partitioned() -> 
 
 
 def test_slices_are_the_same_in_every_process_whatever_its_hash_seed() -> None:
-    script = ("import json; from medbench.sharding import SelectedAttempt, assign_shards\n"
-              "s = [SelectedAttempt(f'task{c}_{n}', a, c) for c in range(1, 11) for n in range(1, 31) for a in (1, 2)]\n"
-              "print(json.dumps(assign_shards(s, 3)))")
-    results = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "12345")}
+    script = (
+        "import json; from medbench.sharding import SelectedAttempt, assign_shards\n"
+        "s = [SelectedAttempt(f'task{c}_{n}', a, c) for c in range(1, 11) for n in range(1, 31) for a in (1, 2)]\n"
+        "print(json.dumps(assign_shards(s, 3)))"
+    )
+    results = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "12345")
+    }
     assert len(results) == 1
     assert json.loads(results.pop()) == assign_shards(attempts(repeats=2), 3)
 

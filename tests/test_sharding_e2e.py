@@ -38,8 +38,17 @@ def bench_dir(path: Path) -> Path:
 
 
 def pytest_command(*options: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ehr-scale=small", "--concurrency=8",
-            *options]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--ehr-scale=small",
+        "--concurrency=8",
+        *options,
+    ]
 
 
 def run(cwd: Path, command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -78,9 +87,16 @@ def sharded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_shards_and_single(path: Path) -> None:
-    shards = [subprocess.Popen(pytest_command("--model=reference", f"--shard={i}/3", f"--results-dir=shards/{i}"),
-                               cwd=path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-              for i in (1, 2, 3)]
+    shards = [
+        subprocess.Popen(
+            pytest_command("--model=reference", f"--shard={i}/3", f"--results-dir=shards/{i}"),
+            cwd=path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in (1, 2, 3)
+    ]
     outputs = [process.communicate(timeout=600)[0] for process in shards]
     assert [process.returncode for process in shards] == [0, 0, 0], outputs
     single = run(path, pytest_command("--model=reference", "--results-dir=single"))
@@ -110,12 +126,23 @@ def test_three_shards_merge_into_what_one_process_writes(sharded: Path) -> None:
 def test_the_merged_run_passes_the_ci_gates_and_renders_in_the_reports_and_viewer(sharded: Path) -> None:
     merged = sharded / "gated" / "reference"
     assert merge(sharded, *(f"shards/{i}/reference" for i in (1, 2, 3)), out="gated/reference").returncode == 0
-    gates = run(sharded, [sys.executable, "-m", "medbench.results", "gates", str(merged), "--min-accuracy=0.95",
-                          "--min-task-accuracy=task5=0.9"])
+    gates = run(
+        sharded,
+        [
+            sys.executable,
+            "-m",
+            "medbench.results",
+            "gates",
+            str(merged),
+            "--min-accuracy=0.95",
+            "--min-task-accuracy=task5=0.9",
+        ],
+    )
     assert gates.returncode == 0, gates.stdout + gates.stderr
     assert "gates passed" in gates.stdout
-    on_a_shard = run(sharded, [sys.executable, "-m", "medbench.results", "gates", "shards/1/reference",
-                               "--min-accuracy=0.5"])
+    on_a_shard = run(
+        sharded, [sys.executable, "-m", "medbench.results", "gates", "shards/1/reference", "--min-accuracy=0.5"]
+    )
     assert on_a_shard.returncode == 2 and "merge the shards" in on_a_shard.stderr
     paths = write_reports(sharded / "gated", sharded / "report")
     names = {path.name for path in paths}
@@ -143,8 +170,10 @@ def test_a_shard_run_twice_is_refused_naming_both_folders(sharded: Path) -> None
 
 
 def test_folders_of_other_settings_are_refused_naming_the_difference(sharded: Path) -> None:
-    other = run(sharded, pytest_command("--model=reference", "--shard=2/3", "--max-rounds=5", "--results-dir=other",
-                                        "-k", "task3"))
+    other = run(
+        sharded,
+        pytest_command("--model=reference", "--shard=2/3", "--max-rounds=5", "--results-dir=other", "-k", "task3"),
+    )
     assert other.returncode == 0, other.stdout[-2000:]
     result = merge(sharded, "shards/1/reference", "other/reference", "shards/3/reference", out="mixed/reference")
     assert result.returncode == 2
@@ -175,8 +204,11 @@ def replicas(request: pytest.FixtureRequest) -> Iterator[list[ServedModel]]:
 def replica_run(path: Path, urls: list[str]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REPLICA_KEY": SECRET}
     options = [f"--base-url={url}" for url in urls]
-    return run(path, pytest_command("--model=reference-served", "--api-key-env=REPLICA_KEY", *options,
-                                    "--results-dir=results"), env=env)
+    return run(
+        path,
+        pytest_command("--model=reference-served", "--api-key-env=REPLICA_KEY", *options, "--results-dir=results"),
+        env=env,
+    )
 
 
 def test_two_replicas_share_one_run(tmp_path: Path, replicas) -> None:

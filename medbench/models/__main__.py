@@ -61,9 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         help="requests answered at once (default 128): with --latency, at most N conversations "
         "wait at the same time, so keep it above the harness's attempts in flight",
     )
-    serve.add_argument("--stop-after", type=int, default=None, metavar="N",
-                       help="stop serving after answering N chat completions (a replica that goes away mid-run, "
-                            "for failover drills: docs/sharding.md)")
+    serve.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop serving after answering N chat completions (a replica that goes away mid-run, "
+        "for failover drills: docs/sharding.md)",
+    )
     args = parser.parse_args(argv)
     if args.latency < 0:
         parser.error("--latency must not be negative")

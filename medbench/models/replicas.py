@@ -88,8 +88,13 @@ def counting_calls() -> Iterator[CallTally]:
 class ReplicaPool:
     """Picks a replica per call and keeps each one's health; safe across threads."""
 
-    def __init__(self, base_urls: Sequence[str], cooldown_s: float = COOLDOWN_S, max_cooldown_s: float = MAX_COOLDOWN_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        base_urls: Sequence[str],
+        cooldown_s: float = COOLDOWN_S,
+        max_cooldown_s: float = MAX_COOLDOWN_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not base_urls:
             raise ValueError("a replica pool needs at least one base URL")
         self.replicas = [Replica(url, replica_label(url)) for url in base_urls]
@@ -146,8 +151,9 @@ class ReplicaTransport(httpx2.BaseTransport):
     def __init__(self, pool: ReplicaPool, canonical_base: str, inner: httpx2.BaseTransport | None = None) -> None:
         self.pool = pool
         self._canonical = httpx2.URL(canonical_base.rstrip("/"))
-        self._inner = inner or httpx2.HTTPTransport(limits=httpx2.Limits(max_connections=1000,
-                                                                          max_keepalive_connections=100))
+        self._inner = inner or httpx2.HTTPTransport(
+            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+        )
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         tried: set[int] = set()
@@ -176,14 +182,15 @@ class ReplicaTransport(httpx2.BaseTransport):
         base = httpx2.URL(base_url.rstrip("/"))
         path = request.url.raw_path.decode("ascii")
         prefix = self._canonical.raw_path.decode("ascii")
-        suffix = path[len(prefix):] if path.startswith(prefix) else path
+        suffix = path[len(prefix) :] if path.startswith(prefix) else path
         url = base.copy_with(raw_path=(base.raw_path.decode("ascii") + suffix).encode("ascii"))
         if url == request.url:
             return request
         headers = request.headers.copy()
         headers["Host"] = url.netloc.decode("ascii")
-        return httpx2.Request(request.method, url, headers=headers, stream=request.stream,
-                              extensions=request.extensions)
+        return httpx2.Request(
+            request.method, url, headers=headers, stream=request.stream, extensions=request.extensions
+        )
 
     def close(self) -> None:
         self._inner.close()

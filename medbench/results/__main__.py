@@ -26,17 +26,27 @@ USAGE_ERROR = 2
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of `python -m medbench.results` (the job-file tests check commands against it)."""
-    parser = argparse.ArgumentParser(prog="python -m medbench.results", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m medbench.results", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    merge = commands.add_parser("merge", help="merge the shard folders of one run (or runs of one identity) into one run folder")
-    merge.add_argument("folders", nargs="+", type=Path, metavar="FOLDER", help="run folders (each holding run.json and runs.jsonl)")
+    merge = commands.add_parser(
+        "merge", help="merge the shard folders of one run (or runs of one identity) into one run folder"
+    )
+    merge.add_argument(
+        "folders", nargs="+", type=Path, metavar="FOLDER", help="run folders (each holding run.json and runs.jsonl)"
+    )
     merge.add_argument("--out", type=Path, required=True, help="the merged run folder to write (must hold no run)")
     gates = commands.add_parser("gates", help="apply CI gates to a run folder's summary.json; exit 1 when one fails")
     gates.add_argument("folder", type=Path, metavar="FOLDER", help="a run folder (holding summary.json)")
     gates.add_argument("--min-accuracy", metavar="X", help="overall accuracy at least X (0.9 or 90%%)")
-    gates.add_argument("--min-task-accuracy", action="append", default=[], metavar="taskN=X",
-                       help="accuracy of one category at least X, repeatable (task5=0.8)")
+    gates.add_argument(
+        "--min-task-accuracy",
+        action="append",
+        default=[],
+        metavar="taskN=X",
+        help="accuracy of one category at least X, repeatable (task5=0.8)",
+    )
     return parser
 
 
@@ -63,8 +73,10 @@ def _merge(folders: list[Path], out: Path) -> int:
         return USAGE_ERROR
     summary = result.summary
     shards = f" (shards {', '.join(result.shards)})" if result.shards else ""
-    print(f"merged {len(result.parts)} folder(s){shards} into {result.out}: {summary['total']} attempts, "
-          f"accuracy {summary['accuracy']:.1f}%, run {'complete' if summary['complete'] else 'incomplete'}")
+    print(
+        f"merged {len(result.parts)} folder(s){shards} into {result.out}: {summary['total']} attempts, "
+        f"accuracy {summary['accuracy']:.1f}%, run {'complete' if summary['complete'] else 'incomplete'}"
+    )
     print(summary_table(summary))
     return 0
 
@@ -78,9 +90,11 @@ def _gates(folder: Path, chosen: list[Gate]) -> int:
         return USAGE_ERROR
     shard = summary.get("shard")
     if shard:
-        print(f"gates: {folder} holds shard {shard.get('index')}/{shard.get('count')} of a run, not the run; "
-              "merge the shards first (python -m medbench.results merge ... --out FOLDER) and gate the merged folder",
-              file=sys.stderr)
+        print(
+            f"gates: {folder} holds shard {shard.get('index')}/{shard.get('count')} of a run, not the run; "
+            "merge the shards first (python -m medbench.results merge ... --out FOLDER) and gate the merged folder",
+            file=sys.stderr,
+        )
         return USAGE_ERROR
     failures = failed_gates(summary, chosen)
     if not summary.get("complete"):  # a --task-id run never is; the gates judge what was recorded, as in pytest
@@ -89,8 +103,11 @@ def _gates(folder: Path, chosen: list[Gate]) -> int:
         print(f"GATE FAILED: {line}")
     if failures:
         return 1
-    print("gates passed: " + ", ".join(gate.describe() for gate in chosen)
-          + f" ({summary['correct']}/{summary['total']} correct, accuracy {summary['accuracy']:.1f}%)")
+    print(
+        "gates passed: "
+        + ", ".join(gate.describe() for gate in chosen)
+        + f" ({summary['correct']}/{summary['total']} correct, accuracy {summary['accuracy']:.1f}%)"
+    )
     return 0
 
 

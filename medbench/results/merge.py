@@ -28,7 +28,7 @@ from medbench.results.folder_lock import RunRefused
 from medbench.results.records import RecordKey, record_key
 from medbench.results.resume import identity_differences
 from medbench.results.summary import build_summary, latest_records
-from medbench.results.writer import RunFolder, read_jsonl
+from medbench.results.writer import RunFolder
 from medbench.sharding import Shard, assign_shards, selected_attempts
 
 SHARD_KEY = "shard"
@@ -114,15 +114,19 @@ def _hold(folder: RunFolder, session: str, held: ExitStack) -> None:
         with folder.lock():
             folder.session_lock.acquire(session)
     except RunRefused as error:
-        raise MergeRefused(f"{folder.path} is being written by a running session; merge once it ended ({error})") from None
+        raise MergeRefused(
+            f"{folder.path} is being written by a running session; merge once it ended ({error})"
+        ) from None
     held.callback(folder.session_lock.release)
 
 
 def _read_part(folder: RunFolder) -> RunPart:
     manifest = folder.read_manifest()
     if manifest is None or "identity" not in manifest:
-        raise MergeRefused(f"{folder.path} has no {folder.manifest_path.name}: not a medbench run folder "
-                           "(name the folder holding runs.jsonl and run.json, e.g. results/<model>)")
+        raise MergeRefused(
+            f"{folder.path} has no {folder.manifest_path.name}: not a medbench run folder "
+            "(name the folder holding runs.jsonl and run.json, e.g. results/<model>)"
+        )
     return RunPart(folder, manifest, latest_records(folder.records()))
 
 
@@ -132,26 +136,33 @@ def check_same_run(parts: list[RunPart]) -> None:
     for part in parts[1:]:
         differences = identity_differences(first.identity, part.identity)
         if differences:
-            raise MergeRefused(f"{part.name} is not part of the same run as {first.name}: "
-                               f"{'; '.join(differences)}")
+            raise MergeRefused(f"{part.name} is not part of the same run as {first.name}: {'; '.join(differences)}")
     fingerprints = {fp: part.name for part in parts for fp in part.fingerprints}
     if len(fingerprints) > 1:
         listed = "; ".join(f"{fp} ({name})" for fp, name in fingerprints.items())
-        raise MergeRefused(f"the folders ran on different environments (environment fingerprints differ: {listed}); "
-                           "their verdicts are not one run's")
+        raise MergeRefused(
+            f"the folders ran on different environments (environment fingerprints differ: {listed}); "
+            "their verdicts are not one run's"
+        )
     shards = [part.shard for part in parts]
     if any(shards) and not all(shards):
         plain = [part.name for part in parts if part.shard is None]
-        raise MergeRefused(f"{', '.join(plain)} {'is' if len(plain) == 1 else 'are'} not a shard, the others are; "
-                           "merge the shards of one run, or whole runs")
+        raise MergeRefused(
+            f"{', '.join(plain)} {'is' if len(plain) == 1 else 'are'} not a shard, the others are; "
+            "merge the shards of one run, or whole runs"
+        )
     counts = {shard.count for shard in shards if shard is not None}
     if len(counts) > 1:
-        raise MergeRefused(f"the shards split the run differently ({', '.join(_labels(parts))}); "
-                           "every shard of one run uses the same N in --shard I/N")
+        raise MergeRefused(
+            f"the shards split the run differently ({', '.join(_labels(parts))}); "
+            "every shard of one run uses the same N in --shard I/N"
+        )
     selections = {_selection(part).get("sha256") for part in parts}
     if len(selections) > 1:
-        raise MergeRefused("the shards ran different selections of attempts (their selection sha256 differs: another "
-                           "--task-id or --repeats); run every shard with the same options")
+        raise MergeRefused(
+            "the shards ran different selections of attempts (their selection sha256 differs: another "
+            "--task-id or --repeats); run every shard with the same options"
+        )
     _check_overlaps(parts)
 
 
@@ -162,14 +173,18 @@ def _check_overlaps(parts: list[RunPart]) -> None:
             by_shard.setdefault(part.shard.label, []).append(part.name)
     for label, names in sorted(by_shard.items()):
         if len(names) > 1:
-            raise MergeRefused(f"shard {label} was run twice ({' and '.join(names)}): its attempts would be recorded "
-                               "twice; merge one folder per shard")
+            raise MergeRefused(
+                f"shard {label} was run twice ({' and '.join(names)}): its attempts would be recorded "
+                "twice; merge one folder per shard"
+            )
     seen: dict[RecordKey, str] = {}
     for part in parts:
         twice = sorted(key for key in part.keys if key in seen)
         if twice:
-            raise MergeRefused(f"{len(twice)} attempt(s) are recorded in both {seen[twice[0]]} and {part.name} "
-                               f"({_keys(twice)}); each attempt must come from one folder")
+            raise MergeRefused(
+                f"{len(twice)} attempt(s) are recorded in both {seen[twice[0]]} and {part.name} "
+                f"({_keys(twice)}); each attempt must come from one folder"
+            )
         seen.update(dict.fromkeys(part.keys, part.name))
 
 
@@ -178,8 +193,10 @@ def expected_attempts(parts: list[RunPart]) -> list[RecordKey]:
     selection = _selection(parts[0])
     attempts = selected_attempts(selection)
     if not attempts:
-        raise MergeRefused(f"{parts[0].name}: run.json records no selection of attempts (written before "
-                           "sharding existed?); rerun with this harness version")
+        raise MergeRefused(
+            f"{parts[0].name}: run.json records no selection of attempts (written before "
+            "sharding existed?); rerun with this harness version"
+        )
     keys = [(a.task_id, a.attempt) for a in attempts]
     shard = parts[0].shard
     if shard is None:
@@ -192,23 +209,30 @@ def expected_attempts(parts: list[RunPart]) -> list[RecordKey]:
         if missing:
             have = ", ".join(_labels(parts))
             need = ", ".join(f"{index}/{shard.count}" for index in missing)
-            raise MergeRefused(f"shard(s) {need} missing (have {have}); run them (--shard {missing[0]}/{shard.count}) "
-                               "and merge every shard's folder")
+            raise MergeRefused(
+                f"shard(s) {need} missing (have {have}); run them (--shard {missing[0]}/{shard.count}) "
+                "and merge every shard's folder"
+            )
+    count = shard.count if shard is not None else 0
     recorded = {owner: set().union(*(part.keys for part in owned_by)) for owner, owned_by in present.items()}
     wanted = {owner: {key for key, o in owners.items() if o == owner} for owner in present}
     for owner, owned_by in present.items():
         stray = sorted(recorded[owner] - wanted[owner])
         if stray:
             where = owned_by[0].name if len(owned_by) == 1 else "the folders"
-            raise MergeRefused(f"{where} holds {len(stray)} attempt(s) outside the run's selection"
-                               f"{'' if owner == 0 else f' of shard {owner}/{shard.count}'} ({_keys(stray)})")
+            raise MergeRefused(
+                f"{where} holds {len(stray)} attempt(s) outside the run's selection"
+                f"{'' if owner == 0 else f' of shard {owner}/{count}'} ({_keys(stray)})"
+            )
     for owner, owned_by in present.items():
         lacking = [key for key in keys if key in wanted[owner] - recorded[owner]]
         if lacking:
-            which = "the run" if owner == 0 else f"shard {owner}/{shard.count} ({owned_by[0].name})"
-            fix = "--resume" if owner == 0 else f"--resume --shard {owner}/{shard.count}"
-            raise MergeRefused(f"{which} lacks {len(lacking)} of its {len(wanted[owner])} attempt(s) ({_keys(lacking)}); "
-                               f"finish it with {fix} and merge again")
+            which = "the run" if owner == 0 else f"shard {owner}/{count} ({owned_by[0].name})"
+            fix = "--resume" if owner == 0 else f"--resume --shard {owner}/{count}"
+            raise MergeRefused(
+                f"{which} lacks {len(lacking)} of its {len(wanted[owner])} attempt(s) ({_keys(lacking)}); "
+                f"finish it with {fix} and merge again"
+            )
     return keys
 
 
@@ -232,8 +256,15 @@ def merged_manifest(parts: list[RunPart]) -> dict[str, Any]:
             manifest[key] = merged
     manifest["merged"] = {
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "from": [{"folder": part.name, "shard": part.shard.label if part.shard else None,
-                  "sessions": part.manifest.get("sessions", []), "attempts": len(part.rows)} for part in parts],
+        "from": [
+            {
+                "folder": part.name,
+                "shard": part.shard.label if part.shard else None,
+                "sessions": part.manifest.get("sessions", []),
+                "attempts": len(part.rows),
+            }
+            for part in parts
+        ],
     }
     return manifest
 
@@ -262,7 +293,7 @@ def _write(out: RunFolder, parts: list[RunPart], rows: list[dict[str, Any]], man
                 named[key] = line
     chosen = {key: named.get(key) or latest.get(key) for key in names}
     out.path.mkdir(parents=True, exist_ok=True)
-    _write_lines(out.transcripts_path, (line for row in rows if (line := chosen[record_key(row)]) is not None))
+    _write_lines(out.transcripts_path, (kept for row in rows if (kept := chosen[record_key(row)]) is not None))
     _write_lines(out.runs_path, (json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n" for row in rows))
     out.write_manifest(manifest)
 

@@ -141,8 +141,15 @@ def replica_statistics(rows: list[dict[str, Any]], replicas: list[str]) -> list[
     if not (served or failed):
         return []
     total = sum(served.values())
-    return [{"base_url": name, "calls": served[name], "share": round(served[name] / total, 4) if total else 0.0,
-             "failures": failed[name]} for name in names]
+    return [
+        {
+            "base_url": name,
+            "calls": served[name],
+            "share": round(served[name] / total, 4) if total else 0.0,
+            "failures": failed[name],
+        }
+        for name in names
+    ]
 
 
 def model_call_statistics(rows: list[dict[str, Any]]) -> dict[str, Any]:

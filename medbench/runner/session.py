@@ -18,13 +18,13 @@ from typing import Any
 
 import requests
 
+from medbench import sharding
 from medbench.environment import Environment
 from medbench.results.folder_lock import RunRefused
 from medbench.results.records import RecordKey
 from medbench.results.resume import identity_differences, open_run, recorded_attempts
 from medbench.results.writer import RunFolder
 from medbench.settings import Settings, SetupError
-from medbench import sharding
 from medbench.tasks.task import Task, TaskSet
 
 BUILTIN_API_KEY = "reference"

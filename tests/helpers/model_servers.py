@@ -31,8 +31,11 @@ def served_models(*options: Sequence[str]) -> Iterator[list[ServedModel]]:
     started: list[ServedModel] = []
     try:
         for extra in options:
-            process = subprocess.Popen([sys.executable, "-m", "medbench.models", "serve", "--port=0", *extra],
-                                       stdout=subprocess.PIPE, text=True)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "medbench.models", "serve", "--port=0", *extra],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             line = process.stdout.readline()  # type: ignore[union-attr]
             match = re.search(r"at (http://\S+)", line)
             assert match, line
