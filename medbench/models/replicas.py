@@ -167,7 +167,7 @@ class ReplicaTransport(httpx2.BaseTransport):
             tried.add(index)
             routed = self._route(request, replica.base_url)
             try:
-                response = self._inner.handle_request(routed)
+                response = _read_whole(self._inner.handle_request(routed))
             except httpx2.ConnectError as error:  # never reached the model: the next replica, at once
                 self.pool.release(replica, ok=False)
                 last_error = error
@@ -194,3 +194,16 @@ class ReplicaTransport(httpx2.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def _read_whole(response: httpx2.Response) -> httpx2.Response:
+    """The response with its whole raw body read here: a replica that goes away mid-answer has not
+    served the call (its failure is counted against it), and layers above (an attempt's cassette)
+    get a body they can read again."""
+    try:
+        raw = response.content if response.is_stream_consumed else b"".join(response.iter_raw())
+    finally:
+        response.close()
+    return httpx2.Response(
+        response.status_code, headers=response.headers, stream=httpx2.ByteStream(raw), extensions=response.extensions
+    )
