@@ -72,20 +72,27 @@ def main() -> int:
             result = timed(run(chosen, root / label.replace(" ", "-"), args.concurrency))
             walls[label] = time.perf_counter() - started
             split = ", ".join(f"{r['share']:.0%}" for r in result["replicas"] or [])
-            print(f"{label}: {result['correct']}/{result['total']} correct in {walls[label]:.1f} s"
-                  + (f" (calls split {split})" if split else ""))
+            print(
+                f"{label}: {result['correct']}/{result['total']} correct in {walls[label]:.1f} s"
+                + (f" (calls split {split})" if split else "")
+            )
         print(f"speed-up with 2 replicas: {walls['1 replica'] / walls['2 replicas']:.2f}x")
         started = time.perf_counter()
-        processes = [run(urls, root / f"shard-{i}", args.concurrency, f"{i}/{args.shards}")
-                     for i in range(1, args.shards + 1)]
+        processes = [
+            run(urls, root / f"shard-{i}", args.concurrency, f"{i}/{args.shards}") for i in range(1, args.shards + 1)
+        ]
         for process in processes:
             timed(process)
         print(f"{args.shards} shards at once over 2 replicas: {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
         merged = merge_runs([root / f"shard-{i}" / "served" for i in range(1, args.shards + 1)], root / "merged")
-        print(f"merge of {args.shards} shards ({merged.summary['total']} attempts): "
-              f"{time.perf_counter() - started:.2f} s")
-        single = {(r["task_id"], r["attempt"]): r["correct"] for r in read_jsonl(root / "2-replicas" / "served" / "runs.jsonl")}
+        print(
+            f"merge of {args.shards} shards ({merged.summary['total']} attempts): {time.perf_counter() - started:.2f} s"
+        )
+        single = {
+            (r["task_id"], r["attempt"]): r["correct"]
+            for r in read_jsonl(root / "2-replicas" / "served" / "runs.jsonl")
+        }
         again = {(r["task_id"], r["attempt"]): r["correct"] for r in read_jsonl(root / "merged" / "runs.jsonl")}
         print(f"merged verdicts equal the single run's: {single == again}")
     return 0
