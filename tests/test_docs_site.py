@@ -60,7 +60,8 @@ def test_the_option_page_lists_every_declared_option_with_its_default_env_and_in
         row = next((line for names, line in rows.items() if names.startswith(f"`{option.flag}")), None)
         assert row is not None, f"{option.flag} is missing from the generated option page"
         cells = [cell.strip() for cell in row.split("|")[1:-1]]
-        assert cells[1] == (f"`{option.default}`" if option.default is not None else "none"), option.flag
+        default = getattr(option, "default_text", None) or ("none" if option.default is None else str(option.default))
+        assert cells[1] == ("none" if default == "none" else f"`{default}`"), option.flag
         assert cells[2] == (f"`{option.env}`" if option.env else "(none)"), option.flag
         assert cells[3] == (f"`{option.ini}`" if option.in_ini else "(none)"), option.flag
 

@@ -70,6 +70,14 @@ def _code(text: Any) -> str:
     return f"`{text}`"
 
 
+def default_cell(spec: Any) -> str:
+    """The declared default as `--help` states it (`default_text` where the declaration has one)."""
+    text = getattr(spec, "default_text", None)
+    if text is None:
+        text = "none" if spec.default is None else str(spec.default)
+    return "none" if text == "none" else _code(_cell(text))
+
+
 def render_options_page() -> str:
     from medbench.plugin.options import CALL_LIMIT_OPTIONS, OPTIONS
 
@@ -104,7 +112,7 @@ def render_options_page() -> str:
         names = ", ".join(_code(f"{name} {metavar}" if metavar else name) for name in registered.flags)
         choices = registered.settings.get("choices")
         if spec is not None:
-            default = _code(spec.default) if spec.default is not None else "none"
+            default = default_cell(spec)
             env = _code(spec.env) if spec.env else "(none)"
             ini = _code(spec.ini) if spec.in_ini else "(none)"
             help_text = spec.help
