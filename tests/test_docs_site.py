@@ -10,6 +10,7 @@ Waits are on page conditions, never fixed sleeps.
 from __future__ import annotations
 
 import functools
+import html
 import importlib.util
 import subprocess
 import sys
@@ -53,24 +54,34 @@ def test_the_readme_has_no_hand_copy_of_the_option_table():
     assert "| `--model` |" not in readme and "| `--retry-budget" not in readme
 
 
+def option_entries(page: str) -> dict[str, str]:
+    """`### <flags>` heading -> the entry's text, from the generated Markdown."""
+    entries = page.split("\n### ")[1:]
+    return {entry.split("\n", 1)[0]: entry.split("\n", 1)[1].split("\n## ")[0] for entry in entries}
+
+
 def test_the_option_page_lists_every_declared_option_with_its_default_env_and_ini_key():
-    page = hook("options_page").render_options_page()
-    rows = {line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| `--")}
+    options_page = hook("options_page")
+    entries = option_entries(options_page.render_options_page())
     for option in OPTIONS + CALL_LIMIT_OPTIONS:
-        row = next((line for names, line in rows.items() if names.startswith(f"`{option.flag}")), None)
-        assert row is not None, f"{option.flag} is missing from the generated option page"
-        cells = [cell.strip() for cell in row.split("|")[1:-1]]
+        entry = next((text for names, text in entries.items() if names.startswith(f"`{option.flag}")), None)
+        assert entry is not None, f"{option.flag} is missing from the generated option page"
+        assert html.escape(option.help.replace("%%", "%"), quote=False) in entry, option.flag
         default = getattr(option, "default_text", None) or ("none" if option.default is None else str(option.default))
-        assert cells[1] == ("none" if default == "none" else f"`{default}`"), option.flag
-        assert cells[2] == (f"`{option.env}`" if option.env else "(none)"), option.flag
-        assert cells[3] == (f"`{option.ini}`" if option.in_ini else "(none)"), option.flag
+        env = f"`{option.env}`" if option.env else "(none)"
+        ini = f"`{option.ini}`" if option.in_ini else "(none)"
+        label_default, label_env, label_ini = options_page.FACTS
+        facts = f"{label_default}: {'none' if default == 'none' else f'`{default}`'} · {label_env}: {env} · {label_ini}: {ini}"
+        assert facts in entry, option.flag
 
 
 def test_the_option_page_also_lists_the_options_registered_outside_the_declarations():
     page = hook("options_page").render_options_page()
     registered_elsewhere = "--extra-header --strip-think --resume --task-id --min-task-accuracy --cassettes-dir"
-    for flag in (registered_elsewhere + " --record-mode --disable-recording").split():
-        assert f"| `{flag}" in page, flag
+    for flag in registered_elsewhere.split():
+        assert f"### `{flag}" in page, flag
+    for flag in ("--record-mode", "--disable-recording"):
+        assert f"| `{flag}` |" in page, flag
 
 
 def test_a_page_missing_from_nav_is_added_under_more_topics(tmp_path: Path):
@@ -205,11 +216,9 @@ def test_the_option_page_renders_the_generated_reference(browser, served: str):
     open_page(browser, served + "options.html")
     assert wait_for(browser, lambda d: headings(d, "h1")) == ["Options"]
     assert headings(browser, "h2")[:2] == ["The medbench group", "pytest-recording's options"]
-    first_cells = browser.execute_script(
-        "return [...document.querySelectorAll('article table tbody tr td:first-child')].map(td => td.textContent);"
-    )
+    entries = headings(browser, "h3")
     for option in OPTIONS + CALL_LIMIT_OPTIONS:
-        assert any(cell.startswith(option.flag) for cell in first_cells), option.flag
+        assert any(entry.startswith(option.flag) for entry in entries), option.flag
     assert page_errors(browser) == []
 
 

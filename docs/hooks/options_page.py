@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PAGE = "options.md"
+# The labels of the line under each option's help, in this order (tests read the page by them).
+FACTS = ("Default", "Environment variable", "`pytest.ini` key")
 
 
 @dataclass
@@ -93,16 +95,14 @@ def render_options_page() -> str:
         '"medbench"). This page is generated when the site is built, from the declarations in',
         "`medbench/plugin/options.py`, so it always matches the installed version.",
         "",
-        "Each option of the first table also reads an environment variable and a `pytest.ini` key",
-        "(`medbench_<name>`), in that order after the command line, then falls back to its default.",
-        "`--api-key` has no ini key. How the options work together is described in",
+        "An option is read from the command line, else from its environment variable, else from its",
+        "`pytest.ini` key (`medbench_<name>`), else its default; each entry says which it has",
+        "(`--api-key` has no ini key). How the options work together is described in",
         "[Running the benchmark](running.md); its [notes on some options](running.md#notes-on-some-options)",
         "add what a one-line help cannot say.",
         "",
         "## The medbench group",
         "",
-        "| option | default | environment variable | `pytest.ini` key | what |",
-        "| --- | --- | --- | --- | --- |",
     ]
     medbench = [option for option in recorder.options if option.group == "medbench"]
     for registered in medbench:
@@ -129,7 +129,14 @@ def render_options_page() -> str:
             help_text += f" (one of {', '.join(_code(choice) for choice in choices)})"
         if registered.settings.get("action") == "append" and "repeatable" not in help_text:
             help_text += " (repeatable)"
-        lines.append(f"| {names} | {_cell(default)} | {env} | {ini} | {_cell(help_text)} |")
+        lines += [
+            f"### {names}",
+            "",
+            _cell(help_text),
+            "",
+            f"{FACTS[0]}: {default} · {FACTS[1]}: {env} · {FACTS[2]}: {ini}",
+            "",
+        ]
     lines += [
         "",
         "## pytest-recording's options",
