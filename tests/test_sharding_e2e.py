@@ -78,7 +78,10 @@ def without_timings(data: dict) -> dict:
 def sharded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three shards started together as three processes, and the same run in one process: once per
     test session, shared by xdist workers through a folder beside theirs (the xdist docs' recipe)."""
-    path = tmp_path_factory.getbasetemp().parent / "medbench-sharded"
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' folders share this session's parent
+        base = base.parent
+    path = base / "medbench-sharded"
     with FileLock(str(path) + ".lock"):
         if not (path / "single" / "reference" / "summary.json").exists():
             shutil.rmtree(path, ignore_errors=True)
