@@ -22,6 +22,9 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_EHR_SCALE = "full"
 EHR_SCALES = ("small", "medium", "full")
 PROTOCOLS = ("text", "tools")
+# MedAgentBench v2's task sets run v2's tool protocol (medbench.agent.v2_loop), never --protocol's choices.
+V2_TASK_SETS = ("v2", "generated-v2")
+V2_PROTOCOL = "v2-tools"
 GRADERS = ("official", "corrected", "state")
 POST_MODES = ("official", "execute")
 

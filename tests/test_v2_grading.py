@@ -31,13 +31,26 @@ def verdict(category, ehr, attempt, mode="official", context="", run_started=RUN
 
 
 def order(code, note="", status="active", **extra):
-    return {"resourceType": "ServiceRequest", "code": {"coding": [{"system": "x", "code": code, "display": code}]},
-            "status": status, "intent": "order", "subject": SUBJECT, "note": {"text": note}, **extra}
+    return {
+        "resourceType": "ServiceRequest",
+        "code": {"coding": [{"system": "x", "code": code, "display": code}]},
+        "status": status,
+        "intent": "order",
+        "subject": SUBJECT,
+        "note": {"text": note},
+        **extra,
+    }
 
 
 def med_order(text, status="active", **extra):
-    return {"resourceType": "MedicationRequest", "medicationCodeableConcept": {"coding": [], "text": text},
-            "status": status, "intent": "order", "subject": SUBJECT, **extra}
+    return {
+        "resourceType": "MedicationRequest",
+        "medicationCodeableConcept": {"coding": [], "text": text},
+        "status": status,
+        "intent": "order",
+        "subject": SUBJECT,
+        **extra,
+    }
 
 
 CT_ORDER = order("74177", "Renal mass follow-up")
@@ -48,9 +61,11 @@ CT_ORDER = order("74177", "Renal mass follow-up")
 
 def test_task_now_reads_the_its_now_clause_then_the_last_timestamp_then_the_default():
     assert task_now("code HEARTRATE. It's 2023-11-13T12:00:00+00:00 now") == datetime.fromisoformat(
-        "2023-11-13T12:00:00+00:00")
+        "2023-11-13T12:00:00+00:00"
+    )
     assert task_now("seen 2022-01-01T00:00:00+00:00 and 2023-01-01T00:00:00+00:00") == datetime.fromisoformat(
-        "2023-01-01T00:00:00+00:00")
+        "2023-01-01T00:00:00+00:00"
+    )
     assert task_now("It's 2023-08-15:00:00+00:00 now") == DEFAULT_NOW  # task3_19's malformed time
     assert task_now("It's 2023-08-15T10:00:00Z now") == DEFAULT_NOW  # a Z suffix does not match
 
@@ -188,8 +203,11 @@ def test_task2_create_and_stop():
     ehr = FakeEhr().add(medication("enoxaparin 40 mg")).add(medication("warfarin 5 mg"))
     create = Attempt().posts("MedicationRequest", med_order("heparin 5000 units"))
     assert "discontinuing" in verdict(2, ehr, create).reason
-    both = Attempt().posts("MedicationRequest", med_order("heparin 5000 units")).posts(
-        "MedicationRequest", med_order("warfarin 5 mg", status="stopped"))
+    both = (
+        Attempt()
+        .posts("MedicationRequest", med_order("heparin 5000 units"))
+        .posts("MedicationRequest", med_order("warfarin 5 mg", status="stopped"))
+    )
     assert verdict(2, ehr, both).correct
 
 
@@ -209,10 +227,13 @@ NOW3 = "It's 2023-11-13T12:00:00+00:00 now"
 
 
 def hr_ehr():
-    return (FakeEhr().add(observation("HEARTRATE", "2023-11-13T12:00:00+00:00", 80))  # at now: included
-            .add(observation("HEARTRATE", "2023-11-13T06:00:00+00:00", 90))  # now - 6 h: included
-            .add(observation("HEARTRATE", "2023-11-13T00:00:00+00:00", 100))  # now - 12 h: included in 12 h
-            .add(observation("HEARTRATE", "2023-11-13T13:00:00+00:00", 200)))  # after now: excluded
+    return (
+        FakeEhr()
+        .add(observation("HEARTRATE", "2023-11-13T12:00:00+00:00", 80))  # at now: included
+        .add(observation("HEARTRATE", "2023-11-13T06:00:00+00:00", 90))  # now - 6 h: included
+        .add(observation("HEARTRATE", "2023-11-13T00:00:00+00:00", 100))  # now - 12 h: included in 12 h
+        .add(observation("HEARTRATE", "2023-11-13T13:00:00+00:00", 200))
+    )  # after now: excluded
 
 
 def test_task3_both_windows_inclusive_within_a_tenth():
@@ -238,7 +259,9 @@ def test_task3_is_read_only_strictly_in_official_and_by_writes_in_corrected():
     prose = Attempt().says("I will not POST anything.").finishes([85, 90])
     assert not verdict(3, hr_ehr(), prose, context=NOW3).correct
     assert verdict(3, hr_ehr(), prose, "corrected", NOW3).correct
-    rejected = Attempt().posts("Observation", {"resourceType": "Observation"}, accepted=False).says("x").finishes([85, 90])
+    rejected = (
+        Attempt().posts("Observation", {"resourceType": "Observation"}, accepted=False).says("x").finishes([85, 90])
+    )
     assert not verdict(3, hr_ehr(), rejected, context=NOW3).correct  # an attempted POST fails strictly
     assert verdict(3, hr_ehr(), rejected, "corrected", NOW3).correct
 
@@ -265,8 +288,13 @@ def test_task4_silent_branches():
 
 
 def test_task4_a_revoked_removal_order_does_not_block_and_period_end_dates_the_insertion():
-    ehr = FakeEhr().add({"resourceType": "Procedure", "code": {"coding": [{"code": "NUR1373"}]},
-                         "performedPeriod": {"start": "2023-11-01T00:00:00+00:00", "end": "2023-11-10T12:00:00+00:00"}})
+    ehr = FakeEhr().add(
+        {
+            "resourceType": "Procedure",
+            "code": {"coding": [{"code": "NUR1373"}]},
+            "performedPeriod": {"start": "2023-11-01T00:00:00+00:00", "end": "2023-11-10T12:00:00+00:00"},
+        }
+    )
     assert verdict(4, ehr, Attempt().finishes([-1]), context=NOW4).correct  # end is < 48 h ago
     ehr = FakeEhr().add(procedure("NUR1373", "2023-11-01T09:00:00+00:00")).add(service_request("NUR1373", "revoked"))
     assert not verdict(4, ehr, Attempt().finishes([-1]), context=NOW4).correct
@@ -292,8 +320,12 @@ def test_task5_stale_ct_needs_both_codes_and_one_order_may_carry_both():
     both = order("74177")
     both["code"]["coding"].append({"system": "x", "code": "CON417", "display": "IR"})
     assert verdict(5, ehr, Attempt().posts("ServiceRequest", both)).correct
-    extra = Attempt().posts("ServiceRequest", order("74177")).posts("ServiceRequest", order("CON417")).posts(
-        "Observation", {"resourceType": "Observation", "subject": SUBJECT})
+    extra = (
+        Attempt()
+        .posts("ServiceRequest", order("74177"))
+        .posts("ServiceRequest", order("CON417"))
+        .posts("Observation", {"resourceType": "Observation", "subject": SUBJECT})
+    )
     assert verdict(5, ehr, extra).correct  # writes outside the filter are skipped, not penalised
 
 
@@ -304,30 +336,53 @@ TSH_LAB, FT4_LAB = order("TSH"), order("FT4")
 
 
 def test_task6_branch_a_two_high_tsh_a_month_apart():
-    ehr = (FakeEhr().add(observation("TSH", "2023-01-01T00:00:00+00:00", 12))
-           .add(observation("TSH", "2023-01-31T00:00:00+00:00", 11)).add(observation("FT4", "2023-01-31T00:00:00+00:00", 1)))
+    ehr = (
+        FakeEhr()
+        .add(observation("TSH", "2023-01-01T00:00:00+00:00", 12))
+        .add(observation("TSH", "2023-01-31T00:00:00+00:00", 11))
+        .add(observation("FT4", "2023-01-31T00:00:00+00:00", 1))
+    )
     full = Attempt().posts("MedicationRequest", LEVO).posts("ServiceRequest", TSH_LAB).posts("ServiceRequest", FT4_LAB)
     assert verdict(6, ehr, full).correct
     labs_only = Attempt().posts("ServiceRequest", TSH_LAB).posts("ServiceRequest", FT4_LAB)
     assert "levothyroxine" in verdict(6, ehr, labs_only).reason
-    quirk = Attempt().posts("MedicationRequest", med_order("levothyroxine 125 mcg")).posts(
-        "ServiceRequest", TSH_LAB).posts("ServiceRequest", TSH_LAB)
+    quirk = (
+        Attempt()
+        .posts("MedicationRequest", med_order("levothyroxine 125 mcg"))
+        .posts("ServiceRequest", TSH_LAB)
+        .posts("ServiceRequest", TSH_LAB)
+    )
     assert verdict(6, ehr, quirk).correct  # "25" is a substring of 125; two TSH orders count as two labs
 
 
 def test_task6_29_days_apart_is_not_branch_a():
-    ehr = (FakeEhr().add(observation("TSH", "2023-01-01T00:00:00+00:00", 12))
-           .add(observation("TSH", "2023-01-30T00:00:00+00:00", 11)))
+    ehr = (
+        FakeEhr()
+        .add(observation("TSH", "2023-01-01T00:00:00+00:00", 12))
+        .add(observation("TSH", "2023-01-30T00:00:00+00:00", 11))
+    )
     assert verdict(6, ehr, Attempt().finishes([-1])).correct
 
 
 def test_task6_branch_b_labs_and_no_medication():
-    ehr = FakeEhr().add(observation("TSH", "2023-05-01T00:00:00+00:00", 10)).add(
-        observation("FT4", "2023-05-01T00:00:00+00:00", 1.8))
+    ehr = (
+        FakeEhr()
+        .add(observation("TSH", "2023-05-01T00:00:00+00:00", 10))
+        .add(observation("FT4", "2023-05-01T00:00:00+00:00", 1.8))
+    )
     labs = Attempt().posts("ServiceRequest", TSH_LAB).posts("ServiceRequest", FT4_LAB)
     assert verdict(6, ehr, labs).correct
-    assert "labs only" in verdict(6, ehr, Attempt().posts("MedicationRequest", LEVO).posts(
-        "ServiceRequest", TSH_LAB).posts("ServiceRequest", FT4_LAB)).reason
+    assert (
+        "labs only"
+        in verdict(
+            6,
+            ehr,
+            Attempt()
+            .posts("MedicationRequest", LEVO)
+            .posts("ServiceRequest", TSH_LAB)
+            .posts("ServiceRequest", FT4_LAB),
+        ).reason
+    )
 
 
 def test_task6_neither_branch_is_silent_and_corrected_checks_the_values_asked_for():
@@ -353,14 +408,21 @@ def test_task7_prolonged_needs_an_ecg_and_a_stopped_qt_drug_and_only_orders():
     ehr = FakeEhr().add(observation("QTCINTERVAL", "2023-11-01T00:00:00+00:00", 520))
     assert verdict(7, ehr, Attempt().posts("ServiceRequest", ECG).posts("MedicationRequest", STOP_ONDANSETRON)).correct
     assert "QT-prolonging" in verdict(7, ehr, Attempt().posts("ServiceRequest", ECG)).reason
-    other = Attempt().posts("ServiceRequest", ECG).posts("MedicationRequest", STOP_ONDANSETRON).posts(
-        "Observation", {"resourceType": "Observation", "subject": SUBJECT})
+    other = (
+        Attempt()
+        .posts("ServiceRequest", ECG)
+        .posts("MedicationRequest", STOP_ONDANSETRON)
+        .posts("Observation", {"resourceType": "Observation", "subject": SUBJECT})
+    )
     assert "every write" in verdict(7, ehr, other).reason
 
 
 def test_task7_latest_is_by_last_updated_officially_and_by_clinical_time_when_corrected():
-    ehr = (FakeEhr().add(observation("QTCINTERVAL", "2023-11-05T00:00:00+00:00", 450), "2024-12-30T20:00:00+00:00")
-           .add(observation("QTCINTERVAL", "2023-10-01T00:00:00+00:00", 530), "2024-12-30T21:00:00+00:00"))
+    ehr = (
+        FakeEhr()
+        .add(observation("QTCINTERVAL", "2023-11-05T00:00:00+00:00", 450), "2024-12-30T20:00:00+00:00")
+        .add(observation("QTCINTERVAL", "2023-10-01T00:00:00+00:00", 530), "2024-12-30T21:00:00+00:00")
+    )
     silent = Attempt().finishes([-1])
     assert not verdict(7, ehr, silent).correct  # the older reading was updated last: "prolonged"
     assert verdict(7, ehr, silent, "corrected").correct
@@ -372,8 +434,11 @@ NALOXONE = med_order("naloxone 4 mg nasal spray")
 
 
 def test_task8_silent_without_opioid_or_with_naloxone_or_a_combination_product():
-    for ehr in (FakeEhr(), FakeEhr().add(medication("oxycodone 5 mg")).add(medication("NARCAN 4 mg")),
-                FakeEhr().add(medication("morphine")).add(medication("buprenorphine-naloxone 8-2 mg"))):
+    for ehr in (
+        FakeEhr(),
+        FakeEhr().add(medication("oxycodone 5 mg")).add(medication("NARCAN 4 mg")),
+        FakeEhr().add(medication("morphine")).add(medication("buprenorphine-naloxone 8-2 mg")),
+    ):
         assert verdict(8, ehr, Attempt().finishes([-1])).correct
 
 
@@ -395,8 +460,10 @@ def test_task9_recent_shot_is_silent_and_a_stale_one_needs_exactly_one_order():
     assert verdict(9, recent, Attempt().finishes(["2023-01-09"]), "corrected", NOW9).correct
     stale = FakeEhr().add(procedure("90686", "2023-01-08T23:59:00+00:00"))
     assert verdict(9, stale, Attempt().posts("ServiceRequest", FLU), context=NOW9).correct
-    assert "date of the last influenza" in verdict(9, stale, Attempt().posts("ServiceRequest", FLU), "corrected",
-                                                   NOW9).reason
+    assert (
+        "date of the last influenza"
+        in verdict(9, stale, Attempt().posts("ServiceRequest", FLU), "corrected", NOW9).reason
+    )
 
 
 def test_task9_flu_is_a_loose_substring_and_an_empty_coding_fails():
@@ -410,7 +477,10 @@ def test_task9_flu_is_a_loose_substring_and_an_empty_coding_fails():
 # --- task10 ------------------------------------------------------------------------------------------------
 
 NOW10 = "It's 2023-11-07T12:00:00+00:00 now."
-BOOSTER = order("91320", "booster", )
+BOOSTER = order(
+    "91320",
+    "booster",
+)
 BOOSTER["code"]["coding"][0]["display"] = "COVID-19 vaccine"
 
 
@@ -420,8 +490,11 @@ def test_task10_calendar_days_a_dose_on_2022_11_07_is_recent():
 
 
 def test_task10_completed_medication_requests_count_by_authored_on():
-    ehr = FakeEhr().add(medication("COVID-19 VACCINE, MRNA", "completed", "2023-05-01T00:00:00+00:00")).add(
-        medication("COVID-19 VACCINE, MRNA", "active", "2021-05-01T00:00:00+00:00"))
+    ehr = (
+        FakeEhr()
+        .add(medication("COVID-19 VACCINE, MRNA", "completed", "2023-05-01T00:00:00+00:00"))
+        .add(medication("COVID-19 VACCINE, MRNA", "active", "2021-05-01T00:00:00+00:00"))
+    )
     assert verdict(10, ehr, Attempt().finishes([-1]), context=NOW10).correct
 
 

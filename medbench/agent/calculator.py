@@ -23,22 +23,56 @@ from typing import Any
 MAX_EXPRESSION_CHARS = 2000
 MAX_EXPONENT = 10_000
 MAX_MAGNITUDE = 10**100
+MAX_COMBINATORIAL = 1000
+_COMBINATORIAL = (math.factorial, math.comb, math.perm)
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
 }
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg,
-                                                          ast.Not: operator.not_}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.UAdd: operator.pos,
+    ast.USub: operator.neg,
+    ast.Not: operator.not_,
+}
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
 }
-_DATETIME_NAMES = {"date": datetime.date, "datetime": datetime.datetime, "timedelta": datetime.timedelta,
-                   "timezone": datetime.timezone}
+_DATETIME_NAMES = {
+    "date": datetime.date,
+    "datetime": datetime.datetime,
+    "timedelta": datetime.timedelta,
+    "timezone": datetime.timezone,
+}
 # Attributes allowed on values (and classes) of the datetime module.
-_VALUE_ATTRIBUTES = {"days", "seconds", "microseconds", "total_seconds", "timestamp", "date", "year", "month",
-                     "day", "hour", "minute", "second", "fromisoformat", "utc", "isoformat", "weekday"}
+_VALUE_ATTRIBUTES = {
+    "days",
+    "seconds",
+    "microseconds",
+    "total_seconds",
+    "timestamp",
+    "date",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "fromisoformat",
+    "utc",
+    "isoformat",
+    "weekday",
+}
 
 
 class CalculatorError(ValueError):
@@ -56,8 +90,11 @@ class _Module:
 _MATH = _Module("math", {name: getattr(math, name) for name in dir(math) if not name.startswith("_")})
 _DATETIME = _Module("datetime", dict(_DATETIME_NAMES))
 _NAMES: dict[str, Any] = {"math": _MATH, "datetime": _DATETIME, "Decimal": Decimal, "sum": sum}
-_CALLABLE = {id(v) for v in _MATH.members.values() if callable(v)} | {id(v) for v in _DATETIME_NAMES.values()} | {
-    id(Decimal), id(sum)}
+_CALLABLE = (
+    {id(v) for v in _MATH.members.values() if callable(v)}
+    | {id(v) for v in _DATETIME_NAMES.values()}
+    | {id(Decimal), id(sum)}
+)
 
 
 def evaluate(expression: str) -> Any:
@@ -127,7 +164,11 @@ def _attribute(owner: Any, name: str) -> Any:
             raise CalculatorError(f"{owner.name}.{name} is not available")
         return owner.members[name]
     allowed_owner = isinstance(owner, (datetime.date, datetime.timedelta, datetime.timezone)) or owner in (
-        datetime.date, datetime.datetime, datetime.timedelta, datetime.timezone)
+        datetime.date,
+        datetime.datetime,
+        datetime.timedelta,
+        datetime.timezone,
+    )
     if not allowed_owner or name not in _VALUE_ATTRIBUTES:
         raise CalculatorError(f"attribute {name!r} of {type(owner).__name__} is not available")
     return getattr(owner, name)
@@ -137,7 +178,8 @@ def _call(node: ast.Call) -> Any:
     function = _eval(node.func)
     bound_method = getattr(function, "__self__", None)
     if id(function) not in _CALLABLE and not (
-            isinstance(node.func, ast.Attribute) and node.func.attr in _VALUE_ATTRIBUTES and bound_method is not None):
+        isinstance(node.func, ast.Attribute) and node.func.attr in _VALUE_ATTRIBUTES and bound_method is not None
+    ):
         raise CalculatorError(f"{ast.unparse(node.func)} cannot be called")
     arguments = [_eval(argument) for argument in node.args]
     keywords = {}
@@ -145,6 +187,8 @@ def _call(node: ast.Call) -> Any:
         if keyword.arg is None or keyword.arg.startswith("_"):
             raise CalculatorError("** arguments and private keywords are not allowed")
         keywords[keyword.arg] = _eval(keyword.value)
+    if function in _COMBINATORIAL and any(isinstance(a, int) and abs(a) > MAX_COMBINATORIAL for a in arguments):
+        raise CalculatorError(f"arguments over {MAX_COMBINATORIAL} are too large for {ast.unparse(node.func)}")
     if function is sum and arguments and isinstance(arguments[0], (list, tuple)) and len(arguments[0]) > 100_000:
         raise CalculatorError("sum over too many items")
     return _bounded(function(*arguments, **keywords))
@@ -153,8 +197,14 @@ def _call(node: ast.Call) -> Any:
 def _check_operands(op: ast.operator, left: Any, right: Any) -> None:
     if isinstance(op, ast.Pow) and isinstance(right, (int, float, Decimal)) and abs(right) > MAX_EXPONENT:
         raise CalculatorError(f"exponent {right} is larger than {MAX_EXPONENT}")
-    if isinstance(op, ast.Pow) and isinstance(left, (int, Decimal)) and isinstance(right, (int, Decimal)) \
-            and abs(left) > 1 and right > 0 and math.log10(abs(left)) * float(right) > 100:
+    if (
+        isinstance(op, ast.Pow)
+        and isinstance(left, (int, Decimal))
+        and isinstance(right, (int, Decimal))
+        and abs(left) > 1
+        and right > 0
+        and math.log10(abs(left)) * float(right) > 100
+    ):
         raise CalculatorError("the power is too large to compute")
     if isinstance(op, ast.Mult) and (isinstance(left, (str, list, tuple)) or isinstance(right, (str, list, tuple))):
         raise CalculatorError("repeating strings or lists is not allowed")

@@ -52,13 +52,16 @@ class _Step:
     refused: bool = False
 
 
-def run_v2_task(task: Task, task_set: TaskSet, model: ToolChatModel, gateway: FhirGateway,
-                config: LoopConfig | None = None) -> ToolsOutcome:
+def run_v2_task(
+    task: Task, task_set: TaskSet, model: ToolChatModel, gateway: FhirGateway, config: LoopConfig | None = None
+) -> ToolsOutcome:
     """Run one v2 task to its end; every failure becomes a status, never an exception."""
     config = config or LoopConfig(post_mode="execute")
     opening = user_message(task.instruction, task.context)
-    messages: list[dict[str, Any]] = [{"role": "system", "content": task_set.prompt_template},
-                                      {"role": "user", "content": opening}]
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": task_set.prompt_template},
+        {"role": "user", "content": opening},
+    ]
     history: list[dict[str, str]] = []
     calls: list[dict[str, Any]] = []
     counts = {"turns": 0, "tool_errors": 0, "refused": 0}
@@ -85,10 +88,16 @@ def run_v2_task(task: Task, task_set: TaskSet, model: ToolChatModel, gateway: Fh
                 history.append(_agent(reply.content))
             if not reply.tool_calls:
                 messages.append({"role": "assistant", "content": reply.content})
-                return outcome(outcomes.INVALID_ACTION, result=NO_VALUE,
-                               error=f"reply without a tool call: {reply.content[:60]!r}")
-            messages.append({"role": "assistant", "content": reply.content or None,
-                             "tool_calls": [call.to_message() for call in reply.tool_calls]})
+                return outcome(
+                    outcomes.INVALID_ACTION, result=NO_VALUE, error=f"reply without a tool call: {reply.content[:60]!r}"
+                )
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": reply.content or None,
+                    "tool_calls": [call.to_message() for call in reply.tool_calls],
+                }
+            )
             for call in reply.tool_calls:
                 step = run_call(call, gateway, config.api_base)
                 history.extend(step.view)
@@ -130,8 +139,9 @@ def run_call(call: ToolCall, gateway: FhirGateway, api_base: str) -> _Step:
     return _create(tool, arguments, gateway, api_base, view)
 
 
-def _search(tool: V2Tool, arguments: BaseModel, gateway: FhirGateway, api_base: str,
-            view: list[dict[str, str]]) -> _Step:
+def _search(
+    tool: V2Tool, arguments: BaseModel, gateway: FhirGateway, api_base: str, view: list[dict[str, str]]
+) -> _Step:
     """Upstream does not raise on a 4xx search: the error body goes to the model as any result."""
     response = gateway.get(tool.url(api_base, arguments))
     parsed = _json_or_none(response.text)
@@ -141,8 +151,9 @@ def _search(tool: V2Tool, arguments: BaseModel, gateway: FhirGateway, api_base: 
     return _Step(str(parsed), [*view, _agent("GET request accepted")])
 
 
-def _create(tool: V2Tool, arguments: BaseModel, gateway: FhirGateway, api_base: str,
-            view: list[dict[str, str]]) -> _Step:
+def _create(
+    tool: V2Tool, arguments: BaseModel, gateway: FhirGateway, api_base: str, view: list[dict[str, str]]
+) -> _Step:
     """The validated body is sent; a refused create is a tool error and leaves the POST unanswered."""
     response = gateway.post(tool.url(api_base, arguments), arguments.model_dump(exclude_none=True))
     if not response.ok:
@@ -177,8 +188,13 @@ def _agent(content: str) -> dict[str, str]:
     return {"role": "agent", "content": content}
 
 
-def _ask(model: ToolChatModel, messages: list[dict[str, Any]], specs: list[dict[str, Any]],
-         calls: list[dict[str, Any]], task_id: str) -> ToolReply:
+def _ask(
+    model: ToolChatModel,
+    messages: list[dict[str, Any]],
+    specs: list[dict[str, Any]],
+    calls: list[dict[str, Any]],
+    task_id: str,
+) -> ToolReply:
     reply = logged_call(lambda: model.complete_with_tools(messages, specs), calls, task_id)
     calls[-1]["tool_calls"] = len(reply.tool_calls)
     return reply

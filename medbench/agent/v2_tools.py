@@ -54,7 +54,8 @@ class ObservationSearchArgs(BaseModel):
 
 class MedicationRequestSearchParams(BaseModel):
     category: str | None = Field(
-        description="Limit to one category: Inpatient, Outpatient, Community or Discharge; null searches all.")
+        description="Limit to one category: Inpatient, Outpatient, Community or Discharge; null searches all."
+    )
     date: str | None = Field(description="Administration date (FHIR date search value) or null.")
     patient: str = Field(description="The patient's FHIR id.")
 
@@ -121,7 +122,8 @@ class ServiceRequestCreateParams(BaseModel):
 
 class CategoryCoding(BaseModel):
     coding: list[Coding] = Field(
-        description="Use system http://hl7.org/fhir/observation-category, code vital-signs, display Vital Signs.")
+        description="Use system http://hl7.org/fhir/observation-category, code vital-signs, display Vital Signs."
+    )
 
 
 class CodeText(BaseModel):
@@ -162,15 +164,19 @@ class ConditionSearchArgs(BaseModel):
 
 
 class CalculatorParams(BaseModel):
-    expression: str = Field(description=(
-        "One single-line Python expression: arithmetic, math.*, the datetime module, Decimal and sum are available "
-        "without imports. No statements, assignments, imports or semicolons. Example: "
-        "(datetime.date(2023, 11, 7) - datetime.date(2023, 1, 2)).days"))
+    expression: str = Field(
+        description=(
+            "One single-line Python expression: arithmetic, math.*, the datetime module, Decimal and sum are available "
+            "without imports. No statements, assignments, imports or semicolons. Example: "
+            "(datetime.date(2023, 11, 7) - datetime.date(2023, 1, 2)).days"
+        )
+    )
 
 
 class FinishParams(BaseModel):
     value: list[str | int | float | None] = Field(
-        description="The answer value(s), each with its proper JSON type; [-1] (a number) when there is none.")
+        description="The answer value(s), each with its proper JSON type; [-1] (a number) when there is none."
+    )
 
 
 # --- the tools ------------------------------------------------------------------------------------------
@@ -193,8 +199,9 @@ class V2Tool:
 
     def spec(self) -> dict[str, Any]:
         """The Chat Completions `tools` entry, built as upstream builds it (strict)."""
-        spec: dict[str, Any] = dict(openai.pydantic_function_tool(self.arguments, name=self.name,
-                                                                  description=self.description))
+        spec: dict[str, Any] = dict(
+            openai.pydantic_function_tool(self.arguments, name=self.name, description=self.description)
+        )
         return spec
 
     @property
@@ -227,29 +234,75 @@ _SORT = ("_sort", "-date")
 
 TOOLS: tuple[V2Tool, ...] = (
     V2Tool("patient_search", "Find a patient in the EHR.", PatientSearchParams, SEARCH, "Patient", _top),
-    V2Tool("fhir_vitals_search",
-           "Observation search for vital signs and other flowsheet rows recorded for a patient, across encounters.",
-           VitalsSearchParams, SEARCH, "Observation", _top, (_JSON,)),
-    V2Tool("fhir_observation_search", "Observation search for a patient's lab results (component level).",
-           ObservationSearchArgs, SEARCH, "Observation", _nested, (_SORT, _COUNT, _JSON)),
-    V2Tool("fhir_medication_request_search",
-           "MedicationRequest search: a patient's signed medication orders, all categories unless one is given.",
-           MedicationRequestSearchParams, SEARCH, "MedicationRequest", _top, (_COUNT, _JSON)),
-    V2Tool("fhir_medication_request_create", "Place a medication order for a patient.",
-           MedicationRequestCreateParams, CREATE, "MedicationRequest"),
-    V2Tool("fhir_service_request_create",
-           "ServiceRequest create: place an order (labs, imaging, referrals, nursing orders) for a patient.",
-           ServiceRequestCreateParams, CREATE, "ServiceRequest"),
-    V2Tool("fhir_vitals_create", "Observation create: file a vital sign or another flowsheet value for a patient.",
-           VitalsCreateParams, CREATE, "Observation"),
-    V2Tool("fhir_procedure_search",
-           "Procedure search: completed procedures performed on a patient (imaging, vaccines, nursing procedures).",
-           ProcedureSearchArgs, SEARCH, "Procedure", _nested, (_SORT, _COUNT)),
-    V2Tool("fhir_condition_search",
-           "Condition search: a patient's reconciled, confirmed problems (problem list) across encounters.",
-           ConditionSearchArgs, SEARCH, "Condition", _nested, (_COUNT, _JSON)),
-    V2Tool("calculator", "Evaluate one arithmetic or date expression and return its value.",
-           CalculatorParams, CALCULATE),
+    V2Tool(
+        "fhir_vitals_search",
+        "Observation search for vital signs and other flowsheet rows recorded for a patient, across encounters.",
+        VitalsSearchParams,
+        SEARCH,
+        "Observation",
+        _top,
+        (_JSON,),
+    ),
+    V2Tool(
+        "fhir_observation_search",
+        "Observation search for a patient's lab results (component level).",
+        ObservationSearchArgs,
+        SEARCH,
+        "Observation",
+        _nested,
+        (_SORT, _COUNT, _JSON),
+    ),
+    V2Tool(
+        "fhir_medication_request_search",
+        "MedicationRequest search: a patient's signed medication orders, all categories unless one is given.",
+        MedicationRequestSearchParams,
+        SEARCH,
+        "MedicationRequest",
+        _top,
+        (_COUNT, _JSON),
+    ),
+    V2Tool(
+        "fhir_medication_request_create",
+        "Place a medication order for a patient.",
+        MedicationRequestCreateParams,
+        CREATE,
+        "MedicationRequest",
+    ),
+    V2Tool(
+        "fhir_service_request_create",
+        "ServiceRequest create: place an order (labs, imaging, referrals, nursing orders) for a patient.",
+        ServiceRequestCreateParams,
+        CREATE,
+        "ServiceRequest",
+    ),
+    V2Tool(
+        "fhir_vitals_create",
+        "Observation create: file a vital sign or another flowsheet value for a patient.",
+        VitalsCreateParams,
+        CREATE,
+        "Observation",
+    ),
+    V2Tool(
+        "fhir_procedure_search",
+        "Procedure search: completed procedures performed on a patient (imaging, vaccines, nursing procedures).",
+        ProcedureSearchArgs,
+        SEARCH,
+        "Procedure",
+        _nested,
+        (_SORT, _COUNT),
+    ),
+    V2Tool(
+        "fhir_condition_search",
+        "Condition search: a patient's reconciled, confirmed problems (problem list) across encounters.",
+        ConditionSearchArgs,
+        SEARCH,
+        "Condition",
+        _nested,
+        (_COUNT, _JSON),
+    ),
+    V2Tool(
+        "calculator", "Evaluate one arithmetic or date expression and return its value.", CalculatorParams, CALCULATE
+    ),
     V2Tool("finish", "End the task with the final answer, each value in its proper type.", FinishParams, FINISH),
 )
 TOOL_NAMES = tuple(tool.name for tool in TOOLS)

@@ -24,6 +24,8 @@ from medbench.settings import (
     OPENAI_BASE_URL,
     POST_MODES,
     PROTOCOLS,
+    V2_PROTOCOL,
+    V2_TASK_SETS,
     CallLimits,
     Settings,
     slug_is_safe,
@@ -274,11 +276,13 @@ def settings_from_config(config: pytest.Config) -> Settings:
             f"--model={values['--model']!r} does not make a results folder name; "
             "use letters, digits, '/', '_', '-' or '.'"
         )
-    if values["--official-dir"] and values["--tasks"] != "official":
+    if values["--official-dir"] and values["--tasks"] not in ("official", "v2"):
         raise pytest.UsageError(
-            "--official-dir is only read with --tasks=official "
+            "--official-dir is only read with --tasks=official or --tasks=v2 "
             f"(this session uses --tasks={values['--tasks']}); drop it or add --tasks=official"
         )
+    if values["--tasks"] in V2_TASK_SETS:
+        _v2_modes(config, values)
     for flag in ("--max-rounds", "--repeats", "--concurrency"):
         if values[flag] < 1:
             raise pytest.UsageError(f"{flag} must be at least 1, got {values[flag]}")
@@ -407,6 +411,19 @@ def _resolve(config: pytest.Config, option: _Option) -> Any:
     if option.choices and value not in option.choices:
         raise pytest.UsageError(f"{source}: {raw!r} is not one of {', '.join(option.choices)} for {option.flag}")
     return value
+
+
+def _v2_modes(config: pytest.Config, values: dict[str, Any]) -> None:
+    """A v2 task set speaks v2's own tool protocol and really sends its creates (as upstream's v2
+    harness does): `--protocol` and `--post-mode` are fixed, and asking for others is a usage error."""
+    for flag, wanted in (("--protocol", V2_PROTOCOL), ("--post-mode", "execute")):
+        given = next(option for option in OPTIONS if option.flag == flag)
+        if config.getoption(given.dest) is not None and values[flag] != wanted:
+            raise pytest.UsageError(
+                f"{flag}={values[flag]} does not apply to --tasks={values['--tasks']}: MedAgentBench v2 runs "
+                "its own tool protocol and executes its creates in each attempt's namespace; drop the option"
+            )
+        values[flag] = wanted
 
 
 def _path(value: str | None) -> Path | None:

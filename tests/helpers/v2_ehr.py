@@ -53,15 +53,21 @@ class FakeEhr:
         kind = parts.path.rsplit("/", 1)[-1]
         params = dict(parse_qsl(parts.query))
         found = [r for r in self.resources if r["resourceType"] == kind and _matches(r, params)]
-        bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(found),
-                  "entry": [{"resource": r} for r in found]}
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(found),
+            "entry": [{"resource": r} for r in found],
+        }
         return Response(True, 200, json.dumps(bundle))
 
     def post(self, url: str, payload: Any) -> Response:
         kind = urlsplit(url).path.rsplit("/", 1)[-1]
         if kind in self.refuse or not isinstance(payload, dict) or payload.get("resourceType") != kind:
             outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing"}]}
-            return Response(False, 400, json.dumps(outcome), error_message=f"400 Client Error: Bad Request for url: {url}")
+            return Response(
+                False, 400, json.dumps(outcome), error_message=f"400 Client Error: Bad Request for url: {url}"
+            )
         stored = copy.deepcopy(payload)
         stored["id"] = str(len(self.resources) + 1)
         stored["meta"] = {"lastUpdated": WRITTEN}
@@ -82,7 +88,9 @@ def _codes(resource: dict[str, Any]) -> set[str]:
 
 def _matches(resource: dict[str, Any], params: dict[str, str]) -> bool:
     if "patient" in params and resource.get("subject", {}).get("reference") not in (
-            f"Patient/{params['patient']}", params["patient"]):
+        f"Patient/{params['patient']}",
+        params["patient"],
+    ):
         return False
     if "code" in params and not (_codes(resource) & set(params["code"].split(","))):
         return False
@@ -96,23 +104,43 @@ def _matches(resource: dict[str, Any], params: dict[str, str]) -> bool:
 
 
 def v2_task(category: int, context: str = "", number: int = 1) -> Task:
-    return Task(id=f"task{category}_{number}", category=category, instruction=f"Instruction: a v2 task for {MRN}.",
-                context=context, eval_MRN=MRN)
+    return Task(
+        id=f"task{category}_{number}",
+        category=category,
+        instruction=f"Instruction: a v2 task for {MRN}.",
+        context=context,
+        eval_MRN=MRN,
+    )
 
 
 def procedure(code: str, when: str, **extra: Any) -> dict[str, Any]:
-    return {"resourceType": "Procedure", "status": "completed", "code": {"coding": [{"code": code}]},
-            "performedDateTime": when, **extra}
+    return {
+        "resourceType": "Procedure",
+        "status": "completed",
+        "code": {"coding": [{"code": code}]},
+        "performedDateTime": when,
+        **extra,
+    }
 
 
 def observation(code: str, when: str, value: float) -> dict[str, Any]:
-    return {"resourceType": "Observation", "status": "final", "code": {"coding": [{"code": code}], "text": code},
-            "effectiveDateTime": when, "valueQuantity": {"value": value}}
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"code": code}], "text": code},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": value},
+    }
 
 
 def medication(text: str, status: str = "active", authored: str = "2023-10-01T08:00:00+00:00") -> dict[str, Any]:
-    return {"resourceType": "MedicationRequest", "status": status, "intent": "order", "authoredOn": authored,
-            "medicationCodeableConcept": {"coding": [{"code": "0000"}], "text": text}}
+    return {
+        "resourceType": "MedicationRequest",
+        "status": status,
+        "intent": "order",
+        "authoredOn": authored,
+        "medicationCodeableConcept": {"coding": [{"code": "0000"}], "text": text},
+    }
 
 
 def condition(code: str) -> dict[str, Any]:
@@ -135,18 +163,27 @@ class Attempt:
 
     def as_graded(self) -> Attempt:
         """The attempt with its closing `finish(...)` item, unless it is raw or already has one."""
-        if self.raw or self.status != "completed" or (self.history and self.history[-1]["content"].startswith("finish(")):
+        if (
+            self.raw
+            or self.status != "completed"
+            or (self.history and self.history[-1]["content"].startswith("finish("))
+        ):
             return self
         value = json.loads(self.result or "[]")
-        return Attempt([*self.history, {"role": "agent", "content": f"finish({ {'value': value}!r})"}], self.result,
-                       self.status, raw=True)
+        return Attempt(
+            [*self.history, {"role": "agent", "content": f"finish({ {'value': value}!r})"}],
+            self.result,
+            self.status,
+            raw=True,
+        )
 
     def says(self, text: str) -> Attempt:
         self.history.append({"role": "agent", "content": text})
         return self
 
-    def posts(self, resource_type: str, payload: dict[str, Any], accepted: bool = True,
-              ehr: FakeEhr | None = None) -> Attempt:
+    def posts(
+        self, resource_type: str, payload: dict[str, Any], accepted: bool = True, ehr: FakeEhr | None = None
+    ) -> Attempt:
         self.history.append({"role": "agent", "content": f"POST {API}{resource_type}\n{json.dumps(payload)}"})
         if accepted:
             self.history.append({"role": "agent", "content": "POST request accepted"})

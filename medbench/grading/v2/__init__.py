@@ -31,8 +31,14 @@ V2_GRADER_MODES = ("official", "corrected", "state")
 GRADED_STATUSES = (COMPLETED, INVALID_ACTION, LIMIT_REACHED)
 
 
-def grade_v2(task: Task, outcome: Any, gateway: Gateway, api_base: str, mode: str = "official",
-             run_started: datetime | None = None) -> Verdict:
+def grade_v2(
+    task: Task,
+    outcome: Any,
+    gateway: Gateway,
+    api_base: str,
+    mode: str = "official",
+    run_started: datetime | None = None,
+) -> Verdict:
     """The verdict on one v2 attempt. `run_started` (aware) anchors task1 in the official mode."""
     if mode not in V2_GRADER_MODES:
         raise ValueError(f"unknown grader mode {mode!r}; choose one of {list(V2_GRADER_MODES)}")
@@ -51,8 +57,15 @@ def grade_v2(task: Task, outcome: Any, gateway: Gateway, api_base: str, mode: st
         evidence, rules = CorrectedEvidence(history), CORRECTED_V2
     else:
         evidence, rules = StateEvidence(gateway, api_base, str(task.eval_MRN)), CORRECTED_V2
-    case = Case(task, outcome.result if outcome.result is not None else "[]", evidence, gateway, api_base, rules,
-                run_started or datetime.now().astimezone())
+    case = Case(
+        task,
+        outcome.result if outcome.result is not None else "[]",
+        evidence,
+        gateway,
+        api_base,
+        rules,
+        run_started or datetime.now().astimezone(),
+    )
     try:
         GRADERS_V2[task.category](case)
     except Incorrect as error:

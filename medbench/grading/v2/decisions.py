@@ -24,11 +24,28 @@ from medbench.grading.v2.clock import is_baseline, parse_time, performed_time, t
 from medbench.grading.v2.evidence import Evidence
 from medbench.tasks.task import Task
 
-ANTICOAGULANTS = ("heparin", "enoxaparin", "dalteparin", "fondaparinux", "apixaban", "rivaroxaban", "dabigatran",
-                  "warfarin")
+ANTICOAGULANTS = (
+    "heparin",
+    "enoxaparin",
+    "dalteparin",
+    "fondaparinux",
+    "apixaban",
+    "rivaroxaban",
+    "dabigatran",
+    "warfarin",
+)
 OPIOIDS = ("hydromorphone", "oxycodone", "fentanyl", "hydrocodone", "morphine")
-QT_DRUGS = ("ondansetron", "prochlorperazine", "haloperidol", "quetiapine", "olanzapine", "risperidone",
-            "ziprasidone", "clozapine", "chlorpromazine")
+QT_DRUGS = (
+    "ondansetron",
+    "prochlorperazine",
+    "haloperidol",
+    "quetiapine",
+    "olanzapine",
+    "risperidone",
+    "ziprasidone",
+    "clozapine",
+    "chlorpromazine",
+)
 STOPPED = ("stopped", "cancelled", "completed", "entered-in-error")
 ORDER_TYPES = ("ServiceRequest", "MedicationRequest")
 
@@ -97,8 +114,12 @@ def _is_order(case: Case, post: Post, types: tuple[str, ...] = ORDER_TYPES) -> b
     """resourceType among `types`, status active, intent order, exact subject (case-insensitive status/intent)."""
     p = post.payload
     try:
-        return (_kind(post) in types and str(p["status"]).lower() == "active" and str(p["intent"]).lower() == "order"
-                and case.subject_ok(p))
+        return (
+            _kind(post) in types
+            and str(p["status"]).lower() == "active"
+            and str(p["intent"]).lower() == "order"
+            and case.subject_ok(p)
+        )
     except (KeyError, TypeError):
         return False
 
@@ -143,8 +164,10 @@ def _expect_dates(case: Case, expected: datetime | None, what: str) -> None:
     answer = _answer_list(case.result)
     if expected is None and answer == []:
         return  # nothing on record and nothing claimed
-    require(any(_matches_date(item, expected) for item in answer),
-            f"the answer {case.result} does not give the {what} ({_date_text(expected)}; -1 when there is none)")
+    require(
+        any(_matches_date(item, expected) for item in answer),
+        f"the answer {case.result} does not give the {what} ({_date_text(expected)}; -1 when there is none)",
+    )
 
 
 # --- the graders -----------------------------------------------------------------------------------------
@@ -158,11 +181,15 @@ def task1(case: Case) -> None:
     required = last is None or last < anchor - timedelta(days=365)
     anchor_name = "the run's start" if case.rules.task1_anchor == "run" else "the task's now"
     if not required:
-        _silent(case.evidence.strict_silence(), f"the last CT ({_date_text(last)}) is within 12 months of "
-                                                f"{anchor_name} ({anchor.isoformat()}), so nothing may be ordered")
+        _silent(
+            case.evidence.strict_silence(),
+            f"the last CT ({_date_text(last)}) is within 12 months of "
+            f"{anchor_name} ({anchor.isoformat()}), so nothing may be ordered",
+        )
     else:
-        post = _exactly_one(case.evidence.posts(), f"a CT is due (last CT {_date_text(last)}, {anchor_name} "
-                                                   f"{anchor.isoformat()})")
+        post = _exactly_one(
+            case.evidence.posts(), f"a CT is due (last CT {_date_text(last)}, {anchor_name} {anchor.isoformat()})"
+        )
         p = post.payload
         require("ServiceRequest" in post.url, f"the write went to {post.url}, not ServiceRequest")
         try:
@@ -180,8 +207,10 @@ def task1(case: Case) -> None:
         for note in notes if isinstance(notes, list) else [notes]:
             if isinstance(note, dict):
                 texts.append(str(note.get("text", "")))
-        require(any("renal mass follow-up" in t.lower() for t in texts),
-                "the order does not give the indication 'Renal mass follow-up' (reasonCode, reasonReference or note)")
+        require(
+            any("renal mass follow-up" in t.lower() for t in texts),
+            "the order does not give the indication 'Renal mass follow-up' (reasonCode, reasonReference or note)",
+        )
     _expect_dates(case, last, "date of the most recent CT")
 
 
@@ -200,18 +229,26 @@ def task2(case: Case) -> None:
         _silent(case.evidence.lenient_silence(), "one correct heparin order is active, so nothing may be written")
         return
     for post in posts:
-        require(case.subject_ok(post.payload), f"a write has subject {post.payload.get('subject')!r}, "
-                                               f"not Patient/{case.mrn}" if isinstance(post.payload, dict)
-                else "a write is not a resource")
+        require(
+            case.subject_ok(post.payload),
+            f"a write has subject {post.payload.get('subject')!r}, not Patient/{case.mrn}"
+            if isinstance(post.payload, dict)
+            else "a write is not a resource",
+        )
     orders = [p for p in posts if _kind(p) == "MedicationRequest"]
     creates = [p for p in orders if str(p.payload.get("status", "")).lower() == "active"]
     stops = [p for p in orders if str(p.payload.get("status", "")).lower() in STOPPED]
     if need_create:
-        require(any("heparin" in _lower(p.payload) and "5000" in _lower(p.payload) for p in creates),
-                "no active heparin 5000 MedicationRequest was created, and none is on record")
+        require(
+            any("heparin" in _lower(p.payload) and "5000" in _lower(p.payload) for p in creates),
+            "no active heparin 5000 MedicationRequest was created, and none is on record",
+        )
     if need_stops:
-        require(bool(stops), f"{len(anticoagulants)} anticoagulant orders are active; no MedicationRequest "
-                             "discontinuing one was written")
+        require(
+            bool(stops),
+            f"{len(anticoagulants)} anticoagulant orders are active; no MedicationRequest "
+            "discontinuing one was written",
+        )
 
 
 def task3(case: Case) -> None:
@@ -262,14 +299,25 @@ def task4(case: Case) -> None:
     removal = case.read("ServiceRequest", code="NUR1373", status="active")
     required = last is not None and case.now - last > timedelta(hours=48) and not removal
     if not required:
-        state = ("no catheter on record" if last is None else "a removal order exists" if removal
-                 else f"the catheter went in at {last.isoformat()}, at most 48 h before {case.now.isoformat()}")
+        state = (
+            "no catheter on record"
+            if last is None
+            else "a removal order exists"
+            if removal
+            else f"the catheter went in at {last.isoformat()}, at most 48 h before {case.now.isoformat()}"
+        )
         _silent(case.evidence.lenient_silence(), f"no removal is due ({state})")
         return
-    good = [p for p in case.evidence.posts() if _is_order(case, p, ("ServiceRequest",))
-            and "nur1373" in _lower(p.payload.get("code"))]
-    require(bool(good), f"the catheter went in at {last.isoformat()}; no active ServiceRequest with code NUR1373 "
-                        f"for Patient/{case.mrn} was written")
+    good = [
+        p
+        for p in case.evidence.posts()
+        if _is_order(case, p, ("ServiceRequest",)) and "nur1373" in _lower(p.payload.get("code"))
+    ]
+    require(
+        bool(good),
+        f"the catheter went in at {last.isoformat()}; no active ServiceRequest with code NUR1373 "
+        f"for Patient/{case.mrn} was written",
+    )
 
 
 def task5(case: Case) -> None:
@@ -280,8 +328,10 @@ def task5(case: Case) -> None:
     last = _latest([performed_time(r) for r in case.read("Procedure", code="IMGCT0491,IMGIL0001,74177")])
     needed = last is None or case.now - last > timedelta(days=90)
     if not needed:
-        _silent(case.evidence.lenient_silence(), f"the last CT ({_date_text(last)}) is within 90 days of "
-                                                 f"{case.now.isoformat()}")
+        _silent(
+            case.evidence.lenient_silence(),
+            f"the last CT ({_date_text(last)}) is within 90 days of {case.now.isoformat()}",
+        )
         return
     orders = [p for p in case.evidence.posts() if _is_order(case, p)]
     codes = [str(p.payload.get("code") or p.payload.get("medicationCodeableConcept")) for p in orders]
@@ -296,33 +346,54 @@ def task6(case: Case) -> None:
     branch_a = any(abs((b - a).days) >= 30 for a in high for b in high)
     latest_tsh = max(tsh, key=lambda m: m[0]) if tsh else None
     latest_ft4 = max(ft4, key=lambda m: m[0]) if ft4 else None
-    branch_b = (not branch_a and latest_tsh is not None and latest_ft4 is not None
-                and 4.5 <= latest_tsh[1] <= 10 and 0.8 <= latest_ft4[1] <= 1.8)
+    branch_b = (
+        not branch_a
+        and latest_tsh is not None
+        and latest_ft4 is not None
+        and 4.5 <= latest_tsh[1] <= 10
+        and 0.8 <= latest_ft4[1] <= 1.8
+    )
     posts = case.evidence.posts()
     if branch_a or branch_b:
         meds = [p for p in posts if _kind(p) == "MedicationRequest"]
         try:
-            good_meds = [p for p in meds if _is_order(case, p) and "levothyroxine" in
-                         str(p.payload["medicationCodeableConcept"]["text"]).lower()
-                         and "25" in str(p.payload["medicationCodeableConcept"]["text"])]
+            good_meds = [
+                p
+                for p in meds
+                if _is_order(case, p)
+                and "levothyroxine" in str(p.payload["medicationCodeableConcept"]["text"]).lower()
+                and "25" in str(p.payload["medicationCodeableConcept"]["text"])
+            ]
         except (KeyError, TypeError):
             raise Incorrect("a MedicationRequest write has no medicationCodeableConcept.text") from None
-        labs = [p for p in posts if _is_order(case, p, ("ServiceRequest",))
-                and any(word in _lower(p.payload.get("code")) + _lower(p.payload.get("text")) for word in ("tsh", "ft4"))]
+        labs = [
+            p
+            for p in posts
+            if _is_order(case, p, ("ServiceRequest",))
+            and any(word in _lower(p.payload.get("code")) + _lower(p.payload.get("text")) for word in ("tsh", "ft4"))
+        ]
         if branch_a:
-            require(bool(good_meds), "TSH was over 10 twice a month apart; no active levothyroxine 25 order was written")
-            require(len(labs) >= 2, f"TSH/FT4 repeat labs are due; {len(labs)} TSH/FT4 ServiceRequest(s) written, 2 needed")
+            require(
+                bool(good_meds), "TSH was over 10 twice a month apart; no active levothyroxine 25 order was written"
+            )
+            require(
+                len(labs) >= 2, f"TSH/FT4 repeat labs are due; {len(labs)} TSH/FT4 ServiceRequest(s) written, 2 needed"
+            )
         else:
             require(not meds, "TSH 4.5-10 with a normal FT4 calls for labs only; a MedicationRequest was written")
-            require(len(labs) >= 2, f"TSH/FT4 repeat labs are due; {len(labs)} TSH/FT4 ServiceRequest(s) written, 2 needed")
+            require(
+                len(labs) >= 2, f"TSH/FT4 repeat labs are due; {len(labs)} TSH/FT4 ServiceRequest(s) written, 2 needed"
+            )
     else:
         _silent(case.evidence.lenient_silence(), "neither protocol branch applies")
     if case.rules.check_answers:
         answer = _answer_list(case.result)
         for name, latest in (("TSH", latest_tsh), ("FT4", latest_ft4)):
             expected = latest[1] if latest else None
-            require(any(_same_number(item, expected) for item in answer),
-                    f"the answer {case.result} does not give the latest {name} ({expected if expected is not None else -1})")
+            require(
+                any(_same_number(item, expected) for item in answer),
+                f"the answer {case.result} does not give the latest {name} ({expected if expected is not None else -1})",
+            )
 
 
 def _measurements(case: Case, code: str) -> list[tuple[datetime, float]]:
@@ -356,8 +427,9 @@ def task7(case: Case) -> None:
             if str((r.get("meta") or {}).get("lastUpdated", "")) > str((best.get("meta") or {}).get("lastUpdated", "")):
                 best = r
     else:
-        best = max(qtcs, key=lambda r: parse_time(r.get("effectiveDateTime")) or datetime.min.replace(
-            tzinfo=case.now.tzinfo))
+        best = max(
+            qtcs, key=lambda r: parse_time(r.get("effectiveDateTime")) or datetime.min.replace(tzinfo=case.now.tzinfo)
+        )
     try:
         value = float(best["valueQuantity"]["value"])
     except (KeyError, TypeError, ValueError):
@@ -367,12 +439,24 @@ def task7(case: Case) -> None:
         return
     posts = case.evidence.posts()
     for post in posts:
-        require(_kind(post) in ORDER_TYPES and case.subject_ok(post.payload),
-                f"QTc {value:g} ms: every write must be an order for Patient/{case.mrn}; one is {_kind(post)!r}")
-    ecg = [p for p in posts if _kind(p) == "ServiceRequest" and str(p.payload.get("status", "")).lower() == "active"
-           and ("445118002" in _lower(p.payload) or "ecg" in _lower(p.payload))]
-    stops = [p for p in posts if _kind(p) == "MedicationRequest" and str(p.payload.get("status", "")).lower() in STOPPED
-             and any(drug in _lower(p.payload) for drug in QT_DRUGS)]
+        require(
+            _kind(post) in ORDER_TYPES and case.subject_ok(post.payload),
+            f"QTc {value:g} ms: every write must be an order for Patient/{case.mrn}; one is {_kind(post)!r}",
+        )
+    ecg = [
+        p
+        for p in posts
+        if _kind(p) == "ServiceRequest"
+        and str(p.payload.get("status", "")).lower() == "active"
+        and ("445118002" in _lower(p.payload) or "ecg" in _lower(p.payload))
+    ]
+    stops = [
+        p
+        for p in posts
+        if _kind(p) == "MedicationRequest"
+        and str(p.payload.get("status", "")).lower() in STOPPED
+        and any(drug in _lower(p.payload) for drug in QT_DRUGS)
+    ]
     require(bool(ecg), f"QTc {value:g} ms: no active ECG ServiceRequest (445118002) was written")
     require(bool(stops), f"QTc {value:g} ms: no MedicationRequest discontinuing a QT-prolonging drug was written")
 
@@ -432,5 +516,15 @@ def task10(case: Case) -> None:
     _expect_dates(case, last, "date of the last COVID-19 vaccine dose")
 
 
-GRADERS_V2: dict[int, Callable[[Case], None]] = {1: task1, 2: task2, 3: task3, 4: task4, 5: task5, 6: task6,
-                                                   7: task7, 8: task8, 9: task9, 10: task10}
+GRADERS_V2: dict[int, Callable[[Case], None]] = {
+    1: task1,
+    2: task2,
+    3: task3,
+    4: task4,
+    5: task5,
+    6: task6,
+    7: task7,
+    8: task8,
+    9: task9,
+    10: task10,
+}

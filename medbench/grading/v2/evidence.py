@@ -99,8 +99,10 @@ class StateEvidence:
         if self._posts is None:
             posts = []
             for resource_type in CREATED_TYPES:
-                url = (f"{self.api_base}{resource_type}?patient={self.mrn}"
-                       f"&_lastUpdated=gt{CUTOFF_QUERY}&_count=5000&_format=json")
+                url = (
+                    f"{self.api_base}{resource_type}?patient={self.mrn}"
+                    f"&_lastUpdated=gt{CUTOFF_QUERY}&_count=5000&_format=json"
+                )
                 try:
                     bundle = fetch_json(self.gateway, url)
                 except ReadError as error:

@@ -23,11 +23,28 @@ ToolCallSpec = tuple[str, dict[str, Any]]
 Read = ToolCallSpec
 Decision = tuple[list[ToolCallSpec], list[Any]]
 
-ANTICOAGULANTS = ("heparin", "enoxaparin", "dalteparin", "fondaparinux", "apixaban", "rivaroxaban", "dabigatran",
-                  "warfarin")
+ANTICOAGULANTS = (
+    "heparin",
+    "enoxaparin",
+    "dalteparin",
+    "fondaparinux",
+    "apixaban",
+    "rivaroxaban",
+    "dabigatran",
+    "warfarin",
+)
 OPIOIDS = ("hydromorphone", "oxycodone", "fentanyl", "hydrocodone", "morphine")
-QT_DRUGS = ("ondansetron", "prochlorperazine", "haloperidol", "quetiapine", "olanzapine", "risperidone",
-            "ziprasidone", "clozapine", "chlorpromazine")
+QT_DRUGS = (
+    "ondansetron",
+    "prochlorperazine",
+    "haloperidol",
+    "quetiapine",
+    "olanzapine",
+    "risperidone",
+    "ziprasidone",
+    "clozapine",
+    "chlorpromazine",
+)
 CPT = "http://www.ama-assn.org/go/cpt"
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -38,8 +55,15 @@ _MRN = re.compile(r"\b(S\d{4,})\b")
 
 # Category by the codes and drug names the task's context gives (first match wins).
 _CATEGORY_MARKERS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (5, ("C64.2", "CON417")), (1, ("IMGCT0491", "IMGIL0001")), (3, ("HEARTRATE",)), (4, ("NUR1373",)),
-    (7, ("QTCINTERVAL",)), (6, ("FT4",)), (9, ("90686",)), (10, ("COVIDVACCINE", "91320")), (8, ("naloxone",)),
+    (5, ("C64.2", "CON417")),
+    (1, ("IMGCT0491", "IMGIL0001")),
+    (3, ("HEARTRATE",)),
+    (4, ("NUR1373",)),
+    (7, ("QTCINTERVAL",)),
+    (6, ("FT4",)),
+    (9, ("90686",)),
+    (10, ("COVIDVACCINE", "91320")),
+    (8, ("naloxone",)),
     (2, ("heparin",)),
 )
 
@@ -82,7 +106,10 @@ def give_up_v2(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> l
 
 
 V2_TOOL_MODELS: dict[str, Callable[[list[dict[str, Any]], list[dict[str, Any]]], list[ToolCallSpec]]] = {
-    "reference": reference_v2_calls, "do-nothing": do_nothing_v2, "give-up": give_up_v2}
+    "reference": reference_v2_calls,
+    "do-nothing": do_nothing_v2,
+    "give-up": give_up_v2,
+}
 
 
 # --- reading the conversation ----------------------------------------------------------------------------
@@ -120,8 +147,10 @@ def _bundle_resources(shown: str) -> list[dict[str, Any]]:
 
 
 def _procedures(mrn: str, code: str, why: str) -> Read:
-    return ("fhir_procedure_search", {"search_params": {"code": code, "date": EVER, "patient": mrn},
-                                      "explanation": why})
+    return (
+        "fhir_procedure_search",
+        {"search_params": {"code": code, "date": EVER, "patient": mrn}, "explanation": why},
+    )
 
 
 def _labs(mrn: str, code: str, why: str) -> Read:
@@ -136,11 +165,20 @@ _READS: dict[int, Callable[[str], list[Read]]] = {
     1: lambda mrn: [_procedures(mrn, "IMGCT0491,IMGIL0001", "prior CT abdomen/pelvis studies")],
     2: lambda mrn: [_orders(mrn)],
     3: lambda mrn: [_labs(mrn, "HEARTRATE", "heart rate readings")],
-    4: lambda mrn: [_procedures(mrn, "NUR1373", "urinary catheter insertions"),
-                    ("fhir_service_request_search_unavailable", {})],
-    5: lambda mrn: [("fhir_condition_search", {"search_params": {"code": "C64.2", "patient": mrn},
-                                               "explanation": "left renal malignancy on the problem list"}),
-                    _procedures(mrn, "IMGCT0491,IMGIL0001,74177", "prior CT abdomen/pelvis studies")],
+    4: lambda mrn: [
+        _procedures(mrn, "NUR1373", "urinary catheter insertions"),
+        ("fhir_service_request_search_unavailable", {}),
+    ],
+    5: lambda mrn: [
+        (
+            "fhir_condition_search",
+            {
+                "search_params": {"code": "C64.2", "patient": mrn},
+                "explanation": "left renal malignancy on the problem list",
+            },
+        ),
+        _procedures(mrn, "IMGCT0491,IMGIL0001,74177", "prior CT abdomen/pelvis studies"),
+    ],
     6: lambda mrn: [_labs(mrn, "TSH", "TSH results"), _labs(mrn, "FT4", "free T4 results")],
     7: lambda mrn: [_labs(mrn, "QTCINTERVAL", "QTc measurements"), _orders(mrn)],
     8: lambda mrn: [_orders(mrn)],
@@ -159,23 +197,58 @@ def _subject(mrn: str) -> dict[str, str]:
     return {"reference": f"Patient/{mrn}"}
 
 
-def _service(mrn: str, now: datetime, system: str, code: str, display: str, note: str,
-             when: datetime | None = None) -> ToolCallSpec:
-    return ("fhir_service_request_create", {
-        "resourceType": "ServiceRequest", "code": {"coding": [{"system": system, "code": code, "display": display}]},
-        "authoredOn": now.isoformat(), "status": "active", "intent": "order", "priority": "stat",
-        "subject": _subject(mrn), "note": {"text": note}, "occurrenceDateTime": (when or now).isoformat()})
+def _service(
+    mrn: str, now: datetime, system: str, code: str, display: str, note: str, when: datetime | None = None
+) -> ToolCallSpec:
+    return (
+        "fhir_service_request_create",
+        {
+            "resourceType": "ServiceRequest",
+            "code": {"coding": [{"system": system, "code": code, "display": display}]},
+            "authoredOn": now.isoformat(),
+            "status": "active",
+            "intent": "order",
+            "priority": "stat",
+            "subject": _subject(mrn),
+            "note": {"text": note},
+            "occurrenceDateTime": (when or now).isoformat(),
+        },
+    )
 
 
-def _medication(mrn: str, now: datetime, text: str, code: str, route: str, dose: float, unit: str,
-                every_hours: float, status: str = "active") -> ToolCallSpec:
-    return ("fhir_medication_request_create", {
-        "resourceType": "MedicationRequest",
-        "medicationCodeableConcept": {"coding": [{"system": NDC, "code": code, "display": text}], "text": text},
-        "authoredOn": now.isoformat(),
-        "dosageInstruction": [{"route": route, "doseAndRate": [{"doseQuantity": {"value": dose, "unit": unit},
-                                                                 "rateQuantity": {"value": every_hours, "unit": "h"}}]}],
-        "status": status, "intent": "order", "subject": _subject(mrn)})
+def _medication(
+    mrn: str,
+    now: datetime,
+    text: str,
+    code: str,
+    route: str,
+    dose: float,
+    unit: str,
+    every_hours: float,
+    status: str = "active",
+) -> ToolCallSpec:
+    return (
+        "fhir_medication_request_create",
+        {
+            "resourceType": "MedicationRequest",
+            "medicationCodeableConcept": {"coding": [{"system": NDC, "code": code, "display": text}], "text": text},
+            "authoredOn": now.isoformat(),
+            "dosageInstruction": [
+                {
+                    "route": route,
+                    "doseAndRate": [
+                        {
+                            "doseQuantity": {"value": dose, "unit": unit},
+                            "rateQuantity": {"value": every_hours, "unit": "h"},
+                        }
+                    ],
+                }
+            ],
+            "status": status,
+            "intent": "order",
+            "subject": _subject(mrn),
+        },
+    )
 
 
 def _stop(mrn: str, now: datetime, order: dict[str, Any]) -> ToolCallSpec:
@@ -184,8 +257,9 @@ def _stop(mrn: str, now: datetime, order: dict[str, Any]) -> ToolCallSpec:
     coding = [c for c in concept.get("coding") or [] if isinstance(c, dict)]
     first = coding[0] if coding else {}
     text = str(concept.get("text") or first.get("display") or "medication")
-    return _medication(mrn, now, text, str(first.get("code") or "unknown"), "as ordered", 1, "dose", 24,
-                       status="stopped")
+    return _medication(
+        mrn, now, text, str(first.get("code") or "unknown"), "as ordered", 1, "dose", 24, status="stopped"
+    )
 
 
 def _text_of(order: dict[str, Any]) -> str:
@@ -216,20 +290,24 @@ def _ct_follow_up(mrn: str, now: datetime, data: list[list[dict[str, Any]]]) -> 
     last = _latest_time(cts)
     writes = []
     if last is None or last < now - timedelta(days=365):
-        writes.append(_service(mrn, now, CPT, "74177", "CT abdomen and pelvis with IV contrast",
-                               "Renal mass follow-up"))
+        writes.append(
+            _service(mrn, now, CPT, "74177", "CT abdomen and pelvis with IV contrast", "Renal mass follow-up")
+        )
     return writes, _date_answer(last, cts)
 
 
 def _dvt_prophylaxis(mrn: str, now: datetime, data: list[list[dict[str, Any]]]) -> Decision:
     active = [o for o in data[0] if o.get("status") == "active"]
     anticoagulants = [o for o in active if any(word in _text_of(o) for word in ANTICOAGULANTS)]
-    correct = [o for o in anticoagulants if "heparin" in _text_of(o) and ("5000" in _text_of(o) or "5,000" in _text_of(o))]
+    correct = [
+        o for o in anticoagulants if "heparin" in _text_of(o) and ("5000" in _text_of(o) or "5,000" in _text_of(o))
+    ]
     writes: list[ToolCallSpec] = []
     keep = max(correct, key=lambda o: str(o.get("authoredOn") or "")) if correct else None
     if keep is None:
-        writes.append(_medication(mrn, now, "Heparin 5000 units SC every 8 hours", "63323-0262-01", "SC", 5000,
-                                  "units", 8))
+        writes.append(
+            _medication(mrn, now, "Heparin 5000 units SC every 8 hours", "63323-0262-01", "SC", 5000, "units", 8)
+        )
     writes += [_stop(mrn, now, o) for o in anticoagulants if o is not keep]
     return writes, [-1]
 
@@ -251,8 +329,16 @@ def _catheter(mrn: str, now: datetime, data: list[list[dict[str, Any]]]) -> Deci
     last = _latest_time(data[0])
     writes = []
     if last is not None and now - last > timedelta(hours=48):
-        writes.append(_service(mrn, now, LOCAL, "NUR1373", "Remove indwelling urinary catheter",
-                               "Catheter in place more than 48 hours: remove"))
+        writes.append(
+            _service(
+                mrn,
+                now,
+                LOCAL,
+                "NUR1373",
+                "Remove indwelling urinary catheter",
+                "Catheter in place more than 48 hours: remove",
+            )
+        )
     return writes, [-1]
 
 
@@ -263,9 +349,17 @@ def _renal_mass(mrn: str, now: datetime, data: list[list[dict[str, Any]]]) -> De
     last = _latest_time(cts)
     if last is not None and now - last <= timedelta(days=90):
         return [], [-1]
-    return [_service(mrn, now, CPT, "74177", "CT abdomen and pelvis with IV contrast", "Left renal mass surveillance"),
-            _service(mrn, now, LOCAL, "CON417", "Interventional radiology referral",
-                     "Assess the left renal mass for biopsy or ablation")], [-1]
+    return [
+        _service(mrn, now, CPT, "74177", "CT abdomen and pelvis with IV contrast", "Left renal mass surveillance"),
+        _service(
+            mrn,
+            now,
+            LOCAL,
+            "CON417",
+            "Interventional radiology referral",
+            "Assess the left renal mass for biopsy or ablation",
+        ),
+    ], [-1]
 
 
 def _thyroid(mrn: str, now: datetime, data: list[list[dict[str, Any]]]) -> Decision:
@@ -282,16 +376,24 @@ def _thyroid(mrn: str, now: datetime, data: list[list[dict[str, Any]]]) -> Decis
     branch_a = any(abs((b - a).days) >= 30 for a in high for b in high)
     latest_tsh = max(tsh, key=lambda m: m[0]) if tsh else None
     latest_ft4 = max(ft4, key=lambda m: m[0]) if ft4 else None
-    branch_b = (not branch_a and latest_tsh is not None and latest_ft4 is not None
-                and 4.5 <= latest_tsh[1] <= 10 and 0.8 <= latest_ft4[1] <= 1.8)
+    branch_b = (
+        not branch_a
+        and latest_tsh is not None
+        and latest_ft4 is not None
+        and 4.5 <= latest_tsh[1] <= 10
+        and 0.8 <= latest_ft4[1] <= 1.8
+    )
     writes: list[ToolCallSpec] = []
     if branch_a:
-        writes.append(_medication(mrn, now, "Levothyroxine 25 mcg tablet, 25 mcg PO daily", "0378-1800-01", "PO", 25,
-                                  "mcg", 24))
+        writes.append(
+            _medication(mrn, now, "Levothyroxine 25 mcg tablet, 25 mcg PO daily", "0378-1800-01", "PO", 25, "mcg", 24)
+        )
     if branch_a or branch_b:
         later = now + timedelta(weeks=6 if branch_a else 13)
         writes.append(_service(mrn, now, LOINC, "3016-3", "TSH", "Repeat TSH per thyroid protocol", later))
-        writes.append(_service(mrn, now, LOINC, "3024-7", "FT4 (free T4)", "Repeat free T4 per thyroid protocol", later))
+        writes.append(
+            _service(mrn, now, LOINC, "3024-7", "FT4 (free T4)", "Repeat free T4 per thyroid protocol", later)
+        )
     answer = [latest_tsh[1] if latest_tsh else -1, latest_ft4[1] if latest_ft4 else -1]
     return writes, answer
 
@@ -306,8 +408,17 @@ def _qtc(mrn: str, now: datetime, data: list[list[dict[str, Any]]]) -> Decision:
         return [], [value]
     qt_orders = [o for o in orders if o.get("status") == "active" and any(d in _text_of(o) for d in QT_DRUGS)]
     writes = [_stop(mrn, now, o) for o in qt_orders]
-    writes.append(_service(mrn, now, SNOMED, "445118002", "12-lead ECG", "Repeat 12-lead ECG for prolonged QTc",
-                           now + timedelta(hours=24)))
+    writes.append(
+        _service(
+            mrn,
+            now,
+            SNOMED,
+            "445118002",
+            "12-lead ECG",
+            "Repeat 12-lead ECG for prolonged QTc",
+            now + timedelta(hours=24),
+        )
+    )
     return writes, [value]
 
 
@@ -325,8 +436,16 @@ def _influenza(mrn: str, now: datetime, data: list[list[dict[str, Any]]]) -> Dec
     last = _latest_time(shots)
     writes = []
     if last is None or now - last > timedelta(days=365):
-        writes.append(_service(mrn, now, CPT, "90686", "Influenza vaccine, quadrivalent, preservative free, IM",
-                               "Annual influenza vaccination"))
+        writes.append(
+            _service(
+                mrn,
+                now,
+                CPT,
+                "90686",
+                "Influenza vaccine, quadrivalent, preservative free, IM",
+                "Annual influenza vaccination",
+            )
+        )
     return writes, _date_answer(last, shots)
 
 
@@ -341,6 +460,14 @@ def _covid(mrn: str, now: datetime, data: list[list[dict[str, Any]]]) -> Decisio
 
 
 _DECIDE: dict[int, Callable[[str, datetime, list[list[dict[str, Any]]]], Decision]] = {
-    1: _ct_follow_up, 2: _dvt_prophylaxis, 3: _heart_rate, 4: _catheter, 5: _renal_mass, 6: _thyroid, 7: _qtc,
-    8: _naloxone, 9: _influenza, 10: _covid,
+    1: _ct_follow_up,
+    2: _dvt_prophylaxis,
+    3: _heart_rate,
+    4: _catheter,
+    5: _renal_mass,
+    6: _thyroid,
+    7: _qtc,
+    8: _naloxone,
+    9: _influenza,
+    10: _covid,
 }
