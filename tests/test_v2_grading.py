@@ -7,8 +7,6 @@ from datetime import datetime
 
 import pytest
 
-from medbench.grading.v2 import grade_v2
-from medbench.grading.v2.clock import DEFAULT_NOW, task_now
 from helpers.v2_ehr import (
     API,
     MRN,
@@ -22,6 +20,8 @@ from helpers.v2_ehr import (
     service_request,
     v2_task,
 )
+from medbench.grading.v2 import grade_v2
+from medbench.grading.v2.clock import DEFAULT_NOW, task_now
 
 RUN_2026 = datetime.fromisoformat("2026-12-05T02:00:00+00:00")
 

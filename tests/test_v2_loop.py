@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from helpers.v2_ehr import API, MRN, SUBJECT, FakeEhr, procedure, v2_task
-
 from medbench import outcomes
 from medbench.agent.loop import LoopConfig
 from medbench.agent.v2_loop import run_v2_task

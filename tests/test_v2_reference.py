@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from helpers.v2_ehr import API, FakeEhr, condition, medication, observation, procedure, service_request, v2_task
 
+from helpers.v2_ehr import API, FakeEhr, condition, medication, observation, procedure, service_request, v2_task
 from medbench.agent.loop import LoopConfig
 from medbench.agent.v2_loop import run_v2_task
 from medbench.grading.v2 import grade_v2

@@ -32,7 +32,7 @@ from medbench import outcomes
 from medbench.agent.calculator import CalculatorError, calculate
 from medbench.agent.loop import LoopConfig, failure_status, logged_call, outcome_of
 from medbench.agent.tools_loop import ToolsOutcome
-from medbench.agent.v2_tools import CALCULATE, CREATE, FINISH, SEARCH, V2Tool, tool_named, tool_specs, user_message
+from medbench.agent.v2_tools import CALCULATE, FINISH, SEARCH, V2Tool, tool_named, tool_specs, user_message
 from medbench.environment.gateway import FhirGateway
 from medbench.models.tool_reply import ToolCall, ToolChatModel, ToolReply
 from medbench.tasks.task import Task, TaskSet

@@ -11,12 +11,12 @@ HTTP clients, so attempts in flight together never see each other's writes or re
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from medbench.agent.loop import LoopConfig, run_task

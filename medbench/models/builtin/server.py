@@ -21,10 +21,10 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
+from medbench.agent.v2_tools import is_v2_toolset
 from medbench.models.builtin.adversaries import ADVERSARIES
 from medbench.models.builtin.baselines import BASELINES
 from medbench.models.builtin.reference_agent import ReferenceAgentError, reference_reply
-from medbench.agent.v2_tools import is_v2_toolset
 from medbench.models.builtin.reference_tools import TOOL_MODELS
 from medbench.models.builtin.reference_v2 import V2_TOOL_MODELS
 from medbench.serving import BackgroundServer, ServerLimits
