@@ -115,7 +115,7 @@ def run_record(
     return record
 
 
-def v2_modes(settings: Any, task_set: Any, run_started: datetime) -> dict[str, Any]:
+def v2_modes(settings: Any, task_set: Any, run_started: datetime | None) -> dict[str, Any]:
     """What a MedAgentBench v2 run decided beyond the common modes (recorded on every line and in the summary)."""
     official = getattr(task_set, "flavour", None) == "official"
     return {
@@ -129,9 +129,11 @@ def v2_modes(settings: Any, task_set: Any, run_started: datetime) -> dict[str, A
         if official
         else "ours (medbench/data/v2_system_prompt.txt)",
         "v2_seating": getattr(task_set, "seating", None),
-        "v2_task1_anchor": run_started.isoformat(timespec="seconds")
-        if settings.grader == "official"
-        else "the task's now",
+        "v2_task1_anchor": "the task's now"
+        if settings.grader != "official"
+        else run_started.isoformat(timespec="seconds")
+        if run_started
+        else "the run's start",
     }
 
 

@@ -162,6 +162,14 @@ class BenchSession:
             seating = seating_label(embedded_seating(self.settings.tasks, self.task_set.tasks))
             if seating != "none":  # unseated runs keep the identity they always had (shipped cassettes)
                 identity["environment"]["seating"] = seating
+        if getattr(self.task_set, "benchmark", "v1") == "v2":
+            from medbench.results.records import v2_modes
+
+            # What a v2 run decided (protocol, creates, prompt, seating); the session-specific
+            # task1 anchor stays on each runs.jsonl line, so --resume can continue the run.
+            identity["v2_modes"] = {
+                k: v for k, v in v2_modes(self.settings, self.task_set, None).items() if k != "v2_task1_anchor"
+            }
         return identity
 
     def check_resume(self) -> None:
