@@ -94,7 +94,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--tasks",
-        "task set: `generated`, `official`, or a path to a task JSON file in the upstream format",
+        "task set: `generated`, `official`, `v2` (MedAgentBench v2), `generated-v2`, or a path to a task JSON file in the upstream format",
         "generated",
         "MEDBENCH_TASKS",
         metavar="SPEC",
