@@ -128,13 +128,22 @@ def v2_modes(settings: Any, task_set: Any, run_started: datetime | None) -> dict
         "v2_system_prompt": "upstream new_system.txt, byte for byte"
         if official
         else "ours (medbench/data/v2_system_prompt.txt)",
-        "v2_seating": getattr(task_set, "seating", None),
+        "v2_seating": _v2_seating(settings, task_set),
         "v2_task1_anchor": "the task's now"
         if settings.grader != "official"
         else run_started.isoformat(timespec="seconds")
         if run_started
         else "the run's start",
     }
+
+
+def _v2_seating(settings: Any, task_set: Any) -> str:
+    """Which seating the run's EHR used (`external` for a server of the user's)."""
+    if getattr(settings, "fhir_url", None):
+        return "external"
+    from medbench.ehr.v2.seating import v2_embedded_seating, v2_seating_label
+
+    return v2_seating_label(v2_embedded_seating(settings.tasks, task_set.tasks))
 
 
 def run_modes(settings: Any) -> dict[str, Any]:
