@@ -3,6 +3,7 @@
     python scripts/check_replay.py                 # replay cassettes/reference, compare, exit 0/1
     python scripts/check_replay.py -n 2            # the same under xdist
     python scripts/check_replay.py --run-name tools  # replay cassettes/reference/tools (the tools-mode recording)
+    python scripts/check_replay.py --run-name v2     # replay cassettes/reference/v2 (MedAgentBench v2, generated-v2)
     python scripts/check_replay.py --save results  # after recording: store results/reference's
                                                    # summary.json and verdicts.json next to the cassettes
 
@@ -87,6 +88,14 @@ def recorded_options(folder: Path) -> list[str]:
     """The pytest options that give a replay the recorded modes (none when there is no manifest)."""
     path = folder / "manifest.json"
     identity = json.loads(path.read_text(encoding="utf-8")).get("identity", {}) if path.exists() else {}
+    if identity.get("v2_modes"):
+        # A MedAgentBench v2 recording: its task set fixes the protocol and post mode; the task
+        # set and EHR scale are what the replay must name.
+        environment = identity.get("environment") or {}
+        options = [f"--tasks={identity['task_set']}", f"--grader={identity.get('grader', 'official')}"]
+        options += [f"--max-rounds={identity['max_rounds']}"] if identity.get("max_rounds") else []
+        options += [f"--ehr-scale={environment['ehr_scale']}"] if environment.get("ehr_scale") else []
+        return options
     return [f"{flag}={identity[key]}" for key, flag in MANIFEST_OPTIONS.items() if identity.get(key) is not None]
 
 
