@@ -195,17 +195,14 @@ def _call(node: ast.Call) -> Any:
 
 
 def _check_operands(op: ast.operator, left: Any, right: Any) -> None:
-    if isinstance(op, ast.Pow) and isinstance(right, (int, float, Decimal)) and abs(right) > MAX_EXPONENT:
-        raise CalculatorError(f"exponent {right} is larger than {MAX_EXPONENT}")
-    if (
-        isinstance(op, ast.Pow)
-        and isinstance(left, (int, Decimal))
-        and isinstance(right, (int, Decimal))
-        and abs(left) > 1
-        and right > 0
-        and math.log10(abs(left)) * float(right) > 100
-    ):
-        raise CalculatorError("the power is too large to compute")
+    numbers = (int, float, Decimal)
+    if isinstance(op, ast.Pow) and isinstance(right, numbers) and not isinstance(right, bool):
+        exponent = float(right)  # type: ignore[arg-type]
+        if abs(exponent) > MAX_EXPONENT:
+            raise CalculatorError(f"exponent {right} is larger than {MAX_EXPONENT}")
+        base = float(abs(left)) if isinstance(left, (int, Decimal)) else 0.0
+        if base > 1 and exponent > 0 and math.log10(base) * exponent > 100:
+            raise CalculatorError("the power is too large to compute")
     if isinstance(op, ast.Mult) and (isinstance(left, (str, list, tuple)) or isinstance(right, (str, list, tuple))):
         raise CalculatorError("repeating strings or lists is not allowed")
 

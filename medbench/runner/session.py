@@ -76,6 +76,7 @@ def task_set_to_json(task_set: TaskSet) -> dict[str, Any]:
     return {
         "name": task_set.name,
         "flavour": task_set.flavour,
+        "benchmark": task_set.benchmark,
         "prompt_template": task_set.prompt_template,
         "functions": task_set.functions,
         "tasks": [{**task.to_json(), "category": task.category} for task in task_set.tasks],
@@ -100,6 +101,7 @@ def task_set_from_json(data: dict[str, Any]) -> TaskSet:
         prompt_template=data["prompt_template"],
         functions=data["functions"],
         flavour=data["flavour"],
+        benchmark=data.get("benchmark", "v1"),
     )
 
 

@@ -315,7 +315,7 @@ def task4(case: Case) -> None:
     ]
     require(
         bool(good),
-        f"the catheter went in at {last.isoformat()}; no active ServiceRequest with code NUR1373 "
+        f"the catheter went in at {_date_text(last)}; no active ServiceRequest with code NUR1373 "
         f"for Patient/{case.mrn} was written",
     )
 
@@ -490,7 +490,7 @@ def task9(case: Case) -> None:
         coding = (post.payload.get("code") or {}).get("coding") if isinstance(post.payload.get("code"), dict) else None
         if coding is not None:
             require(bool(coding), "the order's code.coding is empty (upstream raises)")
-        by_code = bool(coding) and isinstance(coding[0], dict) and coding[0].get("code") == "90686"
+        by_code = bool(coding) and isinstance(coding[0], dict) and coding[0].get("code") == "90686"  # type: ignore[index]
         text = _lower(post.payload)
         require(by_code or "flu" in text or "influenza" in text, "the order is not for an influenza vaccine")
     _expect_dates(case, last, "date of the last influenza vaccine")
