@@ -25,7 +25,7 @@ BRANCHES: dict[int, tuple[str, ...]] = {
     1: ("no_ct", "stale_ct"),
     2: ("one_heparin", "none", "one_other", "duplicate_with_heparin", "duplicates_without_heparin"),
     3: ("both_windows", "only_6_to_12h", "none_in_12h"),
-    4: ("no_catheter", "recent_catheter", "removal_ordered", "removal_due"),
+    4: ("no_catheter", "recent_catheter", "removal_due"),
     5: ("no_diagnosis", "recent_ct", "ct_due"),
     6: ("repeat_high", "borderline", "neither"),
     7: ("no_qtc", "normal_qtc", "prolonged"),
@@ -33,9 +33,11 @@ BRANCHES: dict[int, tuple[str, ...]] = {
     9: ("recent_flu", "stale_flu", "no_flu"),
     10: ("recent_dose", "stale_dose", "no_dose"),
 }
-"""Every branch the embedded EHR seats, per category. task1's "recent CT" branch is left out on
-purpose: upstream measures task1's year from the wall clock, so no CT dated before 2025 can be
-recent under the official grader while it is under the task's own "now"."""
+"""Every branch the embedded EHR seats, per category. Two grader branches are left out on purpose:
+task1's "recent CT" (upstream measures task1's year from the wall clock, so no CT dated before 2025
+can be recent under the official grader while it is under the task's own "now"), and task4's
+"removal_ordered" (an overdue catheter with an active NUR1373 ServiceRequest: v2's tools have no
+ServiceRequest search, so no v2 agent could see the order that makes the task silent)."""
 
 SILENT_BRANCHES: frozenset[tuple[int, str]] = frozenset(
     {

@@ -244,7 +244,7 @@ def _heart_rates(w: _Writer, branch: str, now: datetime) -> None:
 
 
 def _catheter(w: _Writer, branch: str, now: datetime) -> None:
-    """task4: NUR1373 insertions, and active NUR1373 orders as documented removal orders."""
+    """task4: NUR1373 insertions (an earlier episode's removal order is completed, so it does not count)."""
     rng = w.rng
     if branch == "no_catheter":
         return
@@ -255,11 +255,7 @@ def _catheter(w: _Writer, branch: str, now: datetime) -> None:
     if branch == "recent_catheter":
         w.procedure(CATHETER, CATHETER_DISPLAY, now - timedelta(minutes=rng.randint(60, 47 * 60)))
         return
-    inserted = now - timedelta(minutes=rng.randint(49 * 60, 9 * 1440))
-    w.procedure(CATHETER, CATHETER_DISPLAY, inserted)
-    if branch == "removal_ordered":
-        authored = inserted + timedelta(minutes=rng.randint(60, int((now - inserted).total_seconds() // 60) - 1))
-        w.service(CATHETER, f"REMOVE {CATHETER_DISPLAY}", "active", authored)
+    w.procedure(CATHETER, CATHETER_DISPLAY, now - timedelta(minutes=rng.randint(49 * 60, 9 * 1440)))
 
 
 def _thyroid(w: _Writer, branch: str) -> None:
