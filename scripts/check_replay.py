@@ -95,6 +95,11 @@ def recorded_options(folder: Path) -> list[str]:
         options = [f"--tasks={identity['task_set']}", f"--grader={identity.get('grader', 'official')}"]
         options += [f"--max-rounds={identity['max_rounds']}"] if identity.get("max_rounds") else []
         options += [f"--ehr-scale={environment['ehr_scale']}"] if environment.get("ehr_scale") else []
+        verdicts_file = folder / "verdicts.json"
+        if verdicts_file.exists():
+            # The v2 recording holds a selection of the task set (to keep its size moderate): replay those.
+            ids = sorted({key.split("#", 1)[0] for key in json.loads(verdicts_file.read_text(encoding="utf-8"))})
+            options.append(f"--task-id={','.join(ids)}")
         return options
     return [f"{flag}={identity[key]}" for key, flag in MANIFEST_OPTIONS.items() if identity.get(key) is not None]
 
