@@ -525,3 +525,48 @@ def test_every_incorrect_verdict_says_why(category):
     for mode in ("official", "corrected", "state"):
         result = verdict(category, ehr, attempt, mode)
         assert result.correct or result.reason, (category, mode)
+
+
+# --- more quirks ---------------------------------------------------------------------------------------
+
+
+def test_status_and_intent_compare_case_insensitively_but_subject_exactly():
+    ehr = FakeEhr().add(procedure("NUR1373", "2023-11-01T09:00:00+00:00"))
+    shouting = order("NUR1373", status="ACTIVE")
+    shouting["intent"] = "Order"
+    assert verdict(4, ehr, Attempt().posts("ServiceRequest", shouting), context=NOW4).correct
+    other_form = order("NUR1373")
+    other_form["subject"] = {"reference": MRN}
+    assert not verdict(4, ehr, Attempt().posts("ServiceRequest", other_form), context=NOW4).correct
+
+
+def test_task4_an_insertion_after_now_needs_nothing_and_a_removal_procedure_is_ignored():
+    later = FakeEhr().add(procedure("NUR1373", "2023-11-12T09:00:00+00:00"))
+    assert verdict(4, later, Attempt().finishes([-1]), context=NOW4).correct
+    removed = (
+        FakeEhr()
+        .add(procedure("NUR1373", "2023-11-01T09:00:00+00:00"))
+        .add(procedure("NUR1374", "2023-11-02T09:00:00+00:00"))
+    )
+    assert not verdict(4, removed, Attempt().finishes([-1]), context=NOW4).correct
+
+
+def test_task5_a_medication_request_may_carry_the_codes():
+    ehr = FakeEhr().add(condition("C64.2"))
+    carrier = med_order("x", code={"coding": [{"code": "74177"}, {"code": "CON417"}]})
+    assert verdict(5, ehr, Attempt().posts("MedicationRequest", carrier)).correct
+
+
+def test_task6_an_old_high_pair_triggers_branch_a_although_the_latest_tsh_is_normal():
+    ehr = (
+        FakeEhr()
+        .add(observation("TSH", "2020-01-01T00:00:00+00:00", 15))
+        .add(observation("TSH", "2020-03-01T00:00:00+00:00", 12))
+        .add(observation("TSH", "2023-03-01T00:00:00+00:00", 2))
+    )
+    assert "levothyroxine" in verdict(6, ehr, Attempt().finishes([-1])).reason
+
+
+def test_task9_a_shot_dated_after_now_counts_as_recent():
+    ehr = FakeEhr().add(procedure("90686", "2024-03-01T00:00:00+00:00"))
+    assert verdict(9, ehr, Attempt().finishes([-1]), context=NOW9).correct
