@@ -203,3 +203,11 @@ def test_the_calculator_answers_values_and_refuses_code():
     assert replies[1].startswith("Tool error") and "__class__" in replies[1]
     assert replies[2] == "Tool error: ZeroDivisionError: division by zero"
     assert outcome.history[0]["content"] == "calculator({'expression': '(72 + 80) / 2'})"
+
+
+def test_a_v2_task_set_reaches_xdist_workers_as_v2():
+    from medbench.runner.session import task_set_from_json, task_set_to_json
+
+    task = v2_task(2)
+    v2 = TaskSet(name="v2", tasks=(task,), prompt_template=SYSTEM, functions=[], flavour="official", benchmark="v2")
+    assert task_set_from_json(json.loads(json.dumps(task_set_to_json(v2)))).benchmark == "v2"
