@@ -70,6 +70,8 @@ class Settings:
     ehr_seed: int = 0
     ehr_scale: str = DEFAULT_EHR_SCALE
     max_rounds: int = 8
+    # MedAgentBench v2: what task1's official grader measures from (None: the session's start).
+    v2_task1_anchor: str | None = None
     protocol: str = "text"
     grader: str = "official"
     post_mode: str = "official"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,14 @@ OPTIONS: tuple[_Option, ...] = (
         "MEDBENCH_EHR_SCALE",
         str,
         EHR_SCALES,
+    ),
+    _Option(
+        "--v2-task1-anchor",
+        "MedAgentBench v2 official grader: the time task1's 12 months are measured from (ISO 8601 with offset; "
+        "default: the session's start). Give a recorded run's modes.v2_task1_anchor to replay its verdicts",
+        None,
+        "MEDBENCH_V2_TASK1_ANCHOR",
+        metavar="TIME",
     ),
     _Option("--max-rounds", "model turns per task before limit_reached", 8, "MEDBENCH_MAX_ROUNDS", int, metavar="N"),
     _Option(
@@ -311,6 +320,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
         ehr_seed=values["--ehr-seed"],
         ehr_scale=values["--ehr-scale"],
         max_rounds=values["--max-rounds"],
+        v2_task1_anchor=_anchor(values["--v2-task1-anchor"]),
         protocol=values["--protocol"],
         grader=values["--grader"],
         post_mode=values["--post-mode"],
@@ -411,6 +421,21 @@ def _resolve(config: pytest.Config, option: _Option) -> Any:
     if option.choices and value not in option.choices:
         raise pytest.UsageError(f"{source}: {raw!r} is not one of {', '.join(option.choices)} for {option.flag}")
     return value
+
+
+def _anchor(text: str | None) -> str | None:
+    """A --v2-task1-anchor value, checked: an ISO 8601 time with its UTC offset."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise pytest.UsageError(
+            f"--v2-task1-anchor={text!r}: expected an ISO 8601 time with an offset, e.g. 2026-12-05T02:24:53+00:00"
+        )
+    return parsed.isoformat()
 
 
 def _v2_modes(config: pytest.Config, values: dict[str, Any]) -> None:

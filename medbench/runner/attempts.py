@@ -75,7 +75,8 @@ class AttemptRunner:
         self.is_v2 = getattr(task_set, "benchmark", "v1") == "v2"
         # MedAgentBench v2's official task1 measures its 12 months from "now": the session's start,
         # recorded (medbench.grading.v2), so a replay reproduces its verdicts.
-        self.run_started = session_started(session)
+        anchor = getattr(settings, "v2_task1_anchor", None)
+        self.run_started = datetime.fromisoformat(anchor) if anchor else session_started(session)
         # Masks the API key and extra-header values in everything this process writes.
         self.scrubber = Scrubber.of(settings.api_key, settings.extra_headers)
 
