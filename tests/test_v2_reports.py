@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers.reports import model_lines, write_model
-
 from medbench.reports.analysis import analyse
 
 V2_MODES = {"protocol": "v2-tools", "grader": "official", "post_mode": "execute", "benchmark": "v2"}
