@@ -137,6 +137,7 @@ def test_an_unknown_tool_is_answered_and_the_attempt_goes_on():
     task = v2_task(4)
     outcome = run_v2_task(task, task_set(task), model, FakeEhr(), CONFIG)
     assert outcome.messages[3]["content"] == "Unknown tool: fhir_patient_search"
+    assert outcome.history[0] == {"role": "agent", "content": f"fhir_patient_search({ {'identifier': MRN}!r})"}
     assert outcome.tool_errors == 1 and outcome.status == outcomes.COMPLETED
 
 

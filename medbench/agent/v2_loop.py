@@ -115,12 +115,15 @@ def run_v2_task(
 def run_call(call: ToolCall, gateway: FhirGateway, api_base: str) -> _Step:
     """Validate one call, then do what it stands for; problems are answered, never raised."""
     tool = tool_named(call.name)
-    if tool is None:
-        return _Step(f"Unknown tool: {call.name}", failed=True)
     try:
         raw = json.loads(call.arguments) if call.arguments.strip() else {}
     except (ValueError, RecursionError) as exc:
+        if tool is None:
+            return _Step(f"Unknown tool: {call.name}", failed=True)
         return _Step(f"Tool error: the arguments are not JSON ({exc})", failed=True)
+    if tool is None:
+        # Upstream's wrapper logs an unmapped call as `name(args)` before the lookup fails.
+        return _Step(f"Unknown tool: {call.name}", [_agent(f"{call.name}({raw!r})")], failed=True)
     view = _call_view(tool, raw, api_base)
     try:
         arguments = tool.arguments.model_validate(raw)
