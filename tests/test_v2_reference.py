@@ -127,3 +127,17 @@ def test_do_nothing_finishes_at_once_and_passes_only_where_nothing_is_due(chart)
     assert outcome.num_turns == 1 and outcome.result == "[]" and not ehr.writes()
     correct = grade_v2(task, outcome, ehr, API, "official", run_started=RUN).correct
     assert correct is (chart == "7 normal")
+
+
+def test_over_http_through_the_openai_sdk_the_reference_places_the_due_order():
+    from medbench.models.builtin.server import ReferenceServer
+    from medbench.models.client import OpenAIChatModel
+
+    ehr = FakeEhr().add(medication("HYDROMORPHONE 2 MG"))
+    task = v2_task(8, CONTEXTS[8])
+    tasks = TaskSet(name="v2-unit", tasks=(task,), prompt_template="system", functions=[], flavour="generated")
+    with ReferenceServer() as server:
+        outcome = run_v2_task(task, tasks, OpenAIChatModel("reference", server.base_url, max_retries=0), ehr, CONFIG)
+    assert outcome.status == "completed" and outcome.model_calls == 3  # read, create, finish
+    assert [w["medicationCodeableConcept"]["text"] for w in ehr.writes()] == ["Naloxone 4 mg nasal spray"]
+    assert grade_v2(task, outcome, ehr, API, "state").correct
