@@ -27,7 +27,7 @@ from medbench.fhir.searchparams import patient_of
 from medbench.fhir.store import SCHEMA_VERSION, build_database
 from medbench.tasks.official import cache_root
 
-V2_GENERATOR_VERSION = "1"
+V2_GENERATOR_VERSION = "2"
 """Bump whenever v2 charts, cohorts or their resources change (part of the database name)."""
 FIRST_V2_ID = 9_000_000
 
