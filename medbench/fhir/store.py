@@ -39,6 +39,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from medbench.fastjson import loads
 from medbench.fhir.dates import now_instant
 from medbench.fhir.errors import FhirError
 from medbench.fhir.search import (
@@ -238,6 +239,7 @@ class FhirStore:
         self._write_lock = threading.Lock()
         self._writer = self._connect()
         _run_script(self._writer, _WRITE_TABLES)
+        self.base_max_seq: int = base_max_seq  # seqs up to this are base data (immutable); above, writes
         self._seqs = itertools.count(base_max_seq + 1)
         self._ids = itertools.count(int(meta.get("max_numeric_id", "0")) + 1)
         self._written_bytes: dict[str, int] = {}
@@ -281,7 +283,7 @@ class FhirStore:
                     "SELECT json FROM w.res WHERE type = ? AND id = ? AND ns = ?",
                     (resource_type, resource_id, namespace),
                 ).fetchone()
-        return json.loads(row[0]) if row else None
+        return loads(row[0]) if row else None
 
     def search(self, query: Query, namespace: str = "") -> list[int]:
         """Sequence numbers of every match: insertion order, or `query.sort` order.
@@ -372,20 +374,24 @@ class FhirStore:
     def fetch(self, seqs: Iterable[int], namespace: str = "") -> list[dict[str, Any]]:
         """Resources for `seqs`, in that order (seqs dropped by a reset, or written in another
         namespace, are skipped)."""
+        return [loads(row[3]) for row in self.fetch_rows(seqs, namespace)]
+
+    def fetch_rows(self, seqs: Iterable[int], namespace: str = "") -> list[tuple[int, str, str, str]]:
+        """(seq, type, id, stored JSON text) for `seqs`, in that order, skipped as in `fetch`;
+        the server renders from the text, and keeps what it rendered for base seqs."""
         seqs = list(seqs)
-        found: dict[int, str] = {}
+        found: dict[int, tuple[int, str, str, str]] = {}
         wanted = json.dumps(seqs)
         with self._reader() as conn:
-            found.update(
-                conn.execute("SELECT seq, json FROM main.res WHERE seq IN (SELECT value FROM json_each(?))", (wanted,))
-            )
-            found.update(
-                conn.execute(
-                    "SELECT seq, json FROM w.res WHERE ns = ? AND seq IN (SELECT value FROM json_each(?))",
-                    (namespace, wanted),
-                )
-            )
-        return [json.loads(found[s]) for s in seqs if s in found]
+            for row in conn.execute(
+                "SELECT seq, type, id, json FROM main.res WHERE seq IN (SELECT value FROM json_each(?))", (wanted,)
+            ):
+                found[row[0]] = row
+            if seqs and max(seqs) > self.base_max_seq:
+                sql = "SELECT seq, type, id, json FROM w.res WHERE ns = ? AND seq IN (SELECT value FROM json_each(?))"
+                for row in conn.execute(sql, (namespace, wanted)):
+                    found[row[0]] = row
+        return [found[s] for s in seqs if s in found]
 
     def create(self, resource: dict[str, Any], namespace: str = "") -> dict[str, Any]:
         """Store a POSTed resource in `namespace` of the writes layer with a new numeric id
