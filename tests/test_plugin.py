@@ -9,6 +9,7 @@ embedded FHIR server with the reference model lives in test_plugin_e2e.py.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -533,6 +534,24 @@ def test_killed_run_resumes_to_a_complete_summary(bench: pytest.Pytester, monkey
     second.assert_outcomes(passed=2, skipped=2)
     summary = json.loads((run_folder(bench) / "summary.json").read_text())
     assert summary["total"] == 4 and summary["correct"] == 4 and summary["complete"] is True
+
+
+def test_a_killed_run_loses_no_attempt_that_pytest_reported(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results lines are fsynced in groups by a background thread, but written before the attempt
+    is reported: a kill -9 with attempts in flight loses none that pytest showed as done."""
+    write_tasks(bench, task_records(8))
+    monkeypatch.setenv("FAKE_KILL", "task1_6")
+    first = run_bench(bench, "-v", "--concurrency=2", subprocess=True)
+    assert first.ret not in (0, 1)
+    reported = set(re.findall(r"\[(task1_\d+)\] PASSED", first.stdout.str()))
+    recorded = {r["task_id"] for r in read_lines(run_folder(bench) / "runs.jsonl")}
+    assert reported
+    assert reported <= recorded
+    assert "task1_6" not in recorded
+    second = run_bench(bench, "--resume", "--concurrency=2", subprocess=True)
+    second.assert_outcomes(passed=8 - len(recorded), skipped=len(recorded))
 
 
 def test_resume_refuses_a_changed_grader_naming_the_difference(bench: pytest.Pytester) -> None:

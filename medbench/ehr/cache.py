@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
-from medbench.ehr.population import GENERATOR_VERSION, Population, build_population
-from medbench.ehr.seating import Seating
+from medbench.ehr.version import GENERATOR_VERSION
 from medbench.fhir.store import SCHEMA_VERSION, build_database
 from medbench.tasks.official import cache_root
+
+if TYPE_CHECKING:
+    from medbench.ehr.population import Population
+    from medbench.ehr.seating import Seating
 
 
 def database_path(
@@ -50,6 +53,8 @@ def ensure_database(
     with FileLock(str(path) + ".lock"):
         if not path.is_file():
             if population is None:
+                from medbench.ehr.population import build_population
+
                 population = build_population(seed=seed, scale=scale, seating=seating)
             resources = population.iter_resources()
             build_database(path, _counted(resources, progress) if progress else resources)

@@ -14,8 +14,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import faker
-
 from medbench.clock import NOW
 from medbench.ehr import resources
 from medbench.ehr.bulk import patient_events
@@ -26,10 +24,8 @@ from medbench.ehr.seating import NamedPerson, Seating
 from medbench.ehr.situation_labs import pin_chart, situation_profile
 from medbench.ehr.task_labs import TASK_CODES, Series, build_task_labs
 from medbench.ehr.timeline import Timeline, build_timeline
+from medbench.ehr.version import GENERATOR_VERSION  # noqa: F401  (re-exported: population.GENERATOR_VERSION)
 
-GENERATOR_VERSION = f"2+faker{faker.VERSION}"
-"""Bump the leading number whenever generated data changes; Faker's version is included
-because its word lists decide names and addresses (cache keys must change with either)."""
 FIRST_RESOURCE_ID = 100000
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from medbench.fastjson import loads
 from medbench.fhir.bundle import (
     operation_outcome,
     page_link,
@@ -201,7 +200,7 @@ class _FhirApp:
         missing = [s for s in seqs if s not in texts]
         if missing:
             for seq, resource_type, resource_id, stored in self.store.fetch_rows(missing, namespace):
-                entry = (resource_type, resource_id, render_entry_resource(loads(stored)))
+                entry = (resource_type, resource_id, render_entry_resource(self.store.parse(seq, stored)))
                 texts[seq] = entry
                 if seq <= base_max_seq:
                     self.rendered.keep(seq, entry)

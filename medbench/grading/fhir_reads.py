@@ -9,12 +9,12 @@ the comparison and the task is incorrect, as upstream).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from medbench.clock import NOW
-from medbench.fastjson import loads
 
 
 class GatewayResponse(Protocol):
@@ -54,7 +54,7 @@ def fetch_json(gateway: Gateway, url: str) -> Any:
     if not response.ok:
         raise ReadError(f"GET {url} failed with status {response.status}")
     try:
-        return loads(response.text)
+        return json.loads(response.text)
     except ValueError as exc:
         raise ReadError(f"GET {url} did not return JSON: {exc}") from exc
 

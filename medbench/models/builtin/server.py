@@ -21,7 +21,6 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
-from medbench.fastjson import loads
 from medbench.models.builtin.adversaries import ADVERSARIES
 from medbench.models.builtin.baselines import BASELINES
 from medbench.models.builtin.reference_agent import ReferenceAgentError, reference_reply
@@ -175,7 +174,7 @@ def _answer(
         if method != "POST" or route not in ("/v1/chat/completions", "/chat/completions"):
             raise _RequestError(HTTPStatus.NOT_FOUND, f"no route {method} {path[:200]}", "not_found_error")
         try:
-            body = loads(raw)
+            body = json.loads(raw)
         except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, too deep, too many digits
             raise _RequestError(HTTPStatus.BAD_REQUEST, f"request body is not valid JSON: {str(exc)[:200]}") from None
         if latency_s:
