@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -98,20 +98,24 @@ _LEGACY_WRITES_GLOB = "medbench-fhir-writes-*.sqlite*"
 _LEGACY_STALE_S = 24 * 3600
 
 
-def build_database(path: Path | str, resources: Iterable[dict[str, Any]]) -> int:
+def build_database(
+    path: Path | str, resources: Iterable[dict[str, Any]], later_parts: Sequence[Callable[[], Path]] = ()
+) -> int:
     """Write `resources` (insertion order kept) into a new SQLite file at `path`; returns the count.
 
     Bulk and atomic: rows go in with executemany inside one transaction with journaling and
     syncing off, indexes are created afterwards, and the file is renamed into place only when
     complete, so a reader never sees a half-built database.
+
+    `later_parts` give the files of the resources that follow `resources`, in order, each built
+    by `build_part` (typically in other processes, while this one writes its own share): their
+    rows are appended after these, renumbered, before the indexes are made.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _temporary_beside(path)
     try:
-        count = _build(tmp, resources)
+        count = _build(tmp, resources, later_parts)
         tmp.chmod(0o644)
         os.replace(tmp, path)
     finally:
@@ -119,7 +123,41 @@ def build_database(path: Path | str, resources: Iterable[dict[str, Any]]) -> int
     return count
 
 
-def _build(path: Path, resources: Iterable[dict[str, Any]]) -> int:
+def build_part(path: Path | str, resources: Iterable[dict[str, Any]]) -> int:
+    """Write `resources` as a part file for `build_database(..., later_parts=...)`: the same rows,
+    numbered from 1, without indexes; returns the count."""
+    return _build(Path(path), resources, (), complete=False)
+
+
+def _temporary_beside(path: Path) -> Path:
+    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp_name)
+
+
+def _append_part(conn: sqlite3.Connection, part: Path, offset: int) -> tuple[int, int]:
+    """Copy a part file's rows after the `offset` rows already written; (its count, its max id).
+    Called between transactions: SQLite attaches and detaches only outside one."""
+    conn.execute("ATTACH DATABASE ? AS part", (str(part),))
+    try:
+        conn.execute("BEGIN")
+        meta = dict(conn.execute("SELECT key, value FROM part.meta"))
+        conn.execute("INSERT INTO main.res SELECT seq + ?, type, id, patient, json FROM part.res", (offset,))
+        for table, columns in _PART_COLUMNS.items():
+            sql = f"INSERT INTO main.{table} SELECT seq + ?, param, patient, {columns} FROM part.{table}"
+            conn.execute(sql, (offset,))
+        conn.execute("COMMIT")
+    finally:
+        conn.execute("DETACH DATABASE part")
+    return int(meta["count"]), int(meta["max_numeric_id"])
+
+
+_PART_COLUMNS = {"tok": "system, code", "str": "norm, exact", "dt": "low, high"}
+
+
+def _build(
+    path: Path, resources: Iterable[dict[str, Any]], later_parts: Sequence[Callable[[], Path]], complete: bool = True
+) -> int:
     # SQLite inserts run on a writer thread (sqlite3 releases the GIL while stepping), so they
     # overlap with generating, serialising and indexing the next batch on this thread.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -150,6 +188,18 @@ def _build(path: Path, resources: Iterable[dict[str, Any]]) -> int:
                     pending.popleft().result()
             for future in pending:
                 future.result()
+        if not complete:  # a part: its rows and counts only, committed as they are
+            meta = {"count": str(count), "max_numeric_id": str(max_numeric_id)}
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            conn.execute("COMMIT")
+            return count
+        if later_parts:
+            conn.execute("COMMIT")
+            for later in later_parts:
+                part_count, part_max_id = _append_part(conn, later(), count)
+                count += part_count
+                max_numeric_id = max(max_numeric_id, part_max_id)
+            conn.execute("BEGIN")
         try:
             _run_script(conn, _INDEXES.format(s="main"))
         except sqlite3.IntegrityError as exc:

@@ -48,17 +48,16 @@ class Case:
         return self.task_id if self.repeats == 1 else f"{self.task_id}-attempt{self.attempt}"
 
 
-def load_task_set(settings: Settings, population: Any = None, generated: TaskSet | None = None) -> TaskSet:
+def load_task_set(settings: Settings, population: Any = None) -> TaskSet:
     """Resolve `--tasks` (and write `--write-tasks`); every failure is a SetupError naming the fix.
 
-    The generated set is `generated` when the caller has it already (the task-set cache), else
-    drawn from `population` (the unseated synthetic EHR of the settings)."""
+    The generated set is drawn from `population` (the unseated synthetic EHR of the settings)."""
     from medbench.tasks import OfficialAssetsError, TaskFileError, write_task_file
     from medbench.tasks import load_task_set as load
 
     s = settings
     try:
-        task_set = generated or load(s.tasks, task_seed=s.task_seed, population=population, official_dir=s.official_dir)
+        task_set = load(s.tasks, task_seed=s.task_seed, population=population, official_dir=s.official_dir)
     except (OfficialAssetsError, TaskFileError, FileNotFoundError) as error:
         raise SetupError(str(error)) from None
     if s.write_tasks:
@@ -136,15 +135,18 @@ class BenchSession:
     @property
     def task_set(self) -> TaskSet:
         if self._task_set is None:
-            generated = None
             if self.settings.tasks == "generated":
+                from medbench.tasks import write_task_file
                 from medbench.tasks.generated_cache import load_generated_task_set
 
                 # From the cache when it holds these tasks; otherwise drawn from a population that is
                 # kept, as the embedded database is then built from it (built once, not twice).
                 s = self.settings
-                generated, self._population = load_generated_task_set(s.ehr_seed, s.ehr_scale, s.task_seed)
-            self._task_set = load_task_set(self.settings, generated=generated)
+                self._task_set, self._population = load_generated_task_set(s.ehr_seed, s.ehr_scale, s.task_seed)
+                if s.write_tasks:
+                    write_task_file(self._task_set, s.write_tasks)
+            else:
+                self._task_set = load_task_set(self.settings)
         return self._task_set
 
     def cases(self) -> list[Case]:
@@ -278,8 +280,10 @@ class BenchSession:
         )
 
     def close(self) -> None:
-        """Stop what this session started and free the results folder for the next session."""
+        """Stop what this session started and free the results folder for the next session, once
+        every line this process appended is on disk."""
         self._resources.close()
+        self.folder.sync()
         self.folder.session_lock.release()
 
     def open_model(self) -> Any:
