@@ -93,7 +93,9 @@ def _build(
             pool.submit(_build_part, Path(scratch) / f"part{part}.sqlite", seed, scale, seating, part, parts)
             for part in range(1, parts)
         ]
-        build_database(path, counted, later_parts=[future.result for future in later])
+        total = build_database(path, counted, later_parts=[future.result for future in later])
+    if progress is not None:  # the count above was this process's share only
+        progress(total)
 
 
 def build_parts(scale: str) -> int:
