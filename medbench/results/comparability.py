@@ -17,8 +17,18 @@ SITUATIONS_NOTE = (
 )
 
 
-def comparability(task_set_name: str | None, environment: dict[str, Any]) -> dict[str, str]:
+A2A_NOTE = (
+    "An agent under test over A2A brings its own loop and prompt: its score measures the agent, "
+    "never a model, and is not comparable with published MedAgentBench model scores."
+)
+
+
+def comparability(
+    task_set_name: str | None, environment: dict[str, Any], protocol: str | None = None
+) -> dict[str, str]:
     """`level` (external, situations, none), a short `label` and a `note` saying why."""
+    if protocol == "a2a":
+        return {"level": "none", "label": "A2A agent under test", "note": A2A_NOTE}
     if environment.get("kind") == "external":
         tasks = "official tasks" if task_set_name == "official" else f"task set {task_set_name}"
         return {

@@ -91,7 +91,7 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
             },
             "modes": {key: identity.get(key) for key in MODE_KEYS},
             "environment": environment,
-            "comparability": comparability(identity.get("task_set"), environment),
+            "comparability": comparability(identity.get("task_set"), environment, identity.get("protocol")),
             "sampling": {"temperature": identity.get("temperature"), "max_tokens": identity.get("max_tokens")},
             "endpoint": details.get("endpoint"),
             "repeats": repeat_statistics(rows, repeats),
