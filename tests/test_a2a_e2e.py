@@ -12,16 +12,18 @@ from typing import Any
 
 import httpx
 import pytest
+from test_replay_e2e import make_project, run_bench
+
 from helpers.a2a_agents import (
     answers_nonsense,
     calls_unknown_tools,
     find_patient,
     floods,
+    in_turn,
     never_answers,
     serve_agent,
     serve_garbage,
 )
-from test_replay_e2e import make_project, run_bench
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use `streamable_http_client`:DeprecationWarning")
 
@@ -58,7 +60,9 @@ def test_an_a2a_sdk_agent_following_the_evaluators_conventions_is_benchmarked_li
         assert "Question:" in message["text"] and "FINISH([" in message["text"]
         (data,) = message["data"]
         assert set(data) == {"mcp_server_url", "max_iterations", "max_tool_calls"} and data["max_iterations"] == 8
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/a/[\w-]{32}", data["mcp_server_url"]), "a base URL: agents add /mcp"
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/a/[\w-]{32}", data["mcp_server_url"]), (
+            "a base URL: agents add /mcp"
+        )
     transcripts = lines(tmp_path / RUN_FOLDER / "transcripts.jsonl")
     assert {t["protocol"] for t in transcripts} == {"a2a"}
     assert all(t["messages"][1]["tool_calls"][0]["function"]["name"] == "search_patients" for t in transcripts)
@@ -67,30 +71,37 @@ def test_an_a2a_sdk_agent_following_the_evaluators_conventions_is_benchmarked_li
     assert not any(token in written for token in tokens), "attempt tokens never reach the result files"
 
 
+# In task order (the session runs one attempt at a time): what the agent does, and what is recorded.
 HOSTILE = {
-    "never answers": (lambda: serve_agent(never_answers)[0], "error", "no answer within 3 s (--timeout)"),
-    "answers garbage": (serve_garbage, "error", ""),
-    "answers without FINISH": (lambda: serve_agent(answers_nonsense)[0], "agent_invalid_action", "without FINISH"),
-    "calls unknown tools": (lambda: serve_agent(calls_unknown_tools('["S0000000"]'))[0], "completed", ""),
-    "floods tool calls": (lambda: serve_agent(floods(40))[0], "limit_reached", ""),
+    "task1_1": (never_answers, "error", "no answer within 3 s (--timeout)"),
+    "task1_2": (answers_nonsense, "agent_invalid_action", "without FINISH"),
+    "task1_3": (calls_unknown_tools('["S0000000"]'), "completed", ""),
+    "task1_4": (floods(40), "limit_reached", ""),
 }
 
 
-@pytest.mark.parametrize("behaviour", list(HOSTILE))
-def test_a_hostile_agent_gets_a_recorded_status_never_a_hang_or_a_lost_attempt(behaviour: str, tmp_path: Path) -> None:
-    serve, status, error = HOSTILE[behaviour]
-    with serve() as served:
-        result = run_bench(make_project(tmp_path), f"--agent-url={served.url}", "--timeout=3", tasks=TASKS[:1])
-    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]  # recorded, incorrect: the test fails
+def test_hostile_agents_get_recorded_statuses_never_a_hang_or_a_lost_attempt(tmp_path: Path) -> None:
+    served, _ = serve_agent(in_turn(*(behaviour for behaviour, _, _ in HOSTILE.values())))
+    with served:
+        result = run_bench(make_project(tmp_path), f"--agent-url={served.url}", "--timeout=3", tasks=tuple(HOSTILE))
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]  # recorded, incorrect: tests fail
+    runs = records(tmp_path)
+    assert {task: (r["status"], r["correct"]) for task, r in runs.items()} == {
+        task: (status, False) for task, (_, status, _) in HOSTILE.items()
+    }
+    for task, (_, _, error) in HOSTILE.items():
+        assert error in (runs[task]["error"] or ""), runs[task]
+    assert runs["task1_1"]["error_source"] == "agent", "an agent that never answers is not graded, like a dead model"
+    assert runs["task1_3"]["tool_errors"] == 1 and runs["task1_3"]["num_turns"] == 1, "the unknown tool ran nothing"
+    assert runs["task1_4"]["num_turns"] == 8, "calls beyond the cap of 8 never ran"
+
+
+def test_an_agent_answering_garbage_instead_of_json_rpc_gets_an_error_from_the_agent(tmp_path: Path) -> None:
+    with serve_garbage() as served:
+        result = run_bench(make_project(tmp_path), f"--agent-url={served.url}", tasks=TASKS[:1])
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
     record = records(tmp_path)["task1_1"]
-    assert (record["status"], record["correct"]) == (status, False)
-    assert error in (record["error"] or "")
-    if status == "error":
-        assert record["error_source"] == "agent"
-    if behaviour == "calls unknown tools":
-        assert record["tool_errors"] == 1 and record["num_turns"] == 1
-    if behaviour == "floods tool calls":
-        assert record["num_turns"] == 8, "calls beyond the cap never ran"
+    assert (record["status"], record["error_source"], record["correct"]) == ("error", "agent", False)
 
 
 def test_a_recorded_agent_run_replays_to_identical_verdicts_with_the_agent_stopped(tmp_path: Path) -> None:

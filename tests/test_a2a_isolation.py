@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers.a2a_agents import result_text, serve_agent, tools_session
 
+from helpers.a2a_agents import result_text, serve_agent, tools_session
 from medbench.a2a.client import A2AAgent
 from medbench.ehr.cache import ensure_database
 from medbench.environment import Environment
@@ -54,26 +54,42 @@ def test_agent_attempts_in_flight_together_see_only_their_own_endpoint_calls_and
 
     async def post_then_search(prompt: str, data: dict[str, Any]) -> str:
         urls.append(data["mcp_server_url"])
-        observation = {"resourceType": "Observation", "status": "final", "valueString": "mine",
-                       "code": {"coding": [{"system": "http://loinc.org", "code": CODE}]},
-                       "subject": {"reference": f"Patient/{patient}"}}
+        observation = {
+            "resourceType": "Observation",
+            "status": "final",
+            "valueString": "mine",
+            "code": {"coding": [{"system": "http://loinc.org", "code": CODE}]},
+            "subject": {"reference": f"Patient/{patient}"},
+        }
         async with tools_session(data) as session:
-            created = await session.call_tool("create_resource", {"resource_type": "Observation", "resource": observation})
+            created = await session.call_tool(
+                "create_resource", {"resource_type": "Observation", "resource": observation}
+            )
             assert not created.isError, result_text(created)
             await asyncio.to_thread(barrier.wait)  # the other attempt has POSTed too
             found = await session.call_tool("search_observations_by_code", {"code": CODE, "patient": patient})
         return f'FINISH(["{json.loads(result_text(found))["total"]}"])'
 
     task = Task("task3_1", 3, "Record it.", "", eval_MRN=patient)
-    task_set = TaskSet("isolation", (task,), "{context} {question} {api_base} {functions}",
-                       json.loads((Path(__file__).parents[1] / "medbench/data/functions_generated.json").read_text()),
-                       "generated")
+    task_set = TaskSet(
+        "isolation",
+        (task,),
+        "{context} {question} {api_base} {functions}",
+        json.loads((Path(__file__).parents[1] / "medbench/data/functions_generated.json").read_text()),
+        "generated",
+    )
     served, _ = serve_agent(post_then_search)
     with served:
         settings = Settings(post_mode="execute", repeats=2, results_dir=tmp_path, agent_url=served.url, protocol="a2a")
         with A2AAgent(served.url, timeout=WAIT_S) as agent:
-            runner = AttemptRunner(session="a2a-isolation", settings=settings, task_set=task_set,
-                                   environment=environment, model=agent, folder=RunFolder(tmp_path))
+            runner = AttemptRunner(
+                session="a2a-isolation",
+                settings=settings,
+                task_set=task_set,
+                environment=environment,
+                model=agent,
+                folder=RunFolder(tmp_path),
+            )
             pool = AttemptPool(runner, concurrency=2)
             cases = [Case("task3_1", 3, 0, attempt, 2) for attempt in (1, 2)]
             pool.submit(cases)

@@ -46,9 +46,15 @@ class ScriptedExecutor(AgentExecutor):
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         message = context.message
         assert message is not None
-        self.received.append({"text": get_message_text(message), "data": get_data_parts(message.parts),
-                              "message_context_id": message.context_id, "message_task_id": message.task_id,
-                              "role": message.role.value})
+        self.received.append(
+            {
+                "text": get_message_text(message),
+                "data": get_data_parts(message.parts),
+                "message_context_id": message.context_id,
+                "message_task_id": message.task_id,
+                "role": message.role.value,
+            }
+        )
         task = context.current_task or new_task(message)
         await event_queue.enqueue_event(task)
         updater = TaskUpdater(event_queue, task.id, task.context_id)
@@ -71,10 +77,16 @@ class ScriptedExecutor(AgentExecutor):
 
 
 def card(url: str) -> AgentCard:
-    return AgentCard(name="test purple agent", description="written with a2a-sdk for medbench's tests", url=url,
-                     version="0.1", capabilities=AgentCapabilities(streaming=True),
-                     default_input_modes=["text"], default_output_modes=["text"],
-                     skills=[AgentSkill(id="medical_task_fulfillment", name="tasks", description="tasks", tags=[])])
+    return AgentCard(
+        name="test purple agent",
+        description="written with a2a-sdk for medbench's tests",
+        url=url,
+        version="0.1",
+        capabilities=AgentCapabilities(streaming=True),
+        default_input_modes=["text"],
+        default_output_modes=["text"],
+        skills=[AgentSkill(id="medical_task_fulfillment", name="tasks", description="tasks", tags=[])],
+    )
 
 
 class ServedApp:
@@ -83,8 +95,15 @@ class ServedApp:
     def __init__(self, build: Callable[[str], Any]) -> None:
         self._build = build
         self._app: Any = None
-        config = uvicorn.Config(self._asgi, host="127.0.0.1", port=0, log_level="error", lifespan="off",
-                                interface="asgi3", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self._asgi,
+            host="127.0.0.1",
+            port=0,
+            log_level="error",
+            lifespan="off",
+            interface="asgi3",
+            timeout_graceful_shutdown=1,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self.url = ""
@@ -135,8 +154,10 @@ def serve_garbage() -> ServedApp:
 @asynccontextmanager
 async def tools_session(data: dict[str, Any]) -> Any:
     """mcp 1.x client as Agentify's purple agent opens it: `<mcp_server_url>/mcp`, three streams."""
-    async with streamablehttp_client(f"{data['mcp_server_url']}/mcp") as (read, write, _), \
-            ClientSession(read, write) as session:
+    async with (
+        streamablehttp_client(f"{data['mcp_server_url']}/mcp") as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
         await session.initialize()
         yield session
 
@@ -152,13 +173,14 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 async def find_patient(prompt: str, data: dict[str, Any]) -> str:
     """Solves task1 (find a patient's MRN) with the MCP tools: one search, then FINISH([mrn])."""
-    question = prompt[prompt.rfind("Question:"):]
+    question = prompt[prompt.rfind("Question:") :]
     name, birthdate = _NAME.search(question).group("name").split(), _DATE.search(question).group()
     async with tools_session(data) as session:
         listed = await session.list_tools()
         assert "search_patients" in [tool.name for tool in listed.tools]
-        result = await session.call_tool("search_patients", {"family": name[-1], "given": " ".join(name[:-1]),
-                                                             "birthdate": birthdate})
+        result = await session.call_tool(
+            "search_patients", {"family": name[-1], "given": " ".join(name[:-1]), "birthdate": birthdate}
+        )
     bundle = json.loads(result_text(result))
     mrns = [entry["resource"]["identifier"][0]["value"] for entry in bundle.get("entry", [])]
     return f"```\nFINISH({json.dumps(mrns[:1] or ['Patient not found'])})\n```"
@@ -189,5 +211,16 @@ def floods(calls: int) -> Behaviour:
             for _ in range(calls):
                 await session.call_tool("search_patients", {"name": "a"})
         return 'FINISH(["flooded"])'
+
+    return behaviour
+
+
+def in_turn(*behaviours: Behaviour) -> Behaviour:
+    """The first message gets the first behaviour, the second the second, ... (a session run with
+    --concurrency=1 sends its attempts in task order)."""
+    turn = iter(behaviours)
+
+    async def behaviour(prompt: str, data: dict[str, Any]) -> str:
+        return await next(turn)(prompt, data)
 
     return behaviour
