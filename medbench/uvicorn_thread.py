@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -20,7 +20,12 @@ class UvicornThread:
     """One uvicorn server on `host:port` (0: a free port) in a daemon thread."""
 
     def __init__(
-        self, app: Any, host: str = "127.0.0.1", port: int = 0, name: str = "medbench-asgi", lifespan: str = "on"
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "medbench-asgi",
+        lifespan: Literal["auto", "on", "off"] = "on",
     ) -> None:
         self.host = host
         self._wanted_port = port
