@@ -29,6 +29,8 @@ from medbench.runner.session import Case
 from medbench.settings import Settings
 from medbench.tasks.task import Task, TaskSet
 
+pytestmark = pytest.mark.filterwarnings("ignore:Use `streamable_http_client`:DeprecationWarning")
+
 DISPLAY = "http://localhost:8080/fhir/"
 CODE = "A2A-ISOLATION"
 WAIT_S = 30

@@ -41,6 +41,7 @@ from medbench.agent.tools import tools_for
 from medbench.environment.gateway import FhirGateway
 from medbench.mcp.endpoint import ToolEndpoint
 from medbench.outcomes import TaskOutcome
+from medbench.scrubbing import Scrubber
 from medbench.tasks.task import Task, TaskSet
 
 PROTOCOL = "a2a"
@@ -116,7 +117,10 @@ def run_a2a_task(
     exchange = {"calls": endpoint.received, "failure": failure}
     if cassette is not None and not replaying:
         _save_exchange(cassette, exchange)
-    return _decide(task, endpoint, prompt, data, reply, failure, elapsed, exchange)
+    ended = _decide(task, endpoint, prompt, data, reply, failure, elapsed, exchange)
+    # An agent may echo its URL (its task history, its own report): the token stays out of every file.
+    ended.messages = Scrubber([mcp_url, endpoint.token]).data(ended.messages)
+    return ended
 
 
 def _decide(
