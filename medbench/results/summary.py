@@ -89,9 +89,11 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
                 "sha256": identity.get("task_set_sha256"),
                 "task_count": details.get("task_count"),
             },
-            "modes": {key: identity.get(key) for key in MODE_KEYS},
+            "modes": {**{key: identity.get(key) for key in MODE_KEYS}, **(identity.get("v2_modes") or {})},
             "environment": environment,
-            "comparability": comparability(identity.get("task_set"), environment, identity.get("protocol")),
+            "comparability": comparability(
+                identity.get("task_set"), environment, identity.get("v2_modes"), identity.get("protocol")
+            ),
             "sampling": {"temperature": identity.get("temperature"), "max_tokens": identity.get("max_tokens")},
             "endpoint": details.get("endpoint"),
             "repeats": repeat_statistics(rows, repeats),
