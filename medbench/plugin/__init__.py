@@ -25,8 +25,8 @@ from medbench.cassettes.attempt import CassettePlan
 from medbench.package_data import data_file
 from medbench.plugin import recording, xdist
 from medbench.plugin.controller import Controller
-from medbench.plugin.options import add_options, settings_from_config
-from medbench.plugin.terminal import BuildProgress, CallEventLines
+from medbench.plugin.options import add_options, option_notes, settings_from_config
+from medbench.plugin.terminal import CallEventLines, build_progress
 from medbench.results.records import report_properties
 from medbench.runner import new_session_id
 from medbench.runner.attempts import AttemptPool, AttemptRunner
@@ -179,10 +179,13 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
 
 
 def _announce(config: pytest.Config, state: PluginState) -> None:
-    """One line saying whether this benchmark session records, replays or runs live (only when it runs tasks)."""
+    """One line saying whether this benchmark session records, replays or runs live (only when it runs tasks),
+    and a warning for each option that is accepted but ignored or probably mistyped."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(recording.describe(state.plan))
+        for note in option_notes(config):
+            reporter.write_line(f"medbench: warning: {note}", yellow=True)
 
 
 def _has_benchmark_ids(state: PluginState, ids: list[str]) -> bool:
@@ -193,13 +196,15 @@ def _has_benchmark_ids(state: PluginState, ids: list[str]) -> bool:
 def _start(config: pytest.Config, state: PluginState) -> None:
     """xdist controller: set the whole session up once; a failure ends it with its one message."""
     bench = state.bench
-    _or_exit(
-        lambda: bench.start(
-            environment=_replay_environment(state),
-            start_model=not _replaying(state),
-            progress=BuildProgress(config, bench.settings),
+    progress = build_progress(config, bench.settings)
+    try:
+        _or_exit(
+            lambda: bench.start(
+                environment=_replay_environment(state), start_model=not _replaying(state), progress=progress
+            )
         )
-    )
+    finally:
+        progress.finish()
     state.run_started = time.monotonic()
 
 
@@ -277,11 +282,11 @@ def medbench_cassettes(pytestconfig: pytest.Config) -> CassettePlan | None:
 def medbench_environment(pytestconfig: pytest.Config, medbench_run: BenchSession) -> Any:
     """The FHIR environment of the session (started once, by the plain process or the xdist controller)."""
     state = pytestconfig.stash[STATE]
-    return _or_exit(
-        lambda: medbench_run.start_environment(
-            _replay_environment(state), BuildProgress(pytestconfig, medbench_run.settings)
-        )
-    )
+    progress = build_progress(pytestconfig, medbench_run.settings)
+    try:
+        return _or_exit(lambda: medbench_run.start_environment(_replay_environment(state), progress))
+    finally:
+        progress.finish()
 
 
 @pytest.fixture(scope="session")
