@@ -122,15 +122,39 @@ def test_cassettes_of_another_task_set_are_refused_before_any_task_runs(project:
     official = ROOT.parent / "shared" / "medagentbench"
     if not official.is_dir():
         pytest.skip(f"official assets not found at {official}")
-    result = run_bench(project, "--model=reference", "--tasks=official", f"--official-dir={official}")
+    result = run_bench(
+        project, "--model=reference", "--record-mode=none", "--tasks=official", f"--official-dir={official}"
+    )
     assert result.returncode == 4
     assert "recorded with other settings" in result.stderr and "task_set_sha256" in result.stderr
     assert "--disable-recording" in result.stderr
     assert not (project / "results").exists()
 
 
+def test_a_built_in_model_runs_live_when_the_cassettes_were_recorded_with_other_settings(project: Path) -> None:
+    """The README's commands run as written in a clone that ships recordings: without --record-mode or
+    --run-name, a built-in model (free to run) runs live and says why; nothing is re-recorded."""
+    before = {p.name: p.read_text() for p in (project / "cassettes" / "reference").iterdir()}
+    result = run_bench(project, "--model=reference", "--task-seed=7", tasks=("task2_1",))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "medbench cassettes: none (live run)" in result.stdout
+    assert "running live: the cassettes in" in result.stdout and "task_set_sha256" in result.stdout
+    assert outcomes(project)["task2_1"][2].startswith("embedded:")
+    assert {p.name: p.read_text() for p in (project / "cassettes" / "reference").iterdir()} == before
+
+
+def test_a_real_model_is_refused_when_the_cassettes_were_recorded_with_other_settings(project: Path) -> None:
+    """A recording never turns into a paid live run by accident."""
+    shutil.copytree(project / "cassettes" / "reference", project / "cassettes" / "some-model")
+    manifest = project / "cassettes" / "some-model" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"model": "reference"', '"model": "some-model"'))
+    result = run_bench(project, "--model=some-model", "--base-url=http://127.0.0.1:9/v1", "--task-seed=7")
+    assert result.returncode == 4
+    assert "recorded with other settings" in result.stderr and "task_set_sha256" in result.stderr
+
+
 def test_under_xdist_refused_cassettes_fail_every_task_with_the_reason(project: Path) -> None:
-    result = run_bench(project, "--model=reference", "--task-seed=7", "-n", "2")
+    result = run_bench(project, "--model=reference", "--record-mode=none", "--task-seed=7", "-n", "2")
     assert result.returncode == 1
     assert result.stdout.count("recorded with other settings") >= len(TASKS)
     assert "INTERNALERROR" not in result.stdout + result.stderr

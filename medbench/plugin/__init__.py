@@ -20,6 +20,11 @@ from typing import Any
 import pytest
 import tomllib
 
+# Loaded through its entry point, this plugin may be imported before pytest-recording, which marks
+# vcr.matchers for assertion rewriting; marking it here first, before vcr is imported below, keeps
+# pytest from warning "Module already imported so cannot be rewritten" in every session.
+pytest.register_assert_rewrite("vcr.matchers")
+
 from medbench.cassettes import files as cassette_files
 from medbench.cassettes.attempt import CassettePlan
 from medbench.package_data import data_file
@@ -56,6 +61,9 @@ class PluginState:
         self.plan = recording.cassette_plan(config, settings)
         self.handoff_dir = Path(workerinput[HANDOFF_KEY]) if HANDOFF_KEY in workerinput else None
         self.refusal: str | None = None
+        self.plan_settled = False
+        self.plan_note: str | None = None  # why the cassette plan differs from the folder's first guess
+        self.setup_error: str | None = None  # the task set could not be loaded (said once, exit 4)
         self.pool: AttemptPool | None = None
         self.watch = EndpointWatch()
         self.run_started: float | None = None
@@ -92,7 +100,7 @@ def pytest_configure_node(node: Any) -> None:
         state.handoff_dir = Path(tempfile.mkdtemp(prefix="medbench-session-"))
     node.workerinput[SESSION_KEY] = state.bench.session
     node.workerinput[HANDOFF_KEY] = str(state.handoff_dir)
-    node.workerinput[TASK_SET_KEY] = task_set_to_json(_or_exit(lambda: state.bench.task_set))
+    node.workerinput[TASK_SET_KEY] = task_set_to_json(_or_usage_error(lambda: state.bench.task_set))
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
@@ -106,7 +114,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "medbench_case" not in metafunc.fixturenames:
         return
-    cases = _or_exit(metafunc.config.stash[STATE].bench.cases)
+    state = metafunc.config.stash[STATE]
+    try:
+        cases = state.bench.cases()
+    except SetupError as error:
+        # Raised here, inside a module's collection, any error becomes a "collection error" with a
+        # traceback; pytest_collection_modifyitems says it once instead, as a usage error (exit 4).
+        state.setup_error = str(error)
+        cases = []
     metafunc.parametrize(
         "medbench_case",
         [
@@ -124,9 +139,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """--task-id keeps exactly the named tasks; cassettes recorded for other settings are refused."""
     state = config.stash[STATE]
+    if state.setup_error is not None:
+        items[:] = [item for item in items if _case_of(item) is None and "medbench_case" not in item.fixturenames]
+        raise pytest.UsageError(f"medbench: {state.setup_error}")
     if state.settings.task_ids:
         _select_task_ids(config, items, state.settings.task_ids)
-    if state.plan is None or not any(item.get_closest_marker(MARKER) for item in items):
+    if not any(item.get_closest_marker(MARKER) for item in items):
+        return
+    _settle_plan(config, state)
+    if state.plan is None:
         return
     bench = state.bench
     task_set = {"name": bench.task_set.name, "sha256": bench.task_set.sha256, "task_count": len(bench.task_set.tasks)}
@@ -172,10 +193,21 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     state = node.config.stash[STATE]
     if state.bench.started or state.refusal or not _has_benchmark_ids(state, ids):
         return
+    _settle_plan(node.config, state)
     _announce(node.config, state)
     _start(node.config, state)
     assert state.handoff_dir is not None
     (state.handoff_dir / "handoff.json").write_text(state.bench.handoff().to_text(), encoding="utf-8")
+
+
+def _settle_plan(config: pytest.Config, state: PluginState) -> None:
+    """Replay chosen only by the presence of cassettes: a matching sub-folder, or live for a built-in model."""
+    if state.plan_settled:
+        return
+    state.plan_settled = True
+    state.plan, state.plan_note = recording.settle_default_plan(
+        config, state.settings, state.plan, state.bench.identity()
+    )
 
 
 def _announce(config: pytest.Config, state: PluginState) -> None:
@@ -184,6 +216,8 @@ def _announce(config: pytest.Config, state: PluginState) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(recording.describe(state.plan))
+        if state.plan_note:
+            reporter.write_line(f"medbench: {state.plan_note}")
         for note in option_notes(config):
             reporter.write_line(f"medbench: warning: {note}", yellow=True)
 
@@ -387,10 +421,11 @@ def pytest_json_runtest_metadata(item: pytest.Item, call: pytest.CallInfo[Any]) 
 
 
 def _or_usage_error(action: Any) -> Any:
+    """Run a setup step before any test runs; its failure is one usage error naming the fix (exit 4)."""
     try:
         return action()
     except SetupError as error:
-        raise pytest.UsageError(str(error)) from None
+        raise pytest.UsageError(f"medbench: {error}") from None
 
 
 def _or_exit(action: Any) -> Any:
