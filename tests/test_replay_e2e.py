@@ -18,6 +18,8 @@ from typing import ClassVar
 
 import pytest
 
+from helpers.official import require_official
+
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("task1_1", "task4_1", "task9_1")
 SMALL = ("--ehr-scale=small", "--results-dir=results", "-p", "no:cacheprovider")
@@ -119,9 +121,7 @@ def test_a_request_the_replay_never_makes_is_reported_as_divergence(project: Pat
 
 
 def test_cassettes_of_another_task_set_are_refused_before_any_task_runs(project: Path) -> None:
-    official = ROOT.parent / "shared" / "medagentbench"
-    if not official.is_dir():
-        pytest.skip(f"official assets not found at {official}")
+    official = require_official()
     result = run_bench(
         project, "--model=reference", "--record-mode=none", "--tasks=official", f"--official-dir={official}"
     )

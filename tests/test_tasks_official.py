@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.official import OFFICIAL_DIR, needs_official
 from medbench.tasks import (
     OfficialAssetsError,
     fetch_official,
@@ -22,9 +23,9 @@ from medbench.tasks import (
 )
 from medbench.tasks.official import EXPECTED_SHA256, PROMPT_MODULE, prompt_from_module
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
+SHARED = OFFICIAL_DIR
 
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"reference assets not found at {SHARED}")
+pytestmark = needs_official
 
 
 def write_clone(root: Path) -> Path:
