@@ -31,6 +31,7 @@ __all__ = [
     "load_official",
     "load_task_file",
     "load_task_set",
+    "official_presentation",
     "write_task_file",
 ]
 
