@@ -1,6 +1,8 @@
 """Files the reports write: CSVs, PNG plots, report.md/html, and the command lines."""
 
 import csv
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +151,43 @@ def test_cli_csv_writes_tables_to_the_chosen_folder(published_report, tmp_path, 
     assert str(tmp_path / "leaderboard.csv") in capsys.readouterr().out
 
 
+def test_the_seeds_analyze_benchmarks_prints_the_analysis_and_writes_task_analysis_csv(published_report, tmp_path):
+    root, _, _ = published_report
+    script = PROJECT / "scripts" / "analyze_benchmarks.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(root), "--out", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Leaderboard (Wilson 95% interval)" in done.stdout
+    assert f"task analysis written to {tmp_path / 'task_analysis.csv'}" in done.stdout
+    with (tmp_path / "task_analysis.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert {f"task{n}" for n in range(1, 11)} <= {row["Task"] for row in rows}
+
+
+def test_the_seeds_visualize_benchmarks_draws_the_plots(published_report, tmp_path):
+    root, _, _ = published_report
+    script = PROJECT / "scripts" / "visualize_benchmarks.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(root), "--out", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "plots" / "leaderboard.png").is_file()
+
+
+def test_benchmark_models_help_keeps_each_example_command_whole():
+    done = subprocess.run(
+        [sys.executable, str(PROJECT / "scripts" / "benchmark_models.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--base-url http://localhost:8000/v1 \\\n" in done.stdout
+    assert not re.search(r"/v1 {2,}--extra-header", done.stdout), "a value runs into the next option"
+
+
 def test_cli_analyze_prints_the_leaderboard_and_the_hardest_task(published_report, capsys):
     root, _, _ = published_report
     assert main(["analyze", str(root)]) == 0
@@ -198,7 +237,7 @@ def test_a_single_model_gets_every_plot_except_a_comparison_with_no_field(tmp_pa
     assert "solo_comparison.csv" in {p.name for p in written}
 
 
-@pytest.mark.parametrize("script", ["generate_csvs.py", "visualize.py", "analyze.py"])
+@pytest.mark.parametrize("script", ["generate_csvs.py", "visualize_benchmarks.py", "analyze_benchmarks.py"])
 def test_scripts_are_thin_wrappers_with_help(script):
     done = subprocess.run([sys.executable, str(PROJECT / "scripts" / script), "--help"], capture_output=True, text=True)
     assert done.returncode == 0
