@@ -126,6 +126,17 @@ def test_report_html_is_self_contained_with_embedded_images(published_report):
     assert "<td>Claude Opus 4.5</td>" in page
 
 
+def test_report_html_aligns_text_left_and_numbers_right(published_report):
+    _, out, _ = published_report
+    page = (out / "report.html").read_text()
+    leaderboard = page[page.index('<table class="dataframe">') : page.index("</table>")]
+    headers = re.findall(r"<th( class=\"num\")?>([^<]+)</th>", leaderboard)
+    aligned = {name: ("right" if num else "left") for num, name in headers}
+    assert aligned["Model"] == "left" and aligned["Parameters"] == "left"
+    assert aligned["Accuracy (%)"] == aligned["Correct"] == aligned["Rank"] == "right"
+    assert "th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }" in page
+
+
 def test_report_shows_pass_k_and_cost_sections_when_recorded(tmp_path):
     (tmp_path / "models.toml").write_text("[models.m]\ninput_usd_per_mtok = 1.0\noutput_usd_per_mtok = 2.0\n")
     lines = [
