@@ -10,14 +10,14 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from werkzeug import Request, Response
 
+from helpers.fake_http import base_url, json_response, serving
 from helpers.official import require_official
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,38 +183,28 @@ def test_replay_mode_without_a_cassette_names_the_command_that_records_it(tmp_pa
     assert "no cassette" in result.stdout and "--record-mode=once" in result.stdout
 
 
-class _HeaderLoggingModel(BaseHTTPRequestHandler):
+class _HeaderLoggingModel:
     """The reference model behind a "remote" endpoint that remembers the headers it was sent."""
 
     seen: ClassVar[list[dict[str, str]]] = []
 
-    def do_POST(self) -> None:
+    @classmethod
+    def answer(cls, request: Request) -> Response:
         from medbench.models.builtin.server import chat_completion
 
-        type(self).seen.append({name.lower(): value for name, value in self.headers.items()})
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        payload = json.dumps(chat_completion({**body, "model": "reference"})).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Set-Cookie", "session=cookie-secret-42")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
+        if request.method != "POST":
+            return Response(b"", status=501)
+        cls.seen.append({name.lower(): value for name, value in request.headers.items()})
+        body = json.loads(request.get_data())
+        return json_response(
+            chat_completion({**body, "model": "reference"}), headers={"Set-Cookie": "session=cookie-secret-42"}
+        )
 
 
 @pytest.fixture
 def remote_model() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HeaderLoggingModel)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_HeaderLoggingModel.answer) as server:
+        yield base_url(server, "v1")
 
 
 def test_api_key_extra_headers_and_cookies_never_reach_cassettes_or_results(tmp_path: Path, remote_model: str) -> None:
