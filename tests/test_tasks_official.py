@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from helpers.fake_http import base_url, serving, static_files
 from helpers.official import OFFICIAL_DIR, needs_official
 from medbench.tasks import (
     OfficialAssetsError,
@@ -60,18 +58,6 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path / "cache"
 
 
-def serve(folder: Path) -> tuple[ThreadingHTTPServer, str, list[str]]:
-    requested: list[str] = []
-
-    class Handler(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            requested.append(self.path)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/", requested
-
-
 def unreachable_url() -> str:
     """A loopback URL nobody listens on: downloads from it fail like an offline machine's."""
     with socket.socket() as probe:
@@ -82,10 +68,9 @@ def unreachable_url() -> str:
 @pytest.fixture
 def upstream(clone: Path) -> Iterator[tuple[str, list[str]]]:
     """A local stand-in for raw.githubusercontent.com serving the clone layout."""
-    server, url, requested = serve(clone)
-    yield url, requested
-    server.shutdown()
-    server.server_close()
+    requested: list[str] = []
+    with serving(static_files(clone, requested)) as server:
+        yield base_url(server), requested
 
 
 def test_clone_layout_gives_300_official_tasks_in_upstream_order(clone: Path, isolated_env: Path) -> None:

@@ -10,6 +10,7 @@ function `handler(request) -> Response`, and builds answers with the functions b
   the *empty* reason phrase HAPI puts on its status lines (`HTTP/1.1 400 `), which the official
   agent loop copies into its error text ("400 Client Error:  for url: ...");
 - `drop_connection(request)`: close the connection without an answer (a dropped connection);
+- `static_files(folder)`: a folder served as a static web site (the docs site, an upstream mirror);
 - `Recorder`: the requests a fake received (method, path, headers, JSON body), in order.
 """
 
@@ -21,10 +22,13 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+from werkzeug.exceptions import NotFound
+from werkzeug.utils import send_from_directory
 
 EVERY_PATH = re.compile(".*")
 FHIR_JSON = "application/fhir+json;charset=UTF-8"
@@ -105,6 +109,23 @@ def chat_completion(
     return body
 
 
+def static_files(folder: Path, requested: list[str] | None = None) -> Handler:
+    """Serve the files under `folder` (`index.html` for a folder), 404 for anything else; note each target."""
+
+    def answer(request: Request) -> Response:
+        if requested is not None:
+            requested.append(raw_target(request))
+        path = request.path.lstrip("/")
+        if path == "" or path.endswith("/"):
+            path += "index.html"
+        try:
+            return send_from_directory(folder, path, request.environ)
+        except NotFound:
+            return Response(b"", status=404)
+
+    return answer
+
+
 def drop_connection(request: Request) -> Response:
     """Close the connection without a word; the client sees the connection dropped."""
     connection: socket.socket = request.environ["werkzeug.socket"]
@@ -112,7 +133,9 @@ def drop_connection(request: Request) -> Response:
     return Response(b"", status=200)
 
 
-def body_then_close(first: bytes, *, announced: int, status: int = 200, content_type: str = "application/json") -> Response:
+def body_then_close(
+    first: bytes, *, announced: int, status: int = 200, content_type: str = "application/json"
+) -> Response:
     """Send `first` under a Content-Length of `announced`, then close: a body cut short (announced > len(first))
     or a complete but truncated document (announced == len(first))."""
 
