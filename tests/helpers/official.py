@@ -15,11 +15,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 OFFICIAL_DIR = Path(os.environ.get("MEDBENCH_OFFICIAL_DIR") or ROOT.parent / "shared" / "medagentbench")
+# MedAgentBench v2's reference copies (tasks, system prompts, labels): $MEDBENCH_V2_DIR or ../shared.
+OFFICIAL_V2_DIR = Path(os.environ.get("MEDBENCH_V2_DIR") or ROOT.parent / "shared" / "medagentbench_v2")
 MISSING = "official assets not found"
 
 
 def missing_reason(path: Path = OFFICIAL_DIR) -> str:
-    return f"{MISSING} at {path} (set MEDBENCH_OFFICIAL_DIR, or place them in ../shared/medagentbench)"
+    return f"{MISSING} at {path} (set MEDBENCH_OFFICIAL_DIR / MEDBENCH_V2_DIR, or place them in ../shared)"
 
 
 def require_official(path: Path = OFFICIAL_DIR) -> Path:
@@ -30,3 +32,4 @@ def require_official(path: Path = OFFICIAL_DIR) -> Path:
 
 
 needs_official = pytest.mark.skipif(not OFFICIAL_DIR.is_dir(), reason=missing_reason())
+needs_official_v2 = pytest.mark.skipif(not OFFICIAL_V2_DIR.is_dir(), reason=missing_reason(OFFICIAL_V2_DIR))
