@@ -3,7 +3,7 @@
 The cache root is `--cache-dir`, else `$MEDBENCH_CACHE_DIR`, else the platform's user cache
 (`~/.cache/medbench` on Linux). It holds the synthetic EHR databases (`ehr/`, about 0.9 GB per
 full-scale database; one per seed, scale and seating, and one more after each generator
-version) and the downloaded official assets (`official/`). Everything in it is rebuilt or
+version; v1 and v2 alike) and the downloaded official assets (`official/`, `official-v2/`). Everything in it is rebuilt or
 fetched again on the next run that needs it, so clearing it loses nothing but time.
 """
 
@@ -19,7 +19,8 @@ from filelock import FileLock, Timeout
 
 from medbench.tasks.official import cache_root
 
-PARTS = {"ehr": "synthetic EHR databases", "official": "downloaded official assets"}
+PARTS = {"ehr": "synthetic EHR databases", "official": "downloaded official assets (v1 and v2)"}
+FOLDERS = {"ehr": ("ehr",), "official": ("official", "official-v2")}
 
 
 @dataclass(frozen=True)
@@ -35,15 +36,15 @@ def entries(root: Path, parts: tuple[str, ...] = tuple(PARTS)) -> list[CacheEntr
     """What `clear` would remove, largest first: each EHR database, the official folder, stray files."""
     found: list[CacheEntry] = []
     for part in parts:
-        folder = root / part
-        if not folder.is_dir():
-            continue
-        if part == "ehr":
-            for path in sorted(folder.iterdir()):
-                if path.suffix != ".lock":
-                    found.append(CacheEntry(path, part, _size(path)))
-        else:
-            found.append(CacheEntry(folder, part, _size(folder)))
+        for folder in (root / name for name in FOLDERS[part]):
+            if not folder.is_dir():
+                continue
+            if part == "ehr":
+                for path in sorted(folder.iterdir()):
+                    if path.suffix != ".lock":
+                        found.append(CacheEntry(path, part, _size(path)))
+            else:
+                found.append(CacheEntry(folder, part, _size(folder)))
     return sorted(found, key=lambda entry: entry.size, reverse=True)
 
 

@@ -181,6 +181,8 @@ def fill_cache(root: Path) -> None:
     (root / "ehr" / "ehr-1-small-0.sqlite").write_bytes(b"x" * 20_000)
     (root / "official").mkdir()
     (root / "official" / "test_data_v2.json").write_bytes(b"x" * 5_000)
+    (root / "official-v2").mkdir()
+    (root / "official-v2" / "new_patient_tasks.json").write_bytes(b"x" * 2_000)
 
 
 def test_cache_info_shows_each_entry_with_its_size_and_the_total(tmp_path: Path) -> None:
@@ -189,16 +191,17 @@ def test_cache_info_shows_each_entry_with_its_size_and_the_total(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert f"medbench cache: {tmp_path}" in done.stdout
     assert "3.0 MB  ehr/ehr-1-full-0.sqlite" in done.stdout and "5.0 KB  official" in done.stdout
-    assert "3.0 MB  in all (3 entries)" in done.stdout
+    assert "2.0 KB  official-v2" in done.stdout
+    assert "3.0 MB  in all (4 entries)" in done.stdout
 
 
 def test_cache_clear_deletes_everything_and_says_how_much_was_freed(tmp_path: Path) -> None:
     fill_cache(tmp_path)
     dry = medbench("cache", "clear", "--dry-run", "--cache-dir", str(tmp_path), cwd=tmp_path)
-    assert "would delete 3 entries, 3.0 MB in all" in dry.stdout
+    assert "would delete 4 entries, 3.0 MB in all" in dry.stdout
     assert (tmp_path / "ehr" / "ehr-1-full-0.sqlite").exists()
     done = medbench("cache", "clear", "--cache-dir", str(tmp_path), cwd=tmp_path)
-    assert done.returncode == 0 and "deleted 3 entries, 3.0 MB in all" in done.stdout
+    assert done.returncode == 0 and "deleted 4 entries, 3.0 MB in all" in done.stdout
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["ehr"]
 
 
@@ -208,7 +211,7 @@ def test_cache_clear_can_keep_the_official_assets_and_leaves_a_database_being_bu
         removed, kept = clear(tmp_path, ("ehr",))
     assert [entry.path.name for entry in removed] == ["ehr-1-small-0.sqlite"]
     assert kept == [f"{tmp_path / 'ehr' / 'ehr-1-full-0.sqlite'} (in use: a session is building it)"]
-    assert [entry.part for entry in entries(tmp_path)] == ["ehr", "official"]
+    assert [entry.part for entry in entries(tmp_path)] == ["ehr", "official", "official"]
 
 
 # --- official assets: skipped for a newcomer, required in CI -------------------------------------
