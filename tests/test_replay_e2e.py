@@ -148,9 +148,12 @@ def test_a_real_model_is_refused_when_the_cassettes_were_recorded_with_other_set
     shutil.copytree(project / "cassettes" / "reference", project / "cassettes" / "some-model")
     manifest = project / "cassettes" / "some-model" / "manifest.json"
     manifest.write_text(manifest.read_text().replace('"model": "reference"', '"model": "some-model"'))
+    (project / "cassettes" / "some-model" / "tools").mkdir()
+    shutil.copy(project / "cassettes" / "some-model" / "task1_1.json", project / "cassettes" / "some-model" / "tools")
     result = run_bench(project, "--model=some-model", "--base-url=http://127.0.0.1:9/v1", "--task-seed=7")
     assert result.returncode == 4
     assert "recorded with other settings" in result.stderr and "task_set_sha256" in result.stderr
+    assert "Other recorded sets here: --run-name=tools." in result.stderr, "the way to the other recording is named"
 
 
 def test_under_xdist_refused_cassettes_fail_every_task_with_the_reason(project: Path) -> None:
