@@ -122,6 +122,7 @@ class AttemptRunner:
         )
         started = time.perf_counter()
         base = self.environment.display_base
+        outcome: TaskOutcome  # the tools and v2 loops return subclasses of it
         try:
             if self.is_v2:
                 with counting_calls() as replica_calls:

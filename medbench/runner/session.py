@@ -24,7 +24,7 @@ from medbench.results.folder_lock import RunRefused
 from medbench.results.records import RecordKey
 from medbench.results.resume import identity_differences, open_run, recorded_attempts
 from medbench.results.writer import RunFolder
-from medbench.settings import Settings, SetupError
+from medbench.settings import Settings, SetupError, builtin_model_hint
 from medbench.tasks.task import Task, TaskSet
 
 BUILTIN_API_KEY = "reference"
@@ -275,8 +275,12 @@ class BenchSession:
 
             self.builtin_model_url = self._resources.enter_context(ReferenceServer()).base_url
         else:
-            for url in self.settings.replica_urls:
-                check_endpoint_reachable(url)
+            try:
+                for url in self.settings.replica_urls:
+                    check_endpoint_reachable(url)
+            except SetupError as error:
+                hint = builtin_model_hint(self.settings.model)
+                raise SetupError(f"{error}; {hint}" if hint else str(error)) from None
         self._model_ready = True
 
     def open_folder(self) -> None:
