@@ -73,3 +73,36 @@ def test_serve_help_lists_the_options() -> None:
     )
     for option in ("--port", "--scale", "--seed", "--cache-dir", "--db", "--host"):
         assert option in result.stdout
+
+
+def test_serve_command_serves_the_v2_ehr_seated_for_the_official_v2_tasks(tmp_path: Path) -> None:
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench_v2"
+    if not (shared / "new_patient_tasks.json").exists():
+        pytest.skip(f"v2 reference assets not found at {shared}")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "medbench.fhir",
+            "serve",
+            "--ehr",
+            "v2",
+            "--official-dir",
+            str(shared),
+            "--cache-dir",
+            str(tmp_path),
+            "--port",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        announced = next(line for line in process.stderr if "FHIR server at " in line)
+        base = announced.split("FHIR server at ", 1)[1].split()[0]
+        body = requests.get(base + "Patient?identifier=S6315806&_format=json", timeout=10).json()
+        assert body["total"] == 1  # the patient of official v2 task1_1
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0

@@ -127,5 +127,5 @@ def test_load_task_set_accepts_a_path(tmp_path: Path) -> None:
 
 
 def test_load_task_set_rejects_an_unknown_spec() -> None:
-    with pytest.raises(TaskFileError, match="'generated', 'official' or the path"):
+    with pytest.raises(TaskFileError, match="'generated', 'official', 'v2', 'generated-v2' or the path"):
         load_task_set("offical")

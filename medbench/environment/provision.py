@@ -27,6 +27,10 @@ def open_environment(
     if settings.fhir_url:
         yield external_environment(settings)
         return
+    if task_set.benchmark == "v2":
+        with _open_v2_environment(settings, task_set, progress) as environment:
+            yield environment
+        return
     from medbench.ehr.cache import ensure_database
     from medbench.ehr.seating import embedded_seating, seating_label
 
@@ -58,6 +62,36 @@ def embedded_server(
     from medbench.ehr.cache import ensure_database
 
     return FhirServer(ensure_database(seed=seed, scale=scale, seating=seating, cache_dir=cache_dir))
+
+
+@contextmanager
+def _open_v2_environment(
+    settings: Settings, task_set: TaskSet, progress: Callable[[int], None] | None
+) -> Iterator[Environment]:
+    """The embedded server over the v2 EHR: the background population plus the v2 cohort, seated by
+    situation for the official v2 tasks, unseated for generated-v2."""
+    from medbench.ehr.v2.population import ensure_v2_database
+    from medbench.ehr.v2.seating import v2_embedded_seating, v2_seating_label
+
+    seating = v2_embedded_seating(settings.tasks, task_set.tasks)
+    database = ensure_v2_database(settings.ehr_seed, settings.ehr_scale, seating, progress=progress)
+    with FhirServer(database) as server:
+        yield Environment(
+            server.base_url,
+            settings.fhir_display_url,
+            f"embedded:{database.name}",
+            "embedded",
+            seating=v2_seating_label(seating),
+        )
+
+
+def embedded_v2_server(
+    seed: int = 0, scale: str = "small", seating: Any = None, cache_dir: Path | str | None = None
+) -> FhirServer:
+    """A (not yet started) server over the cached v2 EHR for this seed, scale and v2 seating."""
+    from medbench.ehr.v2.population import ensure_v2_database
+
+    return FhirServer(ensure_v2_database(seed=seed, scale=scale, seating=seating, cache_dir=cache_dir))
 
 
 def external_environment(settings: Settings) -> Environment:

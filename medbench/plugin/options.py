@@ -92,7 +92,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--tasks",
-        "task set: `generated`, `official`, or a path to a task JSON file in the upstream format",
+        "task set: `generated`, `official`, `v2` (MedAgentBench v2), `generated-v2`, or a path to a task JSON file in the upstream format",
         "generated",
         "MEDBENCH_TASKS",
         metavar="SPEC",
@@ -274,9 +274,9 @@ def settings_from_config(config: pytest.Config) -> Settings:
             f"--model={values['--model']!r} does not make a results folder name; "
             "use letters, digits, '/', '_', '-' or '.'"
         )
-    if values["--official-dir"] and values["--tasks"] != "official":
+    if values["--official-dir"] and values["--tasks"] not in ("official", "v2"):
         raise pytest.UsageError(
-            "--official-dir is only read with --tasks=official "
+            "--official-dir is only read with --tasks=official or --tasks=v2 "
             f"(this session uses --tasks={values['--tasks']}); drop it or add --tasks=official"
         )
     for flag in ("--max-rounds", "--repeats", "--concurrency"):

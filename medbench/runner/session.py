@@ -57,7 +57,14 @@ def load_task_set(settings: Settings, population: Any = None) -> TaskSet:
 
     s = settings
     try:
-        task_set = load(s.tasks, task_seed=s.task_seed, population=population, official_dir=s.official_dir)
+        task_set = load(
+            s.tasks,
+            task_seed=s.task_seed,
+            population=population,
+            official_dir=s.official_dir,
+            ehr_seed=s.ehr_seed,
+            ehr_scale=s.ehr_scale,
+        )
     except (OfficialAssetsError, TaskFileError, FileNotFoundError) as error:
         raise SetupError(str(error)) from None
     if s.write_tasks:
@@ -158,8 +165,12 @@ class BenchSession:
         identity = self.settings.identity(self.task_set.name, self.task_set.sha256)
         if not self.settings.fhir_url:
             from medbench.ehr.seating import embedded_seating, seating_label
+            from medbench.ehr.v2.seating import v2_embedded_seating, v2_seating_label
 
-            seating = seating_label(embedded_seating(self.settings.tasks, self.task_set.tasks))
+            if self.task_set.benchmark == "v2":
+                seating = v2_seating_label(v2_embedded_seating(self.settings.tasks, self.task_set.tasks))
+            else:
+                seating = seating_label(embedded_seating(self.settings.tasks, self.task_set.tasks))
             if seating != "none":  # unseated runs keep the identity they always had (shipped cassettes)
                 identity["environment"]["seating"] = seating
         return identity

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medbench.tasks.generated import GENERATOR_VERSION, branch_counts, generate_task_set
+from medbench.tasks.generated_v2 import generate_v2_task_set
 from medbench.tasks.official import (
     OfficialAssetsError,
     fetch_official,
@@ -14,6 +15,7 @@ from medbench.tasks.official import (
 )
 from medbench.tasks.task import Presentation, Task, TaskSet
 from medbench.tasks.task_file import TaskFileError, load_task_file, write_task_file
+from medbench.tasks.v2 import V2AssetsError, fetch_v2, load_v2
 
 if TYPE_CHECKING:
     from medbench.ehr.population import Population
@@ -32,6 +34,10 @@ __all__ = [
     "load_task_file",
     "load_task_set",
     "write_task_file",
+    "V2AssetsError",
+    "fetch_v2",
+    "generate_v2_task_set",
+    "load_v2",
 ]
 
 
@@ -43,8 +49,12 @@ def load_task_set(
     official_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
     file_flavour: str = "generated",
+    ehr_seed: int = 0,
+    ehr_scale: str = "small",
 ) -> TaskSet:
-    """Resolve `--tasks`: "generated" (default), "official", or a path to a task file.
+    """Resolve `--tasks`: "generated" (default), "official", "v2" (the official MedAgentBench v2
+    tasks), "generated-v2" (ours, drawn from the v2 cohort of `ehr_seed`/`ehr_scale`), or a path to
+    a task file.
 
     Generated tasks are drawn from `population`, the synthetic EHR the environment serves (the
     caller builds it, `medbench.ehr.build_population`, and may reuse it for the database). A task
@@ -58,10 +68,17 @@ def load_task_set(
         return generate_task_set(task_seed, population)
     if spec == "official":
         return load_official(official_dir=official_dir, cache_dir=cache_dir)
+    if spec == "v2":
+        return load_v2(official_dir=official_dir, cache_dir=cache_dir)
+    if spec == "generated-v2":
+        from medbench.ehr.v2.cohort import build_v2_cohort
+
+        return generate_v2_task_set(task_seed, build_v2_cohort(ehr_seed, ehr_scale))
     path = Path(spec)
     if not path.exists():
         raise TaskFileError(
-            f"--tasks={spec!r}: expected 'generated', 'official' or the path of a task file; no such file"
+            f"--tasks={spec!r}: expected 'generated', 'official', 'v2', 'generated-v2' or the path of a task file; "
+            "no such file"
         )
     if file_flavour == "official":
         return load_task_file(path, official_presentation(official_dir=official_dir, cache_dir=cache_dir))

@@ -44,6 +44,8 @@ class TaskSet:
     prompt_template: str
     functions: list[dict[str, Any]] = field(hash=False)
     flavour: str = "generated"
+    benchmark: str = "v1"
+    """"v1" (MedAgentBench) or "v2" (MedAgentBench v2: its tool protocol, graders and EHR)."""
 
     @property
     def sha256(self) -> str:
