@@ -7,6 +7,7 @@ value is a usage error naming the option, before any server starts.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from medbench.models.builtin.server import BUILTIN_MODELS
 from medbench.results.gates import Gate, GateSpecError, parse_task_gate, parse_threshold
 from medbench.settings import (
     DEFAULT_DISPLAY_URL,
@@ -29,6 +31,7 @@ from medbench.settings import (
     V2_TASK_SETS,
     CallLimits,
     Settings,
+    builtin_model_hint,
     slug_is_safe,
 )
 
@@ -44,6 +47,14 @@ class _Option:
     metavar: str | None = None
     in_ini: bool = True
     aliases: tuple[str, ...] = ()
+    shown_default: str | None = None  # what the help says the default is, where `default` (None) would mislead
+
+    @property
+    def default_text(self) -> str:
+        """The default as `--help` and the option reference state it."""
+        if self.shown_default is not None:
+            return self.shown_default
+        return str(self.default) if self.default is not None else "none"
 
     @property
     def dest(self) -> str:
@@ -64,10 +75,11 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--base-url",
-        f"OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (else $OPENAI_BASE_URL, else {OPENAI_BASE_URL}; ignored for the built-in models)",
+        "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (ignored, with a warning, for the built-in models)",
         None,
         "MEDBENCH_BASE_URL",
         metavar="URL",
+        shown_default=f"$OPENAI_BASE_URL, else {OPENAI_BASE_URL}",
     ),
     _Option("--api-key", "API key (prefer --api-key-env; never written to results)", None, metavar="KEY", in_ini=False),
     _Option(
@@ -212,15 +224,18 @@ OPTIONS: tuple[_Option, ...] = (
 )
 
 
+_OPTION = {option.flag: option for option in OPTIONS}
+
+
 def add_options(parser: pytest.Parser) -> None:
     """Register the `medbench` group and its ini keys."""
     group = parser.getgroup("medbench", "medbench benchmark (MedAgentBench agent runs)")
     taken = _flags_taken(parser)
-    for option in OPTIONS + CALL_LIMIT_OPTIONS:
+    for option in OPTIONS + CALL_LIMIT_OPTIONS + AGENT_OPTIONS:
         fallbacks = [f"env {option.env}"] if option.env else []
         if option.in_ini:
             fallbacks.append(f"ini {option.ini}")
-        default = f"default: {option.default}" if option.default is not None else "default: none"
+        default = f"default: {option.default_text}"
         flags = [flag for flag in (option.flag, *option.aliases) if flag not in taken]
         group.addoption(
             *flags,
@@ -273,6 +288,25 @@ def add_options(parser: pytest.Parser) -> None:
     )
 
 
+def option_notes(config: pytest.Config) -> list[str]:
+    """Options that are accepted but do not do what the user may think: said once, at the start.
+
+    `--base-url` (or $MEDBENCH_BASE_URL, ini) beside a built-in model is ignored: the built-in
+    models are served locally. A model name one typo away from a built-in name is sent to an
+    endpoint, which is rarely what was meant."""
+    model = _resolve(config, _OPTION["--model"])
+    notes = []
+    base_url = _resolve(config, _OPTION["--base-url"])
+    if base_url and model in BUILTIN_MODELS:
+        notes.append(
+            f"--base-url={base_url} is ignored: --model={model} is a built-in model, served by a local endpoint"
+        )
+    hint = builtin_model_hint(model or "")
+    if hint:
+        notes.append(hint)
+    return notes
+
+
 def settings_from_config(config: pytest.Config) -> Settings:
     """Read and validate the options; a bad value raises pytest.UsageError naming the option."""
     values = {option.flag: _resolve(config, option) for option in OPTIONS}
@@ -304,7 +338,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
     if values["--grader"] == "state" and values["--post-mode"] != "execute":
         raise pytest.UsageError(Settings(grader="state", post_mode=values["--post-mode"]).mode_problem() or "")
     api_key = values["--api-key"] or os.environ.get(values["--api-key-env"]) or None
-    return Settings(
+    settings = Settings(
         model=values["--model"],
         base_url=values["--base-url"] or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
         api_key=api_key,
@@ -342,6 +376,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
             )
         ),
     )
+    return with_agent_options(config, settings)
 
 
 # --- model-call limits: per-attempt timeout, retry budget, timeout retries (issue 11) ----------------
@@ -459,3 +494,53 @@ def _with_slash(url: str | None) -> str | None:
     if not url:
         return None
     return url if url.endswith("/") else url + "/"
+
+
+# --- agents under test over A2A (issue 19, docs/agents.md) ---------------------------------------------
+AGENT_OPTIONS: tuple[_Option, ...] = (
+    _Option(
+        "--agent-url",
+        "benchmark the A2A agent at this URL instead of a model (protocol a2a: the agent gets each task over A2A "
+        "and its tools over MCP; see docs/agents.md)",
+        None,
+        "MEDBENCH_AGENT_URL",
+        metavar="URL",
+    ),
+    _Option(
+        "--max-tool-calls",
+        "with --agent-url: tool calls per attempt before limit_reached (default: --max-rounds, the official rounds' worth)",
+        None,
+        "MEDBENCH_MAX_TOOL_CALLS",
+        int,
+        metavar="N",
+    ),
+)
+AGENT_RUN_MODEL = "a2a-agent"
+
+
+def with_agent_options(config: pytest.Config, settings: Settings) -> Settings:
+    """--agent-url turns the session into an agent run: protocol a2a, and (unless --model names it) the
+    results folder `a2a-agent`. --timeout then bounds each whole attempt."""
+    agent_url, max_tool_calls = (_resolve(config, option) for option in AGENT_OPTIONS)
+    if max_tool_calls is not None and max_tool_calls < 1:
+        raise pytest.UsageError(f"--max-tool-calls must be at least 1, got {max_tool_calls}")
+    if agent_url is None:
+        if settings.protocol == "a2a":
+            raise pytest.UsageError("--protocol=a2a needs --agent-url=URL (the A2A agent to benchmark)")
+        return settings
+    if not agent_url.startswith(("http://", "https://")):
+        raise pytest.UsageError(f"--agent-url={agent_url!r}: expected an http(s) URL such as http://127.0.0.1:9019")
+    if settings.protocol == "tools":
+        raise pytest.UsageError("--agent-url runs the agent over A2A with MCP tools; drop --protocol=tools")
+    if settings.tasks in V2_TASK_SETS:
+        raise pytest.UsageError(
+            f"--agent-url runs the MedAgentBench v1 task sets; --tasks={settings.tasks} is not supported yet"
+        )
+    model_given = config.getoption("medbench_model") is not None or bool(os.environ.get("MEDBENCH_MODEL"))
+    return dataclasses.replace(
+        settings,
+        agent_url=agent_url,
+        protocol="a2a",
+        max_tool_calls=max_tool_calls,
+        model=settings.model if model_given else AGENT_RUN_MODEL,
+    )
