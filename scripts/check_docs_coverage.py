@@ -32,6 +32,8 @@ RENAMES = (
     ("medbench/types.py", "medbench/outcomes.py"),
     ("medbench/replay.py", "medbench/cassettes/files.py"),
     ("fixtures/", "medbench/data/"),
+    ("scripts/visualize.py", "scripts/visualize_benchmarks.py"),
+    ("scripts/analyze.py", "scripts/analyze_benchmarks.py"),
 )
 
 BLOCKS = {"p", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "dd", "dt"}

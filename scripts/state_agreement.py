@@ -3,7 +3,7 @@ agreement report (state verdicts against the official and corrected transcript v
 
 Each model runs the whole task set in execute post-mode through the pytest-free runner
 (`medbench.runner.run_benchmark`); the report is `python -m medbench.reports agreement` on the
-results folder. Figures go in the issue note and the README, never into timed test assertions.
+results folder. Figures go in the issue note and docs/graders.md, never into timed test assertions.
 
     python scripts/state_agreement.py                                  # generated tasks, full-scale EHR
     python scripts/state_agreement.py --tasks official --ehr-scale small --results-dir /tmp/agreement

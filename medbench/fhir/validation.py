@@ -6,7 +6,7 @@ value as the resource type of the URL and returns it normalised the way HAPI wou
 elements in the FHIR definition order, a single value given for a repeating element turned
 into a one-item list. Values are kept as the client wrote them (dates keep their offset).
 
-What HAPI answers (documented in README, "POST validation"): unparsable JSON, a body that is
+What HAPI answers (documented in docs/fhir-server.md, "POST validation"): unparsable JSON, a body that is
 not a resource of the URL's type, a wrong JSON type for an element, an unknown element, an
 invalid primitive value (a date, a code outside a required binding) and an invalid reference
 are 400 (the parser's and the JPA layer's errors); a structurally complete check that fails

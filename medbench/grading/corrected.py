@@ -1,6 +1,6 @@
 """The corrected grader mode: the official decisions with each GRADING.md QUIRK fixed.
 
-Every fix is a named function here and a line in the README (Graders, `corrected`); everything else is
+Every fix is a named function here and a line in docs/graders.md (`corrected`); everything else is
 decided by the official graders (``medbench.grading.official``) with ``rules=CORRECTED``.
 Corrected verdicts are not comparable with published MedAgentBench scores; reports name the mode.
 """

@@ -164,7 +164,7 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("--max-rounds", "model turns per task before limit_reached", 8, "MEDBENCH_MAX_ROUNDS", int, metavar="N"),
     _Option(
         "--protocol",
-        "agent protocol: text (official GET/POST/FINISH) or tools (native function calling, see README)",
+        "agent protocol: text (official GET/POST/FINISH) or tools (native function calling, see docs/tools-mode.md)",
         "text",
         "MEDBENCH_PROTOCOL",
         str,

@@ -1,6 +1,6 @@
 """Cross-model tables as pandas DataFrames: pure functions of loaded results and metadata.
 
-Column names are part of the user-facing contract (README, "Comparing models"); the upstream
+Column names are part of the user-facing contract (docs/reports.md, "Files written"); the upstream
 names (Rank, Model, Accuracy (%), Correct, Total, ...) are kept so existing tooling works.
 Accuracy counts every recorded attempt; ranks are competition ranks on exact accuracy.
 """

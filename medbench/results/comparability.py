@@ -3,7 +3,7 @@
 A score is only comparable with published MedAgentBench numbers when the tasks, the protocol,
 the graders and the data graders read are the official ones. The task set and the environment
 (server kind and seating) decide which of three cases a run is in; the wording here is what
-README.md explains under "What is comparable".
+docs/comparability.md explains under "What is comparable".
 """
 
 from __future__ import annotations
