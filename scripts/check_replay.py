@@ -3,6 +3,7 @@
     python scripts/check_replay.py                 # replay cassettes/reference, compare, exit 0/1
     python scripts/check_replay.py -n 2            # the same under xdist
     python scripts/check_replay.py --run-name tools  # replay cassettes/reference/tools (the tools-mode recording)
+    python scripts/check_replay.py --run-name v2     # replay cassettes/reference/v2 (MedAgentBench v2, generated-v2)
     python scripts/check_replay.py --save results  # after recording: store results/reference's
                                                    # summary.json and verdicts.json next to the cassettes
 
@@ -87,6 +88,24 @@ def recorded_options(folder: Path) -> list[str]:
     """The pytest options that give a replay the recorded modes (none when there is no manifest)."""
     path = folder / "manifest.json"
     identity = json.loads(path.read_text(encoding="utf-8")).get("identity", {}) if path.exists() else {}
+    if identity.get("v2_modes"):
+        # A MedAgentBench v2 recording: its task set fixes the protocol and post mode; the task
+        # set and EHR scale are what the replay must name.
+        environment = identity.get("environment") or {}
+        options = [f"--tasks={identity['task_set']}", f"--grader={identity.get('grader', 'official')}"]
+        options += [f"--max-rounds={identity['max_rounds']}"] if identity.get("max_rounds") else []
+        options += [f"--ehr-scale={environment['ehr_scale']}"] if environment.get("ehr_scale") else []
+        verdicts_file = folder / "verdicts.json"
+        if verdicts_file.exists():
+            # The v2 recording holds a selection of the task set (to keep its size moderate): replay those.
+            ids = sorted({key.split("#", 1)[0] for key in json.loads(verdicts_file.read_text(encoding="utf-8"))})
+            options.append(f"--task-id={','.join(ids)}")
+        summary_file = folder / "summary.json"
+        summary = json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.exists() else {}
+        anchor = (summary.get("modes") or {}).get("v2_task1_anchor")
+        if anchor and anchor != "the task's now":
+            options.append(f"--v2-task1-anchor={anchor}")  # task1's official verdicts as recorded
+        return options
     return [f"{flag}={identity[key]}" for key, flag in MANIFEST_OPTIONS.items() if identity.get(key) is not None]
 
 
@@ -95,6 +114,10 @@ def save(results_dir: Path, model_slug: str, cassettes: Path, run_name: str | No
     if run_name:
         run_folder, target = run_folder / run_name, target / run_name
     summary = json.loads((run_folder / "summary.json").read_text(encoding="utf-8"))
+    first = (run_folder / "runs.jsonl").read_text(encoding="utf-8").splitlines()[:1]
+    anchor = (json.loads(first[0]).get("modes") or {}).get("v2_task1_anchor") if first else None
+    if anchor:
+        summary.setdefault("modes", {})["v2_task1_anchor"] = anchor  # what a replay must anchor task1 to
     (target / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     rows = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in verdicts(run_folder).items()]
     (target / "verdicts.json").write_text("{\n" + ",\n".join(rows) + "\n}\n", encoding="utf-8")

@@ -108,3 +108,13 @@ def test_benchmark_models_runs_pytest_per_model_and_says_where_the_results_are(t
     assert f"results of do-nothing: {tmp_path / 'do-nothing'} (pytest exit status 1)" in completed.stdout
     summary = json.loads((tmp_path / "reference" / "summary.json").read_text())
     assert summary["correct"] == 1 and "sk-never" not in (tmp_path / "reference" / "run.json").read_text()
+
+
+def test_v2_task_sets_refuse_another_protocol_or_post_mode_and_a_bad_task1_anchor(bench: pytest.Pytester) -> None:
+    for option in ("--protocol=tools", "--post-mode=official"):
+        result = run_bench(bench, "--tasks=generated-v2", option)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*does not apply to --tasks=generated-v2*MedAgentBench v2*"])
+    result = run_bench(bench, "--tasks=generated-v2", "--v2-task1-anchor=yesterday")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--v2-task1-anchor='yesterday': expected an ISO 8601 time with an offset*"])

@@ -92,3 +92,45 @@ def test_one_shipped_tools_mode_cassette_per_category_replays_to_the_recorded_ve
     }
     assert {r["environment_fingerprint"] for r in records} == {"replay:tools"}
     assert {r["modes"]["protocol"] for r in records} == {"tools"}
+
+
+SHIPPED_V2 = SHIPPED / "v2"
+V2_SAMPLE = ["task1_1", "task2_16", "task7_15", "task8_1"]
+
+
+@pytest.mark.skipif(not (SHIPPED_V2 / "verdicts.json").exists(), reason="no shipped v2 recording")
+def test_shipped_v2_cassettes_replay_through_the_v2_protocol_to_the_recorded_verdicts(tmp_path: Path) -> None:
+    anchor = json.loads((SHIPPED_V2 / "summary.json").read_text())["modes"]["v2_task1_anchor"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests_bench",
+            "--model=reference",
+            "--tasks=generated-v2",
+            "--ehr-scale=small",
+            "--run-name=v2",
+            f"--v2-task1-anchor={anchor}",
+            f"--task-id={','.join(V2_SAMPLE)}",
+            "--record-mode=none",
+            f"--results-dir={tmp_path}",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    expected = json.loads((SHIPPED_V2 / "verdicts.json").read_text())
+    runs = tmp_path / "reference" / "v2" / "runs.jsonl"
+    assert runs.exists(), result.stdout[-2000:] + result.stderr[-2000:]
+    records = [json.loads(line) for line in runs.read_text().splitlines()]
+    assert {f"{r['task_id']}#{r['attempt']}": {"status": r["status"], "correct": r["correct"]} for r in records} == {
+        f"{task}#1": expected[f"{task}#1"] for task in V2_SAMPLE
+    }
+    assert {r["modes"]["protocol"] for r in records} == {"v2-tools"}
+    assert {r["modes"]["v2_task1_anchor"] for r in records} == {anchor}

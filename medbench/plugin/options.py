@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from medbench.settings import (
     OPENAI_BASE_URL,
     POST_MODES,
     PROTOCOLS,
+    V2_PROTOCOL,
+    V2_TASK_SETS,
     CallLimits,
     Settings,
     slug_is_safe,
@@ -132,6 +135,14 @@ OPTIONS: tuple[_Option, ...] = (
         "MEDBENCH_EHR_SCALE",
         str,
         EHR_SCALES,
+    ),
+    _Option(
+        "--v2-task1-anchor",
+        "MedAgentBench v2 official grader: the time task1's 12 months are measured from (ISO 8601 with offset; "
+        "default: the session's start). Give a recorded run's modes.v2_task1_anchor to replay its verdicts",
+        None,
+        "MEDBENCH_V2_TASK1_ANCHOR",
+        metavar="TIME",
     ),
     _Option("--max-rounds", "model turns per task before limit_reached", 8, "MEDBENCH_MAX_ROUNDS", int, metavar="N"),
     _Option(
@@ -279,6 +290,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
             "--official-dir is only read with --tasks=official or --tasks=v2 "
             f"(this session uses --tasks={values['--tasks']}); drop it or add --tasks=official"
         )
+    if values["--tasks"] in V2_TASK_SETS:
+        _v2_modes(config, values)
     for flag in ("--max-rounds", "--repeats", "--concurrency"):
         if values[flag] < 1:
             raise pytest.UsageError(f"{flag} must be at least 1, got {values[flag]}")
@@ -307,6 +320,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
         ehr_seed=values["--ehr-seed"],
         ehr_scale=values["--ehr-scale"],
         max_rounds=values["--max-rounds"],
+        v2_task1_anchor=_anchor(values["--v2-task1-anchor"]),
         protocol=values["--protocol"],
         grader=values["--grader"],
         post_mode=values["--post-mode"],
@@ -407,6 +421,34 @@ def _resolve(config: pytest.Config, option: _Option) -> Any:
     if option.choices and value not in option.choices:
         raise pytest.UsageError(f"{source}: {raw!r} is not one of {', '.join(option.choices)} for {option.flag}")
     return value
+
+
+def _anchor(text: str | None) -> str | None:
+    """A --v2-task1-anchor value, checked: an ISO 8601 time with its UTC offset."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise pytest.UsageError(
+            f"--v2-task1-anchor={text!r}: expected an ISO 8601 time with an offset, e.g. 2026-12-05T02:24:53+00:00"
+        )
+    return parsed.isoformat()
+
+
+def _v2_modes(config: pytest.Config, values: dict[str, Any]) -> None:
+    """A v2 task set speaks v2's own tool protocol and really sends its creates (as upstream's v2
+    harness does): `--protocol` and `--post-mode` are fixed, and asking for others is a usage error."""
+    for flag, wanted in (("--protocol", V2_PROTOCOL), ("--post-mode", "execute")):
+        given = next(option for option in OPTIONS if option.flag == flag)
+        if config.getoption(given.dest) is not None and values[flag] != wanted:
+            raise pytest.UsageError(
+                f"{flag}={values[flag]} does not apply to --tasks={values['--tasks']}: MedAgentBench v2 runs "
+                "its own tool protocol and executes its creates in each attempt's namespace; drop the option"
+            )
+        values[flag] = wanted
 
 
 def _path(value: str | None) -> Path | None:

@@ -6,7 +6,7 @@ the CLIs, the report page and the pytest plugin all start here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -53,6 +53,9 @@ def analyse(
     models = load_results(results_dir)
     differences = check_consistent(models, allow_mixed=allow_mixed)
     catalog = load_catalog(models_file, results_dir)
+    if models and all(m.modes.get("benchmark") == "v2" for m in models):
+        # MedAgentBench v2 reuses the ids task1..task10 for its own ten categories.
+        catalog = replace(catalog, task_labels={**catalog.task_labels, **catalog.v2_task_labels})
     entries = tables.build_entries(models, catalog)
     chosen = [tables.find_entry(entries, name) for name in highlight]
     analysis = Analysis(results_dir, entries, catalog, chosen, differences)

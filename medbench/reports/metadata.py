@@ -47,6 +47,8 @@ class Catalog:
     models: dict[str, ModelInfo] = field(default_factory=dict)
     task_labels: dict[str, str] = field(default_factory=dict)
     source: Path | None = None
+    # MedAgentBench v2's category labels (`[tasks_v2]`), used for runs of a v2 task set.
+    v2_task_labels: dict[str, str] = field(default_factory=dict)
 
     def info_for(self, slug: str, model_name: str) -> ModelInfo:
         """The entry whose key or alias equals the folder slug or the recorded model name."""
@@ -103,7 +105,8 @@ def parse_catalog(data: dict[str, Any], source: Path | None = None) -> Catalog:
             aliases=tuple(str(a) for a in aliases),
         )
     labels = {str(k): str(v) for k, v in (data.get("tasks") or {}).items()}
-    return Catalog(models=models, task_labels=labels, source=source)
+    v2_labels = {str(k): str(v) for k, v in (data.get("tasks_v2") or {}).items()}
+    return Catalog(models=models, task_labels=labels, source=source, v2_task_labels=v2_labels)
 
 
 def load_catalog(models_file: Path | None = None, results_dir: Path | None = None) -> Catalog:
@@ -129,6 +132,7 @@ def load_catalog(models_file: Path | None = None, results_dir: Path | None = Non
             models={**shipped.models, **catalog.models},
             task_labels={**shipped.task_labels, **catalog.task_labels},
             source=path,
+            v2_task_labels={**shipped.v2_task_labels, **catalog.v2_task_labels},
         )
     return catalog
 

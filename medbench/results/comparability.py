@@ -17,8 +17,22 @@ SITUATIONS_NOTE = (
 )
 
 
-def comparability(task_set_name: str | None, environment: dict[str, Any]) -> dict[str, str]:
+V2_NOTE = (
+    "MedAgentBench v2 through its own tool protocol (11 tools, Chat Completions, 8 steps, creates executed). "
+    "Upstream ran the Responses API with gpt-4.1 and ended a run at the first tool error; this harness answers "
+    "tool errors to the model (as upstream's chat runner does). On the embedded EHR the official tasks are seated "
+    "in the branch third-party labels give for the official image (silent_labels.jsonl), with synthetic charts: "
+    "comparable in what each task requires, not in chart contents; published v2 numbers came from the HAPI image. "
+    "See docs/v2.md."
+)
+
+
+def comparability(
+    task_set_name: str | None, environment: dict[str, Any], v2_modes: dict[str, Any] | None = None
+) -> dict[str, str]:
     """`level` (external, situations, none), a short `label` and a `note` saying why."""
+    if v2_modes:
+        return _v2_comparability(task_set_name, environment)
     if environment.get("kind") == "external":
         tasks = "official tasks" if task_set_name == "official" else f"task set {task_set_name}"
         return {
@@ -46,4 +60,25 @@ def comparability(task_set_name: str | None, environment: dict[str, Any]) -> dic
         "label": "generated tasks, synthetic EHR",
         "note": "Our own task set on synthetic data, for development, CI and generalisation studies: "
         "not comparable with published scores.",
+    }
+
+
+def _v2_comparability(task_set_name: str | None, environment: dict[str, Any]) -> dict[str, str]:
+    if environment.get("kind") == "external":
+        return {
+            "level": "external",
+            "label": f"MedAgentBench v2 ({task_set_name}), external FHIR server",
+            "note": "Comparable with published v2 scores only for the official task file on the official HAPI "
+            "image (creates are really written there: reset it between runs). " + V2_NOTE,
+        }
+    if task_set_name == "v2":
+        return {
+            "level": "situations",
+            "label": "MedAgentBench v2 official tasks, seated branches, synthetic charts",
+            "note": V2_NOTE,
+        }
+    return {
+        "level": "none",
+        "label": "generated v2-style tasks, synthetic EHR",
+        "note": "Our own v2-style task set on synthetic data: not comparable with published scores. " + V2_NOTE,
     }

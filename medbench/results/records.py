@@ -115,6 +115,37 @@ def run_record(
     return record
 
 
+def v2_modes(settings: Any, task_set: Any, run_started: datetime | None) -> dict[str, Any]:
+    """What a MedAgentBench v2 run decided beyond the common modes (recorded on every line and in the summary)."""
+    official = getattr(task_set, "flavour", None) == "official"
+    return {
+        "benchmark": "v2",
+        "v2_api": "chat.completions, native tool calls (11 tools, upstream names and parameters)",
+        "v2_max_steps": settings.max_rounds,
+        "v2_creates": "executed against the EHR in the attempt's own write namespace",
+        "v2_tool_errors": "answered to the model as 'Unknown tool: ...' / 'Tool error: ...' (upstream's chat runner)",
+        "v2_calculator": "ast-based arithmetic evaluator (never eval)",
+        "v2_system_prompt": "upstream new_system.txt, byte for byte"
+        if official
+        else "ours (medbench/data/v2_system_prompt.txt)",
+        "v2_seating": _v2_seating(settings, task_set),
+        "v2_task1_anchor": "the task's now"
+        if settings.grader != "official"
+        else run_started.isoformat(timespec="seconds")
+        if run_started
+        else "the run's start",
+    }
+
+
+def _v2_seating(settings: Any, task_set: Any) -> str:
+    """Which seating the run's EHR used (`external` for a server of the user's)."""
+    if getattr(settings, "fhir_url", None):
+        return "external"
+    from medbench.ehr.v2.seating import v2_embedded_seating, v2_seating_label
+
+    return v2_seating_label(v2_embedded_seating(settings.tasks, task_set.tasks))
+
+
 def run_modes(settings: Any) -> dict[str, Any]:
     """The modes a line was measured under (the summary's `modes`), from `medbench.settings.Settings`."""
     return {key: getattr(settings, key) for key in MODE_KEYS}

@@ -16,16 +16,19 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.agent.tools_loop import run_tools_task
+from medbench.agent.v2_loop import run_v2_task
 from medbench.cassettes.attempt import CassettePlan, attempt_cassette
 from medbench.environment import Environment, attempt_namespace
 from medbench.grading import grade, transcript_verdicts
+from medbench.grading.v2 import grade_v2
 from medbench.models import call_events
 from medbench.outcomes import TaskOutcome
-from medbench.results.records import run_modes, run_record, transcript_record
+from medbench.results.records import run_modes, run_record, transcript_record, v2_modes
 from medbench.runner.session import Case
 from medbench.scrubbing import Scrubber
 from medbench.tasks.task import TaskSet
@@ -69,6 +72,11 @@ class AttemptRunner:
         self.cassettes = cassettes
         self.shared_gateway = gateway
         self._tasks = {task.id: task for task in task_set.tasks}
+        self.is_v2 = getattr(task_set, "benchmark", "v1") == "v2"
+        # MedAgentBench v2's official task1 measures its 12 months from "now": the session's start,
+        # recorded (medbench.grading.v2), so a replay reproduces its verdicts.
+        anchor = getattr(settings, "v2_task1_anchor", None)
+        self.run_started = datetime.fromisoformat(anchor) if anchor else session_started(session)
         # Masks the API key and extra-header values in everything this process writes.
         self.scrubber = Scrubber.of(settings.api_key, settings.extra_headers)
 
@@ -110,16 +118,25 @@ class AttemptRunner:
             api_base=self.environment.display_base,
         )
         started = time.perf_counter()
+        base = self.environment.display_base
         try:
-            run = run_tools_task if s.protocol == "tools" else run_task
-            outcome = run(task, self.task_set, model, gateway, config)
-            verdict = grade(task, outcome, gateway, self.environment.display_base, mode=s.grader)
-            # A state run also records the transcript graders' verdicts (agreement report, medbench.reports.agreement).
-            compared = (
-                transcript_verdicts(task, outcome, gateway, self.environment.display_base)
-                if s.grader == "state"
-                else None
-            )
+            if self.is_v2:
+                outcome = run_v2_task(task, self.task_set, model, gateway, config)
+                verdict = grade_v2(task, outcome, gateway, base, s.grader, run_started=self.run_started)
+                compared = (
+                    {
+                        mode: vars(grade_v2(task, outcome, gateway, base, mode, run_started=self.run_started))
+                        for mode in ("official", "corrected")
+                    }
+                    if s.grader == "state"
+                    else None
+                )
+            else:
+                run = run_tools_task if s.protocol == "tools" else run_task
+                outcome = run(task, self.task_set, model, gateway, config)
+                verdict = grade(task, outcome, gateway, base, mode=s.grader)
+                # A state run also records the transcript graders' verdicts (agreement report, medbench.reports.agreement).
+                compared = transcript_verdicts(task, outcome, gateway, base) if s.grader == "state" else None
         finally:
             if namespace is not None:
                 self.environment.drop_namespace(namespace)
@@ -134,13 +151,21 @@ class AttemptRunner:
             verdict=verdict,
             elapsed_s=time.perf_counter() - started,
             environment_fingerprint=self.environment.fingerprint,
-            modes=run_modes(s),
+            modes={**run_modes(s), **(v2_modes(s, self.task_set, self.run_started) if self.is_v2 else {})},
         )
         if compared is not None:
             record["transcript_verdicts"] = compared
         record = self.scrubber.data(record)  # the record also becomes the pytest message and report metadata
         self.folder.append(record, self.scrubber.data(transcript_record(record, outcome)))
         return AttemptResult(case, record, outcome)
+
+
+def session_started(session: str) -> datetime:
+    """When a session started, from its id (`20261205T021700Z-ab12cd`); now for ids of another form."""
+    try:
+        return datetime.strptime(session.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return datetime.now(timezone.utc)
 
 
 def _through(model: Any, cassette: Any) -> Any:

@@ -76,6 +76,7 @@ def task_set_to_json(task_set: TaskSet) -> dict[str, Any]:
     return {
         "name": task_set.name,
         "flavour": task_set.flavour,
+        "benchmark": task_set.benchmark,
         "prompt_template": task_set.prompt_template,
         "functions": task_set.functions,
         "tasks": [{**task.to_json(), "category": task.category} for task in task_set.tasks],
@@ -100,6 +101,7 @@ def task_set_from_json(data: dict[str, Any]) -> TaskSet:
         prompt_template=data["prompt_template"],
         functions=data["functions"],
         flavour=data["flavour"],
+        benchmark=data.get("benchmark", "v1"),
     )
 
 
@@ -173,6 +175,14 @@ class BenchSession:
                 seating = seating_label(embedded_seating(self.settings.tasks, self.task_set.tasks))
             if seating != "none":  # unseated runs keep the identity they always had (shipped cassettes)
                 identity["environment"]["seating"] = seating
+        if getattr(self.task_set, "benchmark", "v1") == "v2":
+            from medbench.results.records import v2_modes
+
+            # What a v2 run decided (protocol, creates, prompt, seating); the session-specific
+            # task1 anchor stays on each runs.jsonl line, so --resume can continue the run.
+            identity["v2_modes"] = {
+                k: v for k, v in v2_modes(self.settings, self.task_set, None).items() if k != "v2_task1_anchor"
+            }
         return identity
 
     def check_resume(self) -> None:

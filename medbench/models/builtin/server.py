@@ -21,10 +21,12 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
+from medbench.agent.v2_tools import is_v2_toolset
 from medbench.models.builtin.adversaries import ADVERSARIES
 from medbench.models.builtin.baselines import BASELINES
 from medbench.models.builtin.reference_agent import ReferenceAgentError, reference_reply
 from medbench.models.builtin.reference_tools import TOOL_MODELS
+from medbench.models.builtin.reference_v2 import V2_TOOL_MODELS
 from medbench.serving import BackgroundServer, ServerLimits
 
 log = logging.getLogger(__name__)
@@ -109,7 +111,12 @@ def chat_completion(body: Any, serve_as: str | None = None) -> dict[str, Any]:
         if tools is None:
             message["content"] = BUILTIN_MODELS[name](messages)
         else:
-            message["tool_calls"] = _tool_calls(TOOL_MODELS[name](messages, tools), messages)
+            models = V2_TOOL_MODELS if is_v2_toolset(tools) else TOOL_MODELS
+            if name not in models:
+                raise _RequestError(
+                    HTTPStatus.NOT_FOUND, f"model {name!r} does not call these tools", "model_not_found"
+                )
+            message["tool_calls"] = _tool_calls(models[name](messages, tools), messages)
     except ReferenceAgentError as exc:
         raise _RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), "reference_agent_error") from None
     # Like a hosted endpoint, the prompt count includes the tool schemas and earlier tool calls.
