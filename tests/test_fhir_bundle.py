@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from medbench.fhir import FhirServer
+from medbench.fhir import FhirServer, bundle
 from medbench.fhir.bundle import escape_param, render
 from medbench.fhir.searchparams import REGISTRY
 
@@ -212,3 +212,63 @@ def test_read_returns_the_resource_pretty_printed(server: FhirServer) -> None:
     assert response.status_code == 200
     assert response.text.startswith('{\n  "resourceType": "Observation",\n  "id": "1300",')
     assert response.headers["ETag"] == 'W/"1"'
+
+
+SPLICE_CASES = [
+    {"resourceType": "Patient", "id": "p1", "name": [{"family": "Núñez", "given": ["Zoë", "A"]}], "active": True},
+    {
+        "resourceType": "Observation",
+        "id": "o1",
+        "valueQuantity": {"value": 4.25, "unit": "mmol/L"},
+        "note": [],
+        "extension": [{"url": "x", "valueInteger": 3}, {}],
+        "meta": {},
+        "flag": None,
+        "text": 'quote " and \\ and \n',
+    },
+]
+
+
+def test_a_searchset_assembled_from_kept_entry_texts_is_byte_equal_to_rendering_the_bundle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bundle.uuid, "uuid4", lambda: uuid.UUID(int=7))
+    monkeypatch.setattr(bundle, "now_instant", lambda: "2024-01-01T00:00:00.000+00:00")
+    links = [("self", "http://localhost:8080/fhir/Observation?patient=p1"), ("next", "http://x?_getpages=a")]
+    for resources in ([], SPLICE_CASES[:1], SPLICE_CASES):
+        for total in (None, 0, len(resources)):
+            entries = [(r["resourceType"], r["id"], bundle.render_entry_resource(r)) for r in resources]
+            assembled = bundle.render_searchset("http://localhost:8080/fhir", entries, links, total)
+            assert assembled == render(bundle.searchset("http://localhost:8080/fhir", resources, links, total))
+
+
+def test_a_search_answered_from_kept_texts_reads_as_the_first_answer(sample_db: Path) -> None:
+    with FhirServer(sample_db) as fresh:
+        url = "Observation?patient=S0000001&_count=500&_format=json"
+        first = as_upstream(fresh, url)
+        kept = len(fresh._app.rendered)  # type: ignore[union-attr]
+        second = as_upstream(fresh, url)
+        assert kept == len(first.json()["entry"]) > 0
+        assert masked(second.text) == masked(first.text)
+        assert masked(as_upstream(fresh, url + "&_pretty=false").text) != masked(first.text)
+
+
+def test_posted_resources_are_never_kept_and_stay_in_their_namespace(sample_db: Path) -> None:
+    with FhirServer(sample_db) as fresh:
+        body = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "note"},
+            "subject": {"reference": "Patient/S0000001"},
+        }
+        headers = {"Host": "localhost:8080", "Content-Type": "application/fhir+json"}
+        posted = requests.post(
+            fresh.base_url + "Observation", json=body, timeout=10, headers={**headers, "X-Medbench-Namespace": "a"}
+        )
+        assert posted.status_code == 201
+        url = fresh.base_url + f"Observation?_id={posted.json()['id']}"
+        seen_by_a = requests.get(url, headers={**headers, "X-Medbench-Namespace": "a"}, timeout=10).json()
+        seen_by_b = requests.get(url, headers={**headers, "X-Medbench-Namespace": "b"}, timeout=10).json()
+        assert [e["resource"]["id"] for e in seen_by_a["entry"]] == [posted.json()["id"]]
+        assert "entry" not in seen_by_b
+        assert len(fresh._app.rendered) == 0  # type: ignore[union-attr]

@@ -71,3 +71,29 @@ def test_concurrent_callers_wait_for_one_build(monkeypatch: pytest.MonkeyPatch, 
         thread.join()
     assert len(calls) == 1
     assert len(set(results)) == 1 and results[0].is_file()
+
+
+def _content(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        tables = ("res", "tok", "str", "dt", "meta", "params")
+        return {table: sorted(conn.execute(f"SELECT * FROM {table}")) for table in tables}
+
+
+@pytest.mark.parametrize("seating", [None, SEATING])
+def test_a_build_split_across_processes_writes_exactly_what_one_process_writes(
+    tmp_path: Path, seating: Seating | None
+) -> None:
+    """Parts are generated in other processes (spawned: they draw the population again) and
+    appended with their rows renumbered; ids, order, index rows and counts all come out the same."""
+    whole, split = tmp_path / "whole.sqlite", tmp_path / "split.sqlite"
+    cache._build(whole, 0, "small", seating, None, None, parts=1)
+    cache._build(split, 0, "small", seating, None, None, parts=3)
+    assert _content(split) == _content(whole)
+    assert not [p for p in tmp_path.iterdir() if p.name not in ("whole.sqlite", "split.sqlite")]
+
+
+def test_only_large_scales_are_split() -> None:
+    assert cache.build_parts("small") == 1
+    assert cache.build_parts("full") in (1, 2)

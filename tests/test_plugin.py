@@ -9,6 +9,7 @@ embedded FHIR server with the reference model lives in test_plugin_e2e.py.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ pytest_plugins = ["pytester"]
 # The conftest of each pytester project: a scripted model whose behaviour per task comes from
 # environment variables (so the task file, and with it the task-set hash, stays the same).
 FAKES = '''
-import json, os, re, signal
+import json, os, re, signal, threading
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,18 @@ pytest_plugins = ["medbench.plugin"]
 
 def _wanted(name, task_id):
     return task_id in os.environ.get(name, "").split(",")
+
+
+# With FAKE_REPORTS set: every attempt pytest reports as passed is appended there (flushed) as it
+# is reported, and a FAKE_KILL attempt waits until at least one was reported.
+REPORTED = threading.Event()
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.passed and os.environ.get("FAKE_REPORTS"):
+        with open(os.environ["FAKE_REPORTS"], "a") as reports:
+            reports.write(report.nodeid + "\\n")
+        REPORTED.set()
 
 
 class ScriptedModel:
@@ -48,6 +61,8 @@ class ScriptedModel:
             raise KeyboardInterrupt
         if _wanted("FAKE_KILL", task_id) and not Path(os.environ["FAKE_LOG"] + ".killed").exists():
             Path(os.environ["FAKE_LOG"] + ".killed").write_text(task_id)
+            if os.environ.get("FAKE_REPORTS"):
+                REPORTED.wait(timeout=60)
             os.kill(os.getpid(), signal.SIGKILL)
         if _wanted("FAKE_DOWN", task_id):
             raise ModelCallError("503 Service Unavailable from the fake endpoint")
@@ -132,6 +147,7 @@ def bench(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
         "FAKE_BLOCK",
         "FAKE_CUT",
         "FAKE_NO_TOOLS",
+        "FAKE_REPORTS",
     ):
         monkeypatch.delenv(name, raising=False)
     for name in ("MEDBENCH_MODEL", "MEDBENCH_RESULTS_DIR", "MEDBENCH_TASKS", "MEDBENCH_MIN_ACCURACY"):
@@ -533,6 +549,25 @@ def test_killed_run_resumes_to_a_complete_summary(bench: pytest.Pytester, monkey
     second.assert_outcomes(passed=2, skipped=2)
     summary = json.loads((run_folder(bench) / "summary.json").read_text())
     assert summary["total"] == 4 and summary["correct"] == 4 and summary["complete"] is True
+
+
+def test_a_killed_run_loses_no_attempt_that_pytest_reported(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results lines are fsynced in groups by a background thread, but written before the attempt
+    is reported: a kill -9 with attempts in flight loses none that pytest showed as done."""
+    write_tasks(bench, task_records(8))
+    monkeypatch.setenv("FAKE_KILL", "task1_6")
+    monkeypatch.setenv("FAKE_REPORTS", str(bench.path / "reported.log"))
+    first = run_bench(bench, "--concurrency=2", subprocess=True)
+    assert first.ret not in (0, 1)
+    reported = set(re.findall(r"\[(task1_\d+)\]", (bench.path / "reported.log").read_text()))
+    recorded = {r["task_id"] for r in read_lines(run_folder(bench) / "runs.jsonl")}
+    assert reported
+    assert reported <= recorded
+    assert "task1_6" not in recorded
+    second = run_bench(bench, "--resume", "--concurrency=2", subprocess=True)
+    second.assert_outcomes(passed=8 - len(recorded), skipped=len(recorded))
 
 
 def test_resume_refuses_a_changed_grader_naming_the_difference(bench: pytest.Pytester) -> None:

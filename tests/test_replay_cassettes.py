@@ -85,6 +85,19 @@ def test_a_changed_prompt_does_not_match_the_recorded_request() -> None:
         cassette_files.match_json_body(recorded, changed)
 
 
+def test_matching_decides_the_same_when_the_bodies_come_again() -> None:
+    """The matcher keeps each body's parsed form (vcrpy asks about every recorded request for
+    every incoming one): asked again, about the same or other bodies, it decides the same."""
+    recorded = Request("POST", "http://h/v1/chat/completions", '{"model":"m","messages":[]}', {})
+    same = Request("POST", "http://h/v1/chat/completions", b'{"messages": [], "model": "m"}', {})
+    other = Request("POST", "http://h/v1/chat/completions", '{"model":"n","messages":[]}', {})
+    for _ in range(3):
+        cassette_files.match_json_body(recorded, same)
+        with pytest.raises(AssertionError, match="request bodies differ"):
+            cassette_files.match_json_body(recorded, other)
+    assert len(cassette_files._FORMS) <= cassette_files._MAX_FORMS
+
+
 def test_matching_never_uses_host_or_port() -> None:
     assert cassette_files.vcr_config()["match_on"] == ("method", "path", "query", cassette_files.BODY_MATCHER_NAME)
     assert "record_mode" not in cassette_files.vcr_config()

@@ -304,3 +304,33 @@ def test_the_failure_line_puts_the_invalid_action_before_the_truncation_note() -
 def test_a_graded_attempt_shows_only_the_graders_reason() -> None:
     run = {"status": "completed", "reason": "task4: answer [1.8] != expected [2.1]", "error": None}
     assert failure_reason(run) == "task4: answer [1.8] != expected [2.1]"
+
+
+def test_appended_lines_are_fsynced_off_the_attempts_path_and_sync_waits_for_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`append` writes its lines (a killed process keeps them) and leaves the fsync to the
+    background thread, held here by an event: `sync()` returns only once it has run."""
+    from medbench.results import writer
+
+    release, synced = threading.Event(), []
+    real_fsync = writer.os.fsync
+
+    def held_fsync(fd: int) -> None:
+        release.wait(timeout=30)
+        synced.append(Path(f"/proc/self/fd/{fd}").resolve())
+        real_fsync(fd)
+
+    monkeypatch.setattr(writer.os, "fsync", held_fsync)
+    folder = RunFolder(tmp_path / "reference")
+    folder.append(*lines_for("task1_1"))
+    assert [r["task_id"] for r in folder.records()] == ["task1_1"]  # written, not yet fsynced
+    assert synced == []
+    waiter = threading.Thread(target=folder.sync)
+    waiter.start()
+    waiter.join(timeout=0.2)
+    assert waiter.is_alive()
+    release.set()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+    assert {folder.runs_path.resolve(), folder.transcripts_path.resolve()} <= set(synced)

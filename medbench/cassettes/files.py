@@ -26,7 +26,9 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -173,8 +175,11 @@ def _digest_long_strings(value: Any) -> Any:
     text itself is the FHIR response recorded earlier in the same cassette.
     """
     if isinstance(value, str) and len(value) > LONG_TEXT_CHARS:
-        return {"sha256": hashlib.sha256(value.encode("utf-8")).hexdigest(), "chars": len(value),
-                "head": value[:LONG_TEXT_HEAD]}
+        return {
+            "sha256": hashlib.sha256(value.encode("utf-8")).hexdigest(),
+            "chars": len(value),
+            "head": value[:LONG_TEXT_HEAD],
+        }
     if isinstance(value, list):
         return [_digest_long_strings(item) for item in value]
     if isinstance(value, dict):
@@ -184,9 +189,38 @@ def _digest_long_strings(value: Any) -> Any:
 
 def match_json_body(recorded: Any, incoming: Any) -> None:
     """VCR matcher: JSON bodies compare as parsed objects (key order, spacing and digested texts aside)."""
-    left, right = _parsed_body(recorded.body), _parsed_body(incoming.body)
-    if _digest_long_strings(left) != _digest_long_strings(right):
+    if _matching_form(recorded.body) != _matching_form(incoming.body):
         raise AssertionError(f"request bodies differ for {incoming.method} {incoming.path}")
+
+
+def _matching_form(body: Any) -> Any:
+    """A body as the matcher compares it: parsed, long texts digested.
+
+    vcrpy asks the matcher about every recorded request for every incoming one, so the same
+    bodies (a whole conversation each, for model calls) come again and again: their forms are
+    kept by a digest of the body (not the body itself), which costs far less than parsing again."""
+    if isinstance(body, str):
+        key = b"s" + hashlib.sha256(body.encode("utf-8", "surrogatepass")).digest()
+    elif isinstance(body, (bytes, bytearray)):
+        key = b"b" + hashlib.sha256(body).digest()
+    else:
+        return _digest_long_strings(_parsed_body(body))
+    with _FORMS_LOCK:
+        if key in _FORMS:
+            _FORMS.move_to_end(key)
+            return _FORMS[key]
+    form = _digest_long_strings(_parsed_body(body))
+    with _FORMS_LOCK:
+        _FORMS[key] = form
+        if len(_FORMS) > _MAX_FORMS:
+            _FORMS.popitem(last=False)
+    return form
+
+
+# Matching forms kept (a few KB each: long texts are digested), most recently used last.
+_MAX_FORMS = 1024
+_FORMS: OrderedDict[bytes, Any] = OrderedDict()
+_FORMS_LOCK = threading.Lock()
 
 
 def _text_of(body: Any) -> str | None:
@@ -331,8 +365,11 @@ def build_manifest(identity: dict[str, Any], task_set: dict[str, Any]) -> dict[s
 
 def identity_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """`name: recorded -> current` for every identity field that differs."""
-    return [f"{key}: {recorded.get(key)!r} -> {current.get(key)!r}"
-            for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]
+    return [
+        f"{key}: {recorded.get(key)!r} -> {current.get(key)!r}"
+        for key in sorted(set(recorded) | set(current))
+        if recorded.get(key) != current.get(key)
+    ]
 
 
 def check_manifest(folder: Path, mode: str, identity: dict[str, Any]) -> None:
@@ -350,7 +387,8 @@ def check_manifest(folder: Path, mode: str, identity: dict[str, Any]) -> None:
             f"the cassettes in {folder} were recorded with other settings ({'; '.join(differences)}). "
             "Replay with the recorded settings; or run live without cassettes (--disable-recording); "
             "or record a separate set (--run-name=NAME --record-mode=once); "
-            "or replace them (--record-mode=rewrite, after deleting the folder).")
+            "or replace them (--record-mode=rewrite, after deleting the folder)."
+        )
 
 
 def unplayed_interactions(cassette: Any) -> int:

@@ -14,8 +14,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import faker
-
 from medbench.clock import NOW
 from medbench.ehr import resources
 from medbench.ehr.bulk import patient_events
@@ -26,10 +24,8 @@ from medbench.ehr.seating import NamedPerson, Seating
 from medbench.ehr.situation_labs import pin_chart, situation_profile
 from medbench.ehr.task_labs import TASK_CODES, Series, build_task_labs
 from medbench.ehr.timeline import Timeline, build_timeline
+from medbench.ehr.version import GENERATOR_VERSION  # noqa: F401  (re-exported: population.GENERATOR_VERSION)
 
-GENERATOR_VERSION = f"2+faker{faker.VERSION}"
-"""Bump the leading number whenever generated data changes; Faker's version is included
-because its word lists decide names and addresses (cache keys must change with either)."""
 FIRST_RESOURCE_ID = 100000
 
 
@@ -98,18 +94,27 @@ class Population:
         """The branch profile a data patient was generated with (None for demographics-only)."""
         return self._by_mrn[mrn].profile
 
-    def iter_resources(self) -> Iterator[dict[str, Any]]:
+    def iter_resources(self, part: int = 0, parts: int = 1) -> Iterator[dict[str, Any]]:
         """Every resource in storage order: all Patients, then each data patient's resources,
-        grouped by encounter in the timeline's shuffled order. Re-iterable and deterministic."""
-        for index, slot in enumerate(self._slots):
-            rng = _rng(self.seed, "patient-meta", index)
-            yield resources.patient(
-                slot.demographics, NOW - timedelta(minutes=rng.randint(60, 60 * 24 * 30)), source_tag(rng)
-            )
+        grouped by encounter in the timeline's shuffled order. Re-iterable and deterministic.
+
+        `part` of `parts` is one contiguous share of that order (part 0 has the Patients and the
+        first data patients, and so on), each resource with the id it has in the whole, so the
+        parts can be made in parallel processes and concatenated. A part counts, without
+        building them, the resources of the data patients before it."""
+        if part == 0:
+            for index, slot in enumerate(self._slots):
+                rng = _rng(self.seed, "patient-meta", index)
+                yield resources.patient(
+                    slot.demographics, NOW - timedelta(minutes=rng.randint(60, 60 * 24 * 30)), source_tag(rng)
+                )
+        data = [
+            s for s in self._slots if s.profile is not None and s.timeline is not None and s.task_series is not None
+        ]
+        first, end = len(data) * part // parts, len(data) * (part + 1) // parts
         next_id = FIRST_RESOURCE_ID
-        for slot in self._slots:
-            if slot.profile is None or slot.timeline is None or slot.task_series is None:
-                continue
+        for position, slot in enumerate(data[:end]):
+            assert slot.profile is not None and slot.timeline is not None and slot.task_series is not None
             events = patient_events(
                 random.Random(slot.bulk_seed),
                 slot.demographics.mrn,
@@ -118,6 +123,9 @@ class Population:
                 slot.profile,
                 self.spec,
             )
+            if position < first:
+                next_id += len(events)
+                continue
             ranks = _storage_ranks(slot.timeline)
             events.sort(key=lambda event: (ranks[event[0]], event[1]))
             for _, _, builder, args in events:

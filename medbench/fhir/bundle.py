@@ -82,6 +82,42 @@ def _scalar(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+# Inside a searchset, a resource sits at this indent (bundle -> "entry" list -> entry object).
+ENTRY_RESOURCE_INDENT = "    "
+
+
+def render_entry_resource(resource: dict[str, Any]) -> str:
+    """A resource's pretty text as it appears inside a searchset entry (`"resource": <this>`).
+
+    It does not depend on the request (the base URL is only in `fullUrl`), so the server can
+    keep it and assemble later bundles from it (`render_searchset`)."""
+    out: list[str] = []
+    _write(resource, ENTRY_RESOURCE_INDENT, out)
+    return "".join(out)
+
+
+def render_searchset(
+    base: str, entries: list[tuple[str, str, str]], links: list[tuple[str, str]], total: int | None
+) -> str:
+    """The pretty text of `searchset(...)`, assembled from already rendered entries.
+
+    `entries` are (resource type, id, `render_entry_resource` text). Byte-equal to
+    `render(searchset(base, resources, links, total))`: the bundle is rendered without its
+    entries, and the entry list (its last key) is spliced in with the renderer's layout."""
+    head = render(searchset(base, [], links, total))
+    if not entries:
+        return head
+    parts = [
+        '{\n    "fullUrl": '
+        + _encode(f"{base}/{resource_type}/{resource_id}")
+        + ',\n    "resource": '
+        + text
+        + ',\n    "search": {\n      "mode": "match"\n    }\n  }'
+        for resource_type, resource_id, text in entries
+    ]
+    return head[: -len("\n}")] + ',\n  "entry": [ ' + ", ".join(parts) + " ]\n}"
+
+
 def escape_param(text: str) -> str:
     """HAPI's UrlUtil.escapeUrlParam: percent-encode all but letters, digits and `-_.*`."""
     return quote(text, safe="*").replace("~", "%7E")

@@ -24,6 +24,8 @@ from medbench.fhir.bundle import (
     operation_outcome,
     page_link,
     render,
+    render_entry_resource,
+    render_searchset,
     searchset,
     self_link,
 )
@@ -31,6 +33,7 @@ from medbench.fhir.capability import capability_statement
 from medbench.fhir.errors import FhirError
 from medbench.fhir.namespaces import RESET_OPERATION, parse_namespace
 from medbench.fhir.paging import PagedSearches
+from medbench.fhir.rendered import EntryText, RenderedEntries
 from medbench.fhir.search import parse_query
 from medbench.fhir.searchparams import REGISTRY
 from medbench.fhir.store import FhirStore
@@ -47,7 +50,8 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/fhir+json;charset=UTF-8"
 _BODY_METHODS = ("POST", "PUT", "PATCH")
-_Answer = tuple[int, "dict[str, Any] | None", "dict[str, str]"]
+# The payload: a FHIR JSON object to render, text already rendered (searchsets), or no body.
+_Answer = tuple[int, "dict[str, Any] | str | None", "dict[str, str]"]
 
 
 class _FhirApp:
@@ -56,6 +60,7 @@ class _FhirApp:
     def __init__(self, store: FhirStore, real_hosts: Callable[[], tuple[str, ...]]) -> None:
         self.store = store
         self.paged = PagedSearches()
+        self.rendered = RenderedEntries()
         self._real_hosts = real_hosts
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -74,7 +79,11 @@ class _FhirApp:
         except Exception as exc:  # an internal bug must still produce a FHIR answer, not a dropped connection
             log.exception("internal error answering %s %s", method, path)
             status, payload, headers = 500, operation_outcome(f"Internal error: {exc!r}"[:500]), {}
-        data = b"" if payload is None else render(payload, pretty).encode("utf-8", "replace")
+        if payload is None:
+            data = b""
+        else:
+            text = payload if isinstance(payload, str) else render(payload, pretty)
+            data = text.encode("utf-8", "replace")
         response_headers = [("Content-Length", str(len(data))), *headers.items()]
         if payload is not None:
             response_headers.insert(0, ("Content-Type", CONTENT_TYPE))
@@ -139,7 +148,9 @@ class _FhirApp:
         location = f"{base}/{resource_type}/{stored['id']}/_history/1"
         return 201, stored, {"Location": location, "Content-Location": location, "ETag": 'W/"1"'}
 
-    def _search(self, base: str, resource_type: str, params: list[tuple[str, str]], namespace: str) -> dict[str, Any]:
+    def _search(
+        self, base: str, resource_type: str, params: list[tuple[str, str]], namespace: str
+    ) -> dict[str, Any] | str:
         query = parse_query(resource_type, params)
         seqs = self.store.search(query, namespace)
         links = [("self", self_link(base, resource_type, params))]
@@ -148,9 +159,9 @@ class _FhirApp:
             search_id = self.paged.add(seqs, query.count, query.total_mode, namespace)
             links.append(("next", page_link(base, search_id, query.count, query.count, _format(params))))
         total = _total(len(seqs), has_next, query.total_mode)
-        return searchset(base, self.store.fetch(seqs[: query.count], namespace), links, total)
+        return self._searchset(base, seqs[: query.count], links, total, namespace, params)
 
-    def _page(self, base: str, query: str, params: list[tuple[str, str]], namespace: str) -> dict[str, Any]:
+    def _page(self, base: str, query: str, params: list[tuple[str, str]], namespace: str) -> dict[str, Any] | str:
         values = dict(params)
         search_id = values["_getpages"]
         search = self.paged.get(search_id, namespace)
@@ -164,7 +175,36 @@ class _FhirApp:
         if offset > 0:
             links.append(("previous", page_link(base, search_id, max(0, offset - count), count, fmt)))
         total = _total(len(search.seqs), has_next, search.total_mode)
-        return searchset(base, self.store.fetch(search.seqs[offset : offset + count], namespace), links, total)
+        return self._searchset(base, list(search.seqs[offset : offset + count]), links, total, namespace, params)
+
+    def _searchset(
+        self,
+        base: str,
+        seqs: list[int],
+        links: list[tuple[str, str]],
+        total: int | None,
+        namespace: str,
+        params: list[tuple[str, str]],
+    ) -> dict[str, Any] | str:
+        """The searchset of `seqs`: pretty text assembled from kept entry texts, or (for
+        `_pretty=false`) the Bundle object, rendered compact by the caller."""
+        if dict(params).get("_pretty") == "false":
+            return searchset(base, self.store.fetch(seqs, namespace), links, total)
+        return render_searchset(base, self._entry_texts(seqs, namespace), links, total)
+
+    def _entry_texts(self, seqs: list[int], namespace: str) -> list[EntryText]:
+        """Entry texts of `seqs` in order: kept ones for base data, the rest parsed and rendered
+        (and kept when they are base data, which never changes)."""
+        base_max_seq = self.store.base_max_seq
+        texts = self.rendered.lookup(s for s in seqs if s <= base_max_seq)
+        missing = [s for s in seqs if s not in texts]
+        if missing:
+            for seq, resource_type, resource_id, stored in self.store.fetch_rows(missing, namespace):
+                entry = (resource_type, resource_id, render_entry_resource(self.store.parse(seq, stored)))
+                texts[seq] = entry
+                if seq <= base_max_seq:
+                    self.rendered.keep(seq, entry)
+        return [texts[s] for s in seqs if s in texts]
 
 
 def _target(environ: dict[str, Any]) -> tuple[str, str]:

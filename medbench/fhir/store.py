@@ -33,12 +33,15 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from medbench.fastjson import loads
 from medbench.fhir.dates import now_instant
 from medbench.fhir.errors import FhirError
 from medbench.fhir.search import (
@@ -95,20 +98,24 @@ _LEGACY_WRITES_GLOB = "medbench-fhir-writes-*.sqlite*"
 _LEGACY_STALE_S = 24 * 3600
 
 
-def build_database(path: Path | str, resources: Iterable[dict[str, Any]]) -> int:
+def build_database(
+    path: Path | str, resources: Iterable[dict[str, Any]], later_parts: Sequence[Callable[[], Path]] = ()
+) -> int:
     """Write `resources` (insertion order kept) into a new SQLite file at `path`; returns the count.
 
     Bulk and atomic: rows go in with executemany inside one transaction with journaling and
     syncing off, indexes are created afterwards, and the file is renamed into place only when
     complete, so a reader never sees a half-built database.
+
+    `later_parts` give the files of the resources that follow `resources`, in order, each built
+    by `build_part` (typically in other processes, while this one writes its own share): their
+    rows are appended after these, renumbered, before the indexes are made.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _temporary_beside(path)
     try:
-        count = _build(tmp, resources)
+        count = _build(tmp, resources, later_parts)
         tmp.chmod(0o644)
         os.replace(tmp, path)
     finally:
@@ -116,7 +123,41 @@ def build_database(path: Path | str, resources: Iterable[dict[str, Any]]) -> int
     return count
 
 
-def _build(path: Path, resources: Iterable[dict[str, Any]]) -> int:
+def build_part(path: Path | str, resources: Iterable[dict[str, Any]]) -> int:
+    """Write `resources` as a part file for `build_database(..., later_parts=...)`: the same rows,
+    numbered from 1, without indexes; returns the count."""
+    return _build(Path(path), resources, (), complete=False)
+
+
+def _temporary_beside(path: Path) -> Path:
+    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp_name)
+
+
+def _append_part(conn: sqlite3.Connection, part: Path, offset: int) -> tuple[int, int]:
+    """Copy a part file's rows after the `offset` rows already written; (its count, its max id).
+    Called between transactions: SQLite attaches and detaches only outside one."""
+    conn.execute("ATTACH DATABASE ? AS part", (str(part),))
+    try:
+        conn.execute("BEGIN")
+        meta = dict(conn.execute("SELECT key, value FROM part.meta"))
+        conn.execute("INSERT INTO main.res SELECT seq + ?, type, id, patient, json FROM part.res", (offset,))
+        for table, columns in _PART_COLUMNS.items():
+            sql = f"INSERT INTO main.{table} SELECT seq + ?, param, patient, {columns} FROM part.{table}"
+            conn.execute(sql, (offset,))
+        conn.execute("COMMIT")
+    finally:
+        conn.execute("DETACH DATABASE part")
+    return int(meta["count"]), int(meta["max_numeric_id"])
+
+
+_PART_COLUMNS = {"tok": "system, code", "str": "norm, exact", "dt": "low, high"}
+
+
+def _build(
+    path: Path, resources: Iterable[dict[str, Any]], later_parts: Sequence[Callable[[], Path]], complete: bool = True
+) -> int:
     # SQLite inserts run on a writer thread (sqlite3 releases the GIL while stepping), so they
     # overlap with generating, serialising and indexing the next batch on this thread.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -139,7 +180,7 @@ def _build(path: Path, resources: Iterable[dict[str, Any]]) -> int:
         pending: deque[Future[None]] = deque()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fhir-build") as writer:
             for batch in _batches(resources, _BATCH):
-                rows, batch_max_id = _batch_rows(batch, count, param_ids)
+                rows, batch_max_id = _batch_rows(batch, count, param_ids, _dumps_base)
                 count += len(batch)
                 max_numeric_id = max(max_numeric_id, batch_max_id)
                 pending.append(writer.submit(_insert, conn, rows))
@@ -147,6 +188,18 @@ def _build(path: Path, resources: Iterable[dict[str, Any]]) -> int:
                     pending.popleft().result()
             for future in pending:
                 future.result()
+        if not complete:  # a part: its rows and counts only, committed as they are
+            meta = {"count": str(count), "max_numeric_id": str(max_numeric_id)}
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            conn.execute("COMMIT")
+            return count
+        if later_parts:
+            conn.execute("COMMIT")
+            for later in later_parts:
+                part_count, part_max_id = _append_part(conn, later(), count)
+                count += part_count
+                max_numeric_id = max(max_numeric_id, part_max_id)
+            conn.execute("BEGIN")
         try:
             _run_script(conn, _INDEXES.format(s="main"))
         except sqlite3.IntegrityError as exc:
@@ -164,8 +217,14 @@ def _build(path: Path, resources: Iterable[dict[str, Any]]) -> int:
 _Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
-def _batch_rows(batch: list[dict[str, Any]], first_seq: int, param_ids: dict[str, int]) -> tuple[_Rows, int]:
-    """Rows of the res/tok/str/dt tables for one batch, and the batch's largest numeric id."""
+def _batch_rows(
+    batch: list[dict[str, Any]], first_seq: int, param_ids: dict[str, int], dumps: Callable[[Any], str] | None = None
+) -> tuple[_Rows, int]:
+    """Rows of the res/tok/str/dt tables for one batch, and the batch's largest numeric id.
+
+    `dumps` writes the stored JSON: compact `json.dumps` by default (POSTed resources, whatever
+    they hold); the bulk build passes `_dumps_base`."""
+    dumps = dumps or _compact
     res_rows: list[tuple[Any, ...]] = []
     tok_rows: list[tuple[Any, ...]] = []
     str_rows: list[tuple[Any, ...]] = []
@@ -179,12 +238,24 @@ def _batch_rows(batch: list[dict[str, Any]], first_seq: int, param_ids: dict[str
         if rid.isdigit():
             max_numeric_id = max(max_numeric_id, int(rid))
         patient = patient_of(resource)
-        res_rows.append((seq, rtype, rid, patient, json.dumps(resource, separators=(",", ":"), ensure_ascii=False)))
+        res_rows.append((seq, rtype, rid, patient, dumps(resource)))
         rows = index_rows(resource)
         tok_rows.extend((seq, param_ids[k], patient, system, code) for k, system, code in rows.tokens)
         str_rows.extend((seq, param_ids[k], patient, norm, exact) for k, norm, exact in rows.strings)
         dt_rows.extend((seq, param_ids[k], patient, low, high) for k, low, high in rows.dates)
     return (res_rows, tok_rows, str_rows, dt_rows), max_numeric_id
+
+
+def _compact(resource: Any) -> str:
+    return json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
+
+
+def _dumps_base(resource: Any) -> str:
+    """Base data as orjson writes it: compact, several times faster than `json.dumps`, and it
+    refuses integers beyond 64 bits, so the base data can be read back with orjson exactly
+    (`medbench.fastjson`). The text may differ from `json.dumps` (`1e-5` for `1e-05`); the
+    parsed values, and so every rendered answer, do not."""
+    return orjson.dumps(resource).decode("utf-8")
 
 
 def _insert(conn: sqlite3.Connection, rows: _Rows, schema: str = "main", namespace: str | None = None) -> None:
@@ -238,6 +309,7 @@ class FhirStore:
         self._write_lock = threading.Lock()
         self._writer = self._connect()
         _run_script(self._writer, _WRITE_TABLES)
+        self.base_max_seq: int = base_max_seq  # seqs up to this are base data (immutable); above, writes
         self._seqs = itertools.count(base_max_seq + 1)
         self._ids = itertools.count(int(meta.get("max_numeric_id", "0")) + 1)
         self._written_bytes: dict[str, int] = {}
@@ -276,11 +348,12 @@ class FhirStore:
             row = conn.execute(
                 "SELECT json FROM main.res WHERE type = ? AND id = ?", (resource_type, resource_id)
             ).fetchone()
-            if row is None:
-                row = conn.execute(
-                    "SELECT json FROM w.res WHERE type = ? AND id = ? AND ns = ?",
-                    (resource_type, resource_id, namespace),
-                ).fetchone()
+            if row is not None:
+                return loads(row[0])  # type: ignore[no-any-return]
+            row = conn.execute(
+                "SELECT json FROM w.res WHERE type = ? AND id = ? AND ns = ?",
+                (resource_type, resource_id, namespace),
+            ).fetchone()
         return json.loads(row[0]) if row else None
 
     def search(self, query: Query, namespace: str = "") -> list[int]:
@@ -372,20 +445,29 @@ class FhirStore:
     def fetch(self, seqs: Iterable[int], namespace: str = "") -> list[dict[str, Any]]:
         """Resources for `seqs`, in that order (seqs dropped by a reset, or written in another
         namespace, are skipped)."""
+        return [self.parse(seq, text) for seq, _, _, text in self.fetch_rows(seqs, namespace)]
+
+    def parse(self, seq: int, text: str) -> dict[str, Any]:
+        """A stored resource's JSON text parsed: base data with orjson (written by it), POSTed
+        resources with the standard library (they may hold anything JSON allows)."""
+        return loads(text) if seq <= self.base_max_seq else json.loads(text)  # type: ignore[no-any-return]
+
+    def fetch_rows(self, seqs: Iterable[int], namespace: str = "") -> list[tuple[int, str, str, str]]:
+        """(seq, type, id, stored JSON text) for `seqs`, in that order, skipped as in `fetch`;
+        the server renders from the text, and keeps what it rendered for base seqs."""
         seqs = list(seqs)
-        found: dict[int, str] = {}
+        found: dict[int, tuple[int, str, str, str]] = {}
         wanted = json.dumps(seqs)
         with self._reader() as conn:
-            found.update(
-                conn.execute("SELECT seq, json FROM main.res WHERE seq IN (SELECT value FROM json_each(?))", (wanted,))
-            )
-            found.update(
-                conn.execute(
-                    "SELECT seq, json FROM w.res WHERE ns = ? AND seq IN (SELECT value FROM json_each(?))",
-                    (namespace, wanted),
-                )
-            )
-        return [json.loads(found[s]) for s in seqs if s in found]
+            for row in conn.execute(
+                "SELECT seq, type, id, json FROM main.res WHERE seq IN (SELECT value FROM json_each(?))", (wanted,)
+            ):
+                found[row[0]] = row
+            if seqs and max(seqs) > self.base_max_seq:
+                sql = "SELECT seq, type, id, json FROM w.res WHERE ns = ? AND seq IN (SELECT value FROM json_each(?))"
+                for row in conn.execute(sql, (namespace, wanted)):
+                    found[row[0]] = row
+        return [found[s] for s in seqs if s in found]
 
     def create(self, resource: dict[str, Any], namespace: str = "") -> dict[str, Any]:
         """Store a POSTed resource in `namespace` of the writes layer with a new numeric id

@@ -1,8 +1,12 @@
 """The results folder of one run: append-only JSONL files shared by concurrent xdist workers.
 
-Every append happens under one file lock per folder and ends with a flush and fsync, so a
-line is either whole or (after a hard kill mid-write) a torn tail that readers skip and the
-next writer terminates. The manifest (run.json) names the run and the sessions that wrote it.
+Every append happens under one file lock per folder and is written to the file (the OS holds
+it) before `append` returns, so a line is either whole or (after a hard kill mid-write) a torn
+tail that readers skip and the next writer terminates; a killed process loses no line it
+appended. The fsync that also survives a machine crash is off the hot path: one background
+thread syncs the files appended to, a group of lines at a time, and `sync()` (called before
+the summary is written) waits until every line is on disk. The manifest (run.json) names the
+run and the sessions that wrote it.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,6 +57,11 @@ class RunFolder:
         with self.lock():
             _append_line(self.transcripts_path, transcript)
             _append_line(self.runs_path, run)
+        _SYNCER.request(self.transcripts_path, self.runs_path)
+
+    def sync(self) -> None:
+        """Wait until every line appended so far (by this process) is fsynced."""
+        _SYNCER.wait()
 
     def records(self) -> list[dict[str, Any]]:
         """Every whole line of runs.jsonl, in file order."""
@@ -66,6 +76,7 @@ class RunFolder:
         write_json_atomic(self.manifest_path, manifest)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
+        self.sync()
         write_json_atomic(self.summary_path, summary)
 
     def has_results(self) -> bool:
@@ -135,5 +146,59 @@ def _append_line(path: Path, row: dict[str, Any]) -> None:
             if handle.read(1) != b"\n":
                 data = b"\n" + data
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+
+
+class _Syncer:
+    """The background thread that fsyncs appended files, many lines per fsync.
+
+    `append` has written its lines before it returns (a kill loses nothing then); this thread
+    makes them survive a machine crash too, without an fsync per line on the attempt's path."""
+
+    def __init__(self) -> None:
+        self._pending: set[Path] = set()
+        self._requested = 0  # requests so far, and how many of them are synced
+        self._synced = 0
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def request(self, *paths: Path) -> None:
+        with self._condition:
+            self._pending.update(paths)
+            self._requested += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="medbench-results-fsync", daemon=True)
+                self._thread.start()
+            self._condition.notify_all()
+
+    def wait(self) -> None:
+        with self._condition:
+            target = self._requested
+            while self._synced < target and self._thread is not None and self._thread.is_alive():
+                self._condition.wait(timeout=1.0)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._pending:
+                    self._condition.wait()
+                paths, self._pending = self._pending, set()
+                covered = self._requested
+            for path in paths:
+                _fsync(path)
+            with self._condition:
+                self._synced = covered
+                self._condition.notify_all()
+
+
+def _fsync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # archived or removed meanwhile: nothing left to sync
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_SYNCER = _Syncer()

@@ -144,15 +144,18 @@ class BenchSession:
     @property
     def task_set(self) -> TaskSet:
         if self._task_set is None:
-            population = None
             if self.settings.tasks == "generated":
-                from medbench.ehr.population import build_population
+                from medbench.tasks import write_task_file
+                from medbench.tasks.generated_cache import load_generated_task_set
 
-                # Kept: the embedded database is built from this same population (built once, not twice).
-                population = self._population = build_population(
-                    seed=self.settings.ehr_seed, scale=self.settings.ehr_scale
-                )
-            self._task_set = load_task_set(self.settings, population)
+                # From the cache when it holds these tasks; otherwise drawn from a population that is
+                # kept, as the embedded database is then built from it (built once, not twice).
+                s = self.settings
+                self._task_set, self._population = load_generated_task_set(s.ehr_seed, s.ehr_scale, s.task_seed)
+                if s.write_tasks:
+                    write_task_file(self._task_set, s.write_tasks)
+            else:
+                self._task_set = load_task_set(self.settings)
         return self._task_set
 
     def cases(self) -> list[Case]:
@@ -298,8 +301,10 @@ class BenchSession:
         )
 
     def close(self) -> None:
-        """Stop what this session started and free the results folder for the next session."""
+        """Stop what this session started and free the results folder for the next session, once
+        every line this process appended is on disk."""
         self._resources.close()
+        self.folder.sync()
         self.folder.session_lock.release()
 
     def open_model(self) -> Any:

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from medbench.models.builtin.reference_facts import (
     LOINC_HBA1C_ORDER,
     LOINC_SERUM_POTASSIUM,
@@ -115,12 +117,23 @@ def _read_bundle(action: str, reply: str | None) -> dict[str, Any]:
     body = reply[len(_GET_RESPONSE) :]
     start = body.find("{")
     try:
-        bundle, _ = json.JSONDecoder().raw_decode(body, start)
+        bundle = _bundle_json(body, start)
     except ValueError as exc:
         raise ReferenceAgentError(f"{action!r} returned a body that is not JSON: {exc}") from None
     if not isinstance(bundle, dict):
         raise ReferenceAgentError(f"{action!r} returned JSON that is not a Bundle")
     return bundle
+
+
+def _bundle_json(body: str, start: int) -> Any:
+    """The JSON value starting at `start` (the reply goes on after it): orjson on the text up to
+    the last brace, which is the whole value when the rest of the reply has no brace; otherwise
+    the standard decoder, which stops where the value ends."""
+    end = body.rfind("}") + 1
+    try:
+        return orjson.loads(body[start:end])
+    except orjson.JSONDecodeError:
+        return json.JSONDecoder().raw_decode(body, start)[0]
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:
