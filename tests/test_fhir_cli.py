@@ -32,7 +32,7 @@ def test_serve_command_answers_searches_until_interrupted(tmp_path: Path) -> Non
         assert body["total"] == 1
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=10) == 0
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
@@ -105,4 +105,4 @@ def test_serve_command_serves_the_v2_ehr_seated_for_the_official_v2_tasks(tmp_pa
         assert body["total"] == 1  # the patient of official v2 task1_1
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=10) == 0
