@@ -207,3 +207,23 @@ def test_prolonged_qtc_patients_hold_an_active_qt_drug(official: TaskSet, seated
                     "risperidone",
                 )
             )
+
+
+@pytest.mark.parametrize("scale", ["small", "medium", "full"])
+def test_every_chart_fits_the_tools_page_size_at_every_scale(scale: str) -> None:
+    """The v2 tools read `_count=200` without paging: every medication request, and every value of
+    an observation code, of a v2 patient must fit in one page, however full the chart."""
+    import random
+
+    from medbench.ehr.v2.charts import chart_entries
+
+    for patient in build_v2_cohort(0, scale).patients:
+        entries = chart_entries(random.Random(patient.mrn), patient.mrn, patient.chart, scale)
+        made = [
+            factory(str(index), datetime(2024, 12, 30, tzinfo=CUTOFF.tzinfo), "#source")
+            for index, (_, factory) in enumerate(entries)
+        ]
+        per_kind = Counter(
+            r["resourceType"] if r["resourceType"] != "Observation" else r["code"]["coding"][0]["code"] for r in made
+        )
+        assert per_kind["MedicationRequest"] < 100 and max(per_kind.values()) < 200, (patient.mrn, per_kind)

@@ -352,20 +352,39 @@ def _covid(w: _Writer, branch: str, now: datetime) -> None:
             w.order(rng.choice(COVID_ORDERS), "completed", moment, "Intramuscular", "Once")
 
 
-def _background(w: _Writer) -> None:
-    """Ordinary chart content no v2 grader reads: vital signs, routine orders, a past visit."""
+BACKGROUND_LABS = {
+    "NA": (139, 3, "mmol/L", 0),
+    "CREAT": (1.0, 0.25, "mg/dL", 2),
+    "HGB": (12.8, 1.4, "g/dL", 1),
+    "WBC": (7.5, 2.0, "10*3/uL", 1),
+}
+VISITS_PER_SCALE = {"small": 3, "medium": 8, "full": 20}
+"""Background visits per v2 patient: a fuller chart at larger scales (longer tool answers), while
+every patient keeps under 100 medication requests, so a `_count=200` read always sees all of them."""
+
+
+def _background(w: _Writer, visits: int) -> None:
+    """Ordinary chart content no v2 grader reads: per visit a vital-sign set, routine labs, routine
+    orders and the visit itself."""
     rng, now = w.rng, DEFAULT_NOW
-    for _ in range(rng.randint(2, 4)):
-        moment = w.before(now, 0.5, 400)
+    for _ in range(visits):
+        moment = w.before(now, 0.5, 900)
         w.observation("PULSE", moment, rng.randint(58, 104), "/min", "vital-signs")
         w.observation("SPO2", moment, rng.randint(92, 100), "%", "vital-signs")
-    for text in rng.sample(BACKGROUND_MEDS, rng.randint(2, 4)):
-        w.order(text, rng.choice(("active", "active", "completed")), w.before(now, 1, 300), _route(text))
-    w.procedure("99214", "OFFICE VISIT, ESTABLISHED PATIENT, MODERATE COMPLEXITY", w.before(now, 30, 700))
+        w.observation("RESP", moment, rng.randint(12, 22), "/min", "vital-signs")
+        if rng.random() < 0.6:
+            drawn = moment + timedelta(minutes=rng.randint(5, 90))
+            for code, (mean, sd, unit, decimals) in BACKGROUND_LABS.items():
+                value = round(rng.gauss(mean, sd), decimals)
+                w.observation(code, drawn, int(value) if decimals == 0 else value, unit)
+        for text in rng.sample(BACKGROUND_MEDS, rng.randint(0, 2)):
+            w.order(text, rng.choice(("active", "completed", "completed")), moment, _route(text))
+        w.procedure("99214", "OFFICE VISIT, ESTABLISHED PATIENT, MODERATE COMPLEXITY", moment)
 
 
-def chart_entries(rng: random.Random, mrn: str, chart: V2Chart) -> list[tuple[datetime, Factory]]:
-    """Every resource of one v2 patient (except its Patient) as (clinical time, factory), unordered."""
+def chart_entries(rng: random.Random, mrn: str, chart: V2Chart, scale: str = "small") -> list[tuple[datetime, Factory]]:
+    """Every resource of one v2 patient (except its Patient) as (clinical time, factory), unordered;
+    `scale` sets how much background the chart carries (VISITS_PER_SCALE)."""
     w = _Writer(rng, mrn)
     _ct_history(w, chart)
     _anticoagulants(w, chart.branch(2))
@@ -376,5 +395,5 @@ def chart_entries(rng: random.Random, mrn: str, chart: V2Chart) -> list[tuple[da
     _opioids(w, chart.branch(8))
     _flu(w, chart.branch(9), chart.now(9))
     _covid(w, chart.branch(10), chart.now(10))
-    _background(w)
+    _background(w, VISITS_PER_SCALE[scale])
     return w.entries

@@ -75,8 +75,8 @@ def _spread_charts(seed: int) -> list[V2Chart]:
 
 
 def build_v2_cohort(seed: int = 0, scale: str = "small", seating: V2Seating | None = None) -> V2Cohort:
-    """Deterministic for (seed, scale, seating). `scale` does not change the cohort (only the v1
-    background population around it), but is kept so the cohort names what it was built for."""
+    """Deterministic for (seed, scale, seating). `scale` leaves patients and branches alone; it sets
+    how much background their charts carry (and the v1 population around them)."""
     patients: list[V2Patient] = []
     if seating is None:
         taken: set[str] = set()

@@ -27,7 +27,7 @@ from medbench.fhir.searchparams import patient_of
 from medbench.fhir.store import SCHEMA_VERSION, build_database
 from medbench.tasks.official import cache_root
 
-V2_GENERATOR_VERSION = "2"
+V2_GENERATOR_VERSION = "3"
 """Bump whenever v2 charts, cohorts or their resources change (part of the database name)."""
 FIRST_V2_ID = 9_000_000
 
@@ -58,7 +58,7 @@ class V2Population:
         next_id = FIRST_V2_ID
         for patient in self.cohort.patients:
             rng = _rng(seed, "chart", patient.mrn)
-            entries = chart_entries(rng, patient.mrn, patient.chart)
+            entries = chart_entries(rng, patient.mrn, patient.chart, self.cohort.scale)
             source = source_tag(rng)
             # meta.lastUpdated rises with clinical time (one load on the evening of 2024-12-30)
             updated_at = {}
