@@ -21,7 +21,7 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 # server), so the default run measures what users quote; `small` is for fast unit tests.
 DEFAULT_EHR_SCALE = "full"
 EHR_SCALES = ("small", "medium", "full")
-PROTOCOLS = ("text", "tools")
+PROTOCOLS = ("text", "tools", "a2a")  # a2a: set by --agent-url (an agent under test, docs/agents.md)
 # MedAgentBench v2's task sets run v2's tool protocol (medbench.agent.v2_loop), never --protocol's choices.
 V2_TASK_SETS = ("v2", "generated-v2")
 V2_PROTOCOL = "v2-tools"
@@ -85,11 +85,18 @@ class Settings:
     concurrency: int = 1
     task_ids: tuple[str, ...] = ()  # --task-id: run exactly these tasks
     call_limits: CallLimits = field(default_factory=CallLimits)
+    agent_url: str | None = None  # --agent-url: benchmark the A2A agent there (protocol a2a) instead of a model
+    max_tool_calls: int | None = None  # a2a: tool calls per attempt (None: one per round of max_rounds)
 
     @property
     def is_builtin(self) -> bool:
         """`reference`, `do-nothing` or `give-up`: served by the local built-in endpoint, no key, no network."""
-        return self.model in BUILTIN_MODELS
+        return self.agent_url is None and self.model in BUILTIN_MODELS
+
+    @property
+    def tool_call_cap(self) -> int:
+        """An agent's tool calls per attempt: --max-tool-calls, else the official rounds' worth (one per round)."""
+        return self.max_tool_calls if self.max_tool_calls is not None else self.max_rounds
 
     def mode_problem(self) -> str | None:
         """Why these modes cannot run together, or None. The state grader reads what the attempt
@@ -114,7 +121,7 @@ class Settings:
             environment: dict[str, Any] = {"kind": "external", "fhir_url": self.fhir_url}
         else:
             environment = {"kind": "embedded", "ehr_seed": self.ehr_seed, "ehr_scale": self.ehr_scale}
-        return {
+        identity = {
             "model": self.model,
             "run_name": self.run_name,
             "task_set": task_set_name,
@@ -130,9 +137,18 @@ class Settings:
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
+        if self.agent_url is not None:  # agent runs only: model runs keep the identity they always had
+            identity["max_tool_calls"] = self.tool_call_cap
+        return identity
 
     def endpoint(self) -> dict[str, Any]:
         """Where the model was reached, without secrets (header names only, no query string)."""
+        if self.agent_url is not None:
+            return {
+                "agent_url": _without_query(self.agent_url),
+                "max_tool_calls": self.tool_call_cap,
+                "attempt_timeout_s": self.call_limits.timeout,
+            }
         base = "built-in local endpoint" if self.is_builtin else _without_query(self.base_url)
         return {"base_url": base, "extra_header_names": sorted(self.extra_headers), **self.call_limits.recorded()}
 

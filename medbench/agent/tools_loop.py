@@ -127,7 +127,7 @@ def run_tools_task(
                 }
             )
             for call in reply.tool_calls:
-                step = _run_call(call, toolset, gateway, config)
+                step = run_call(call, toolset, gateway, config)
                 history.extend(step.view)
                 if step.finished is not None:
                     return outcome(outcomes.COMPLETED, result=step.finished)
@@ -140,8 +140,8 @@ def run_tools_task(
         return outcome(ended, error=error)
 
 
-def _run_call(call: ToolCall, toolset: ToolSet, gateway: FhirGateway, config: LoopConfig) -> _Step:
-    """Check one call, then do what it stands for."""
+def run_call(call: ToolCall, toolset: ToolSet, gateway: FhirGateway, config: LoopConfig) -> _Step:
+    """Check one call, then do what it stands for (the MCP server runs its calls here too: medbench.mcp)."""
     tool = toolset.get(call.name)
     if tool is None:
         return _Step(reply_text("unknown_tool", name=repr(call.name), names=", ".join(toolset.names)), failed=True)

@@ -7,6 +7,7 @@ value is a usage error naming the option, before any server starts.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -216,7 +217,7 @@ def add_options(parser: pytest.Parser) -> None:
     """Register the `medbench` group and its ini keys."""
     group = parser.getgroup("medbench", "medbench benchmark (MedAgentBench agent runs)")
     taken = _flags_taken(parser)
-    for option in OPTIONS + CALL_LIMIT_OPTIONS:
+    for option in OPTIONS + CALL_LIMIT_OPTIONS + AGENT_OPTIONS:
         fallbacks = [f"env {option.env}"] if option.env else []
         if option.in_ini:
             fallbacks.append(f"ini {option.ini}")
@@ -304,7 +305,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
     if values["--grader"] == "state" and values["--post-mode"] != "execute":
         raise pytest.UsageError(Settings(grader="state", post_mode=values["--post-mode"]).mode_problem() or "")
     api_key = values["--api-key"] or os.environ.get(values["--api-key-env"]) or None
-    return Settings(
+    settings = Settings(
         model=values["--model"],
         base_url=values["--base-url"] or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
         api_key=api_key,
@@ -342,6 +343,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
             )
         ),
     )
+    return with_agent_options(config, settings)
 
 
 # --- model-call limits: per-attempt timeout, retry budget, timeout retries (issue 11) ----------------
@@ -459,3 +461,53 @@ def _with_slash(url: str | None) -> str | None:
     if not url:
         return None
     return url if url.endswith("/") else url + "/"
+
+
+# --- agents under test over A2A (issue 19, docs/agents.md) ---------------------------------------------
+AGENT_OPTIONS: tuple[_Option, ...] = (
+    _Option(
+        "--agent-url",
+        "benchmark the A2A agent at this URL instead of a model (protocol a2a: the agent gets each task over A2A "
+        "and its tools over MCP; see docs/agents.md)",
+        None,
+        "MEDBENCH_AGENT_URL",
+        metavar="URL",
+    ),
+    _Option(
+        "--max-tool-calls",
+        "with --agent-url: tool calls per attempt before limit_reached (default: --max-rounds, the official rounds' worth)",
+        None,
+        "MEDBENCH_MAX_TOOL_CALLS",
+        int,
+        metavar="N",
+    ),
+)
+AGENT_RUN_MODEL = "a2a-agent"
+
+
+def with_agent_options(config: pytest.Config, settings: Settings) -> Settings:
+    """--agent-url turns the session into an agent run: protocol a2a, and (unless --model names it) the
+    results folder `a2a-agent`. --timeout then bounds each whole attempt."""
+    agent_url, max_tool_calls = (_resolve(config, option) for option in AGENT_OPTIONS)
+    if max_tool_calls is not None and max_tool_calls < 1:
+        raise pytest.UsageError(f"--max-tool-calls must be at least 1, got {max_tool_calls}")
+    if agent_url is None:
+        if settings.protocol == "a2a":
+            raise pytest.UsageError("--protocol=a2a needs --agent-url=URL (the A2A agent to benchmark)")
+        return settings
+    if not agent_url.startswith(("http://", "https://")):
+        raise pytest.UsageError(f"--agent-url={agent_url!r}: expected an http(s) URL such as http://127.0.0.1:9019")
+    if settings.protocol == "tools":
+        raise pytest.UsageError("--agent-url runs the agent over A2A with MCP tools; drop --protocol=tools")
+    if settings.tasks in V2_TASK_SETS:
+        raise pytest.UsageError(
+            f"--agent-url runs the MedAgentBench v1 task sets; --tasks={settings.tasks} is not supported yet"
+        )
+    model_given = config.getoption("medbench_model") is not None or bool(os.environ.get("MEDBENCH_MODEL"))
+    return dataclasses.replace(
+        settings,
+        agent_url=agent_url,
+        protocol="a2a",
+        max_tool_calls=max_tool_calls,
+        model=settings.model if model_given else AGENT_RUN_MODEL,
+    )

@@ -79,6 +79,11 @@ def offline_model(settings: Settings) -> Any:
     from medbench.models.client import OpenAIChatModel
 
     s = settings
+    if s.agent_url is not None:  # an agent run: the recorded path on an unreachable host, no agent running
+        from medbench.a2a.client import A2AAgent
+
+        agent = urlsplit(s.agent_url)
+        return A2AAgent(urlunsplit((agent.scheme, OFFLINE_HOST, agent.path, "", "")), timeout=s.call_limits.timeout)
     base = "http://127.0.0.1/v1" if s.is_builtin else (s.base_url or "https://api.openai.com/v1")
     parts = urlsplit(base)
     offline = urlunsplit((parts.scheme or "http", OFFLINE_HOST, parts.path, parts.query, ""))

@@ -17,6 +17,10 @@ SITUATIONS_NOTE = (
 )
 
 
+A2A_NOTE = (
+    "An agent under test over A2A brings its own loop and prompt: its score measures the agent, "
+    "never a model, and is not comparable with published MedAgentBench model scores."
+)
 V2_NOTE = (
     "MedAgentBench v2 through its own tool protocol (11 tools, Chat Completions, 8 steps, creates executed). "
     "Upstream ran the Responses API with gpt-4.1 and ended a run at the first tool error; this harness answers "
@@ -28,9 +32,14 @@ V2_NOTE = (
 
 
 def comparability(
-    task_set_name: str | None, environment: dict[str, Any], v2_modes: dict[str, Any] | None = None
+    task_set_name: str | None,
+    environment: dict[str, Any],
+    v2_modes: dict[str, Any] | None = None,
+    protocol: str | None = None,
 ) -> dict[str, str]:
     """`level` (external, situations, none), a short `label` and a `note` saying why."""
+    if protocol == "a2a":
+        return {"level": "none", "label": "A2A agent under test", "note": A2A_NOTE}
     if v2_modes:
         return _v2_comparability(task_set_name, environment)
     if environment.get("kind") == "external":

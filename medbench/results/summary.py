@@ -91,7 +91,9 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
             },
             "modes": {**{key: identity.get(key) for key in MODE_KEYS}, **(identity.get("v2_modes") or {})},
             "environment": environment,
-            "comparability": comparability(identity.get("task_set"), environment, identity.get("v2_modes")),
+            "comparability": comparability(
+                identity.get("task_set"), environment, identity.get("v2_modes"), identity.get("protocol")
+            ),
             "sampling": {"temperature": identity.get("temperature"), "max_tokens": identity.get("max_tokens")},
             "endpoint": details.get("endpoint"),
             "repeats": repeat_statistics(rows, repeats),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from medbench.a2a.attempt import A2ALimits, run_a2a_task
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.agent.tools_loop import run_tools_task
 from medbench.agent.v2_loop import run_v2_task
@@ -107,7 +108,8 @@ class AttemptRunner:
         model, gateway = self.model, self.shared_gateway
         if cassette is not None:
             model = _through(model, cassette)
-        if gateway is None or cassette is not None or namespace is not None:
+        # An agent's attempt always gets a gateway of its own: its tool calls arrive on the MCP server's threads.
+        if gateway is None or cassette is not None or namespace is not None or s.protocol == "a2a":
             gateway = stack.enter_context(
                 self.environment.gateway(namespace, cassette.requests_adapter() if cassette is not None else None)
             )
@@ -132,8 +134,20 @@ class AttemptRunner:
                     else None
                 )
             else:
-                run = run_tools_task if s.protocol == "tools" else run_task
-                outcome = run(task, self.task_set, model, gateway, config)
+                if s.protocol == "a2a":
+                    outcome = run_a2a_task(
+                        task,
+                        self.task_set,
+                        model,
+                        gateway,
+                        config,
+                        A2ALimits(s.tool_call_cap, s.call_limits.timeout),
+                        cassette=cassette,
+                        replaying=self.cassettes is not None and self.cassettes.replaying,
+                    )
+                else:
+                    run = run_tools_task if s.protocol == "tools" else run_task
+                    outcome = run(task, self.task_set, model, gateway, config)
                 verdict = grade(task, outcome, gateway, base, mode=s.grader)
                 # A state run also records the transcript graders' verdicts (agreement report, medbench.reports.agreement).
                 compared = transcript_verdicts(task, outcome, gateway, base) if s.grader == "state" else None

@@ -248,7 +248,9 @@ class BenchSession:
         if self._model_ready:
             return
         self._clock()
-        if self.settings.is_builtin:
+        if self.settings.agent_url is not None:
+            check_agent_reachable(self.settings.agent_url)
+        elif self.settings.is_builtin:
             from medbench.models.builtin.server import ReferenceServer
 
             self.builtin_model_url = self._resources.enter_context(ReferenceServer()).base_url
@@ -314,6 +316,10 @@ class BenchSession:
         from medbench.models.client import OpenAIChatModel
 
         s = self.settings
+        if s.agent_url is not None:
+            from medbench.a2a.client import A2AAgent
+
+            return A2AAgent(s.agent_url, timeout=s.call_limits.timeout)
         if s.is_builtin:
             if self.builtin_model_url is None:
                 raise SetupError("the built-in model endpoint was not started for this session")
@@ -349,3 +355,13 @@ def check_endpoint_reachable(base_url: str) -> None:
             f"model endpoint {base_url} is not reachable ({type(error).__name__}); "
             "check --base-url and that the server is running"
         ) from None
+
+
+def check_agent_reachable(agent_url: str) -> None:
+    """Stop before any task when no A2A agent card answers at --agent-url."""
+    from medbench.a2a.client import A2AAgent, AgentUnreachable
+
+    try:
+        A2AAgent(agent_url, timeout=10.0).card()
+    except AgentUnreachable as error:
+        raise SetupError(str(error)) from None
