@@ -6,6 +6,7 @@ or another harness can build `Settings` directly (see `medbench.runner`).
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,22 @@ class Settings:
             }
         base = "built-in local endpoint" if self.is_builtin else _without_query(self.base_url)
         return {"base_url": base, "extra_header_names": sorted(self.extra_headers), **self.call_limits.recorded()}
+
+
+def builtin_model_hint(model: str) -> str | None:
+    """For a name one typo away from a built-in model (`referense`): say so, and name them all.
+
+    Any other name is sent to the OpenAI-compatible endpoint, so a misspelt built-in name would
+    otherwise surface as "endpoint not reachable" (or an API bill), far from its cause."""
+    if model in BUILTIN_MODELS:
+        return None
+    close = difflib.get_close_matches(model, list(BUILTIN_MODELS), n=1, cutoff=0.75)
+    if not close:
+        return None
+    return (
+        f"--model={model} is not a built-in model but close to --model={close[0]}; "
+        f"the built-in models are {', '.join(BUILTIN_MODELS)} (any other name is sent to the --base-url endpoint)"
+    )
 
 
 def slug_is_safe(name: str) -> bool:

@@ -1,4 +1,4 @@
-"""The seed harness's command line, as a thin wrapper over the pytest run.
+r"""The seed harness's command line, as a thin wrapper over the pytest run.
 
     python scripts/benchmark_models.py --model gpt-4o --base-url https://api.openai.com/v1 --api-key "$KEY"
     python scripts/benchmark_models.py --model qwen3-8b --model llama-3.1-8b --base-url http://localhost:8000/v1 \

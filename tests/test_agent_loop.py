@@ -1,12 +1,12 @@
 """The agent loop, run against a scripted model and a real local HTTP server standing in for FHIR."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import vcr
+from werkzeug import Request, Response
 
+from helpers.fake_http import base_url, fhir_response, json_response, raw_target, serving
 from medbench import outcomes
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.agent.prompt import build_prompt
@@ -40,41 +40,27 @@ TASK_SET = TaskSet(
 OBSERVATION = {"resourceType": "Observation", "valueString": "118/77 mmHg"}
 
 
-class FakeFhir(BaseHTTPRequestHandler):
+class FakeFhir:
     """Stand-in FHIR server: Patient searches answer a bundle, `/fhir/bad` a 400, POSTs of Patient are refused."""
 
     seen: list = []
 
-    def log_message(self, *args):
-        pass
-
-    def _answer(self, code, body: bytes):
-        self.send_response(code, "")
-        self.send_header("Content-Type", "application/fhir+json;charset=UTF-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self):
-        self.seen.append(("GET", self.path))
-        if self.path.startswith("/fhir/bad"):
-            self._answer(400, b"{}")
-        else:
-            self._answer(200, (PATIENT_BODY % self.headers["Host"]).encode())
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.seen.append(("POST", self.path, body))
-        self._answer(400 if body.get("resourceType") == "Patient" else 201, json.dumps(body).encode())
+    @classmethod
+    def answer(cls, request: Request) -> Response:
+        if request.method == "GET":
+            cls.seen.append(("GET", raw_target(request)))
+            if request.path.startswith("/fhir/bad"):
+                return fhir_response(b"{}", 400)
+            return fhir_response(PATIENT_BODY % request.host)
+        body = json.loads(request.get_data())
+        cls.seen.append(("POST", raw_target(request), body))
+        return fhir_response(json.dumps(body), 400 if body.get("resourceType") == "Patient" else 201)
 
 
 @pytest.fixture(scope="module")
 def fhir_base():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeFhir)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/fhir/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(FakeFhir.answer) as server:
+        yield base_url(server, "fhir/")
 
 
 @pytest.fixture
@@ -399,29 +385,14 @@ def test_unknown_post_mode_is_rejected_when_configuring():
 # --- the loop with the real client -----------------------------------------------------------
 
 
-class OverflowEndpoint(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers["Content-Length"]))
-        data = json.dumps({"error": {"message": "prompt is too long", "code": "context_length_exceeded"}}).encode()
-        self.send_response(400)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+def overflow(request: Request) -> Response:
+    """A chat endpoint whose every answer is the context-length error."""
+    return json_response({"error": {"message": "prompt is too long", "code": "context_length_exceeded"}}, 400)
 
 
 def test_real_client_context_overflow_becomes_context_limit_status(gateway):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), OverflowEndpoint)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        model = OpenAIChatModel("m", f"http://127.0.0.1:{httpd.server_address[1]}/v1", max_retries=0)
-        outcome = run(model, gateway)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(overflow) as server:
+        outcome = run(OpenAIChatModel("m", base_url(server, "v1"), max_retries=0), gateway)
     assert outcome.status == outcomes.CONTEXT_LIMIT and outcome.model_calls == 1
 
 

@@ -1,21 +1,20 @@
 """The opening prompt is byte-for-byte what the upstream harness sends for official tasks."""
 
 import json
-from pathlib import Path
 
 import pytest
 
+from helpers.official import OFFICIAL_DIR, require_official
 from medbench.agent.prompt import build_prompt
 from medbench.tasks.task import Task, TaskSet
 
-OFFICIAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
 BASE = "http://localhost:8080/fhir/"
 
 
 @pytest.fixture(scope="module")
 def official() -> TaskSet:
     if not OFFICIAL_DIR.is_dir():
-        pytest.skip(f"official assets not found at {OFFICIAL_DIR}")
+        require_official()
     records = json.loads((OFFICIAL_DIR / "test_data_v2.json").read_text(encoding="utf-8"))
     tasks = tuple(
         Task(

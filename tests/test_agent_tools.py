@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 from jsonschema import Draft7Validator, Draft202012Validator
 
+from helpers.official import OFFICIAL_DIR, require_official
 from medbench.agent.tools import (
     NAME_PATTERN,
     CatalogError,
@@ -19,9 +18,6 @@ from medbench.agent.tools import (
 from medbench.tasks.generated import generated_presentation
 from medbench.tasks.task import Task
 
-OFFICIAL_DIR = Path(
-    os.environ.get("MEDBENCH_OFFICIAL_DIR") or Path(__file__).resolve().parents[2] / "shared" / "medagentbench"
-)
 OFFICIAL_FUNCS = OFFICIAL_DIR / "funcs_v1.json"
 BASE = "http://localhost:8080/fhir/"
 
@@ -47,8 +43,7 @@ def generated_catalog() -> list[dict]:
 
 
 def official_catalog() -> list[dict]:
-    if not OFFICIAL_FUNCS.exists():
-        pytest.skip(f"official function catalog not found at {OFFICIAL_FUNCS} (set MEDBENCH_OFFICIAL_DIR)")
+    require_official(OFFICIAL_FUNCS)
     return json.loads(OFFICIAL_FUNCS.read_text(encoding="utf-8"))
 
 

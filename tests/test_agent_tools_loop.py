@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from werkzeug import Request, Response
 
+from helpers.fake_http import base_url, fhir_response, raw_target, serving
 from medbench import outcomes
 from medbench.agent.loop import LoopConfig
 from medbench.agent.protocol import POST_ACCEPTED, POST_INVALID, get_error_turn, get_ok_turn, post_error_turn
@@ -51,41 +51,27 @@ BP = {
 }
 
 
-class FakeFhir(BaseHTTPRequestHandler):
+class FakeFhir:
     """Stand-in FHIR server: searches answer a bundle, `Condition` a 400, POSTs of Patient are refused."""
 
     seen: list = []
 
-    def log_message(self, *args):
-        pass
-
-    def _answer(self, code, body: bytes):
-        self.send_response(code, "")
-        self.send_header("Content-Type", "application/fhir+json;charset=UTF-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self):
-        self.seen.append(("GET", self.path))
-        self._answer(
-            400 if self.path.startswith("/fhir/Condition") else 200,
-            b"{}" if self.path.startswith("/fhir/Condition") else BUNDLE.encode(),
-        )
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.seen.append(("POST", self.path, body))
-        self._answer(400 if body.get("resourceType") == "Patient" else 201, json.dumps(body).encode())
+    @classmethod
+    def answer(cls, request: Request) -> Response:
+        if request.method == "GET":
+            cls.seen.append(("GET", raw_target(request)))
+            if request.path.startswith("/fhir/Condition"):
+                return fhir_response(b"{}", 400)
+            return fhir_response(BUNDLE)
+        body = json.loads(request.get_data())
+        cls.seen.append(("POST", raw_target(request), body))
+        return fhir_response(json.dumps(body), 400 if body.get("resourceType") == "Patient" else 201)
 
 
 @pytest.fixture(scope="module")
 def fhir_base():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeFhir)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/fhir/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(FakeFhir.answer) as server:
+        yield base_url(server, "fhir/")
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ agent loop and graders.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from helpers.official import OFFICIAL_DIR, require_official
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.ehr.seating import Seating
 from medbench.ehr.situations import load_situations
@@ -24,13 +24,13 @@ from medbench.models.client import OpenAIChatModel
 from medbench.tasks import load_official
 from medbench.tasks.task import TaskSet
 
-OFFICIAL = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
+OFFICIAL = OFFICIAL_DIR
 
 
 @pytest.fixture(scope="module")
 def official(tmp_path_factory: pytest.TempPathFactory) -> TaskSet:
     if not (OFFICIAL / "test_data_v2.json").exists():
-        pytest.skip(f"official assets not found at {OFFICIAL}")
+        require_official()
     return load_official(official_dir=OFFICIAL, cache_dir=tmp_path_factory.mktemp("official"))
 
 

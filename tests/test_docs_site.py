@@ -9,19 +9,17 @@ Waits are on page conditions, never fixed sleeps.
 
 from __future__ import annotations
 
-import functools
 import html
 import importlib.util
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from helpers.fake_http import base_url, serving, static_files
 from medbench.plugin.options import CALL_LIMIT_OPTIONS, OPTIONS
 from medbench.reports.browser import find_chromium, headless_chromium
 
@@ -131,20 +129,8 @@ FOUND = find_chromium()
 @pytest.fixture(scope="module")
 def served(site: Path) -> Iterator[str]:
     """The built site over loopback HTTP, as `mkdocs serve` or `python -m http.server -d site` shows it."""
-    handler = functools.partial(QuietHandler, directory=str(site))
-    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}/"
-        finally:
-            server.shutdown()
-            thread.join()
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        pass
+    with serving(static_files(site)) as server:
+        yield base_url(server)
 
 
 @pytest.fixture(scope="module")

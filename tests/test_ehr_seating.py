@@ -6,17 +6,17 @@ import json
 import unicodedata
 from datetime import date, timedelta
 from itertools import takewhile
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers.official import OFFICIAL_DIR, require_official
 from medbench.clock import NOW
 from medbench.ehr import Population, Seating, build_population
 from medbench.ehr.seating import NamedPerson
 from medbench.tasks.task import Task
 
-OFFICIAL_TASKS = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench" / "test_data_v2.json"
+OFFICIAL_TASKS = OFFICIAL_DIR / "test_data_v2.json"
 
 
 def task(task_id: str, instruction: str = "", sol: list[Any] | None = None, eval_mrn: str | None = None) -> Task:
@@ -49,7 +49,7 @@ def patient_resources(population: Population) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def official_tasks() -> list[Task]:
     if not OFFICIAL_TASKS.is_file():
-        pytest.skip(f"official task file not found at {OFFICIAL_TASKS}")
+        require_official(OFFICIAL_TASKS)
     records = json.loads(OFFICIAL_TASKS.read_text(encoding="utf-8"))
     return [task(r["id"], r["instruction"], r.get("sol"), r.get("eval_MRN")) for r in records]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.official import OFFICIAL_DIR, require_official
 from medbench.ehr import build_population
 from medbench.ehr.seating import NamedPerson, Seating, embedded_seating, seating_label
 from medbench.ehr.situations import (
@@ -29,7 +30,7 @@ from medbench.grading.situations import observe_situation, situation_differences
 from medbench.tasks import load_official, load_task_set
 from medbench.tasks.task import Task, TaskSet
 
-OFFICIAL = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
+OFFICIAL = OFFICIAL_DIR
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def official(cache_dir: Path) -> TaskSet:
     if not (OFFICIAL / "test_data_v2.json").exists():
-        pytest.skip(f"official assets not found at {OFFICIAL}")
+        require_official()
     return load_official(official_dir=OFFICIAL, cache_dir=cache_dir)
 
 
@@ -136,6 +137,6 @@ def test_two_tasks_stating_different_values_for_one_patient_are_rejected() -> No
 def test_the_situations_fixture_is_the_shared_reference_file() -> None:
     shared = OFFICIAL / "official_situations.jsonl"
     if not shared.exists():
-        pytest.skip(f"shared reference file not found at {shared}")
+        require_official(shared)
     assert SITUATIONS_PATH.read_bytes() == shared.read_bytes()
     assert len(load_situations()) == 300

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from helpers.official import OFFICIAL_V2_DIR, require_official
 from medbench.ehr.v2.branches import BRANCHES, CUTOFF, is_silent, stated_now
 from medbench.ehr.v2.cohort import build_v2_cohort
 from medbench.ehr.v2.observe import branch_now, observe_branch
@@ -25,7 +26,7 @@ from medbench.tasks import load_task_set, load_v2
 from medbench.tasks.generated_v2 import v2_branch_counts
 from medbench.tasks.task import TaskSet
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench_v2"
+SHARED = OFFICIAL_V2_DIR
 
 
 class Reader:
@@ -51,8 +52,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def official() -> TaskSet:
-    if not (SHARED / "new_patient_tasks.json").exists():
-        pytest.skip(f"v2 reference assets not found at {SHARED}")
+    require_official(SHARED / "new_patient_tasks.json")
     return load_v2(official_dir=SHARED)
 
 
@@ -98,8 +98,7 @@ def test_every_official_v2_task_meets_its_labelled_branch(official: TaskSet, sea
 
 
 def test_the_situations_file_agrees_with_the_silent_labels() -> None:
-    if not (SHARED / "silent_labels.jsonl").exists():
-        pytest.skip("silent labels not found")
+    require_official(SHARED / "silent_labels.jsonl")
     labels = [json.loads(line) for line in (SHARED / "silent_labels.jsonl").read_text(encoding="utf-8").splitlines()]
     situations = load_v2_situations()
     assert [s.task_id for s in situations.values()] == [label["id"] for label in labels]

@@ -2,12 +2,12 @@
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from werkzeug import Request, Response
 
+from helpers.fake_http import base_url, fhir_response, raw_target, serving
 from medbench.environment.gateway import FhirGateway
 
 DISPLAY = "http://localhost:8080/fhir/"
@@ -16,67 +16,43 @@ BUNDLE_TEMPLATE = (
 )
 
 
-class FakeFhir(BaseHTTPRequestHandler):
+class FakeFhir:
     """Stand-in FHIR server: answers by path, records what it received, sends HAPI's empty reason phrases."""
 
     seen: list[dict] = []
 
-    def log_message(self, *args):
-        pass
-
-    def _answer(self, code, body: bytes, content_type="application/fhir+json;charset=UTF-8", reason=""):
-        self.send_response(code, reason)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self):
-        self.seen.append({"method": "GET", "path": self.path, "host": self.headers["Host"]})
-        path = self.path.split("?")[0].split("&")[0]
+    @classmethod
+    def answer(cls, request: Request) -> Response:
+        target = raw_target(request)
+        if request.method == "POST":
+            body = request.get_data()
+            cls.seen.append(
+                {"method": "POST", "path": target, "host": request.host, "body": body, "type": request.content_type}
+            )
+            if json.loads(body).get("resourceType") != "Observation":
+                return fhir_response(b'{"resourceType": "OperationOutcome"}', 400)
+            return fhir_response(body, 201)
+        cls.seen.append({"method": "GET", "path": target, "host": request.host})
+        path = target.split("?")[0].split("&")[0]
         if path == "/fhir/bad":
-            self._answer(400, b'{"resourceType": "OperationOutcome"}')
-        elif path == "/fhir/boom":
-            self._answer(500, b"")
-        elif path == "/fhir/missing":
-            self._answer(404, b"", reason="Not Found")
-        elif path == "/fhir/latin":
-            self._answer(200, "café".encode("latin-1"), content_type="text/plain; charset=ISO-8859-1")
-        elif path == "/fhir/nocharset":
-            self._answer(200, "Zoë".encode(), content_type="application/fhir+json")
-        elif path == "/fhir/redirect":
-            self.send_response(302, "")
-            self.send_header("Location", self.path.split("to=", 1)[1].split("&")[0])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        else:
-            self._answer(200, BUNDLE_TEMPLATE.format(host=self.headers["Host"]).encode())
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.seen.append(
-            {
-                "method": "POST",
-                "path": self.path,
-                "host": self.headers["Host"],
-                "body": body,
-                "type": self.headers["Content-Type"],
-            }
-        )
-        if json.loads(body).get("resourceType") != "Observation":
-            self._answer(400, b'{"resourceType": "OperationOutcome"}')
-        else:
-            self._answer(201, body)
+            return fhir_response(b'{"resourceType": "OperationOutcome"}', 400)
+        if path == "/fhir/boom":
+            return fhir_response(b"", 500)
+        if path == "/fhir/missing":
+            return fhir_response(b"", 404, reason="Not Found")
+        if path == "/fhir/latin":
+            return fhir_response("café".encode("latin-1"), content_type="text/plain; charset=ISO-8859-1")
+        if path == "/fhir/nocharset":
+            return fhir_response("Zoë".encode(), content_type="application/fhir+json")
+        if path == "/fhir/redirect":
+            return fhir_response(b"", 302, headers={"Location": target.split("to=", 1)[1].split("&")[0]})
+        return fhir_response(BUNDLE_TEMPLATE.format(host=request.host))
 
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeFhir)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/fhir/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(FakeFhir.answer) as fake:
+        yield base_url(fake, "fhir/")
 
 
 @pytest.fixture
@@ -166,33 +142,21 @@ def test_url_without_scheme_gives_requests_invalid_url_text(gateway):
     assert FakeFhir.seen == []
 
 
-class Trap(BaseHTTPRequestHandler):
+class Trap:
     """Another service on the same host: the model must never reach it through the harness."""
 
     hits: list[str] = []
 
-    def log_message(self, *args):
-        pass
-
-    def _leak(self):
-        self.hits.append(f"{self.command} {self.path} auth={self.headers.get('Authorization')}")
-        body = b"the secret of another service"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _leak
+    @classmethod
+    def leak(cls, request: Request) -> Response:
+        cls.hits.append(f"{request.method} {raw_target(request)} auth={request.headers.get('Authorization')}")
+        return Response(b"the secret of another service")
 
 
 @pytest.fixture(scope="module")
 def trap():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Trap)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Trap.leak) as fake:
+        yield fake.port
 
 
 @pytest.mark.parametrize(

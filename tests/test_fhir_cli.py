@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from helpers.fhir_sample import sample_resources
+from helpers.official import OFFICIAL_V2_DIR, require_official
 from medbench.fhir import build_database
 
 
@@ -76,9 +77,8 @@ def test_serve_help_lists_the_options() -> None:
 
 
 def test_serve_command_serves_the_v2_ehr_seated_for_the_official_v2_tasks(tmp_path: Path) -> None:
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench_v2"
-    if not (shared / "new_patient_tasks.json").exists():
-        pytest.skip(f"v2 reference assets not found at {shared}")
+    shared = OFFICIAL_V2_DIR
+    require_official(shared / "new_patient_tasks.json")
     process = subprocess.Popen(
         [
             sys.executable,

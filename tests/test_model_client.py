@@ -4,10 +4,12 @@ import json
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from werkzeug import Request, Response
 
+from helpers.fake_http import base_url as url_of
+from helpers.fake_http import body_then_close, drop_connection, json_response, raw_target, serving
 from medbench.models import call_events
 from medbench.models import client as client_module
 from medbench.models.client import (
@@ -53,7 +55,7 @@ TRUNCATED_BODY = ("truncate",)  # a 200 whose JSON body is cut mid-string (Conte
 SHORT_BODY = ("short",)  # a 200 that closes before sending the Content-Length it announced
 
 
-class Endpoint(BaseHTTPRequestHandler):
+class Endpoint:
     """Answers chat completions from a script: (status, payload, headers) steps, ("sleep", s) to answer
     late, or one of the faults above."""
 
@@ -61,61 +63,38 @@ class Endpoint(BaseHTTPRequestHandler):
     seen: list = []
     release = threading.Event()
 
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.seen.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
-        step = self.script.pop(0) if self.script else completion()
+    @classmethod
+    def answer(cls, request: Request) -> Response:
+        body = json.loads(request.get_data())
+        headers = {key.lower(): value for key, value in request.headers.items()}
+        cls.seen.append({"path": raw_target(request), "headers": headers, "body": body})
+        step = cls.script.pop(0) if cls.script else completion()
         if step[0] == "sleep":
             time.sleep(step[1])
             step = completion()
         if step[0] in ("stall", "drop", "truncate", "short"):
-            self._fault(step[0])
-            return
-        status, payload, headers = step
+            return cls._fault(step[0], request)
+        status, payload, extra_headers = step
         if status == 401:
-            payload = {"error": {"message": f"bad key {self.headers['Authorization']}"}}
-        data = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+            payload = {"error": {"message": f"bad key {request.headers['Authorization']}"}}
+        return json_response(payload, status, extra_headers)
 
-    def _fault(self, kind):
-        self.close_connection = True
+    @classmethod
+    def _fault(cls, kind: str, request: Request) -> Response:
         if kind == "stall":
-            self.release.wait()
-            return
+            cls.release.wait()
+            return drop_connection(request)
         if kind == "drop":
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
+            return drop_connection(request)
         data = json.dumps(completion("GET http://localhost:8080/fhir/Patient?name=Smith")[1]).encode()
         cut = data[: data.index(b"Patient") + 3]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(cut) if kind == "truncate" else len(data)))
-        self.end_headers()
-        self.wfile.write(cut)
-        self.wfile.flush()
-        self.connection.shutdown(socket.SHUT_RDWR)
+        return body_then_close(cut, announced=len(cut) if kind == "truncate" else len(data))
 
 
 @pytest.fixture(scope="module")
 def base_url():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Endpoint.answer) as server:
+        yield url_of(server, "v1")
 
 
 @pytest.fixture

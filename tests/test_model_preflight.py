@@ -1,45 +1,35 @@
 """The endpoint preflight: one GET /models, retried when the connection drops, any HTTP answer accepted."""
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from werkzeug import Request, Response
 
+from helpers.fake_http import base_url, drop_connection, serving
 from medbench.models.preflight import probe_endpoint
 
 
-class DroppingEndpoint(BaseHTTPRequestHandler):
+class DroppingEndpoint:
     """Drops the first `drops` connections without a word, then answers 404 (still an answer)."""
 
     drops = 0
     seen = 0
 
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        type(self).seen += 1
-        if type(self).drops > 0:
-            type(self).drops -= 1
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self.send_response(404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+    @classmethod
+    def answer(cls, request: Request) -> Response:
+        cls.seen += 1
+        if cls.drops > 0:
+            cls.drops -= 1
+            return drop_connection(request)
+        return Response(b"", status=404)
 
 
 @pytest.fixture
 def endpoint():
     DroppingEndpoint.drops, DroppingEndpoint.seen = 0, 0
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), DroppingEndpoint)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(DroppingEndpoint.answer) as server:
+        yield base_url(server, "v1")
 
 
 def test_a_dropped_preflight_connection_is_retried(endpoint):

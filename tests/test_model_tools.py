@@ -4,13 +4,13 @@ models answering with `tool_calls` when the request carries `tools`."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from werkzeug import Request, Response
 
+from helpers.fake_http import base_url, json_response, serving
 from medbench.agent.tools import tools_for, tools_prompt
 from medbench.models import client as client_module
 from medbench.models.builtin.baselines import GIVE_UP_ANSWER
@@ -148,24 +148,17 @@ def test_a_tools_conversation_reads_back_as_the_text_conversation_it_stands_for(
 # --- the client against a scripted endpoint ------------------------------------------------------
 
 
-class Endpoint(BaseHTTPRequestHandler):
+class Endpoint:
     """Answers from a script of (status, body); records the request bodies."""
 
     script: list = []
     seen: list = []
 
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        self.seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        status, body = self.script.pop(0)
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    @classmethod
+    def answer(cls, request: Request) -> Response:
+        cls.seen.append(json.loads(request.get_data()))
+        status, body = cls.script.pop(0)
+        return json_response(body, status)
 
 
 def completion(message: dict, usage: bool = True) -> tuple[int, dict]:
@@ -183,11 +176,8 @@ def completion(message: dict, usage: bool = True) -> tuple[int, dict]:
 
 @pytest.fixture(scope="module")
 def endpoint_url() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Endpoint.answer) as server:
+        yield base_url(server, "v1")
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers.official import OFFICIAL_DIR, needs_official
+
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[1]
-OFFICIAL_DIR = ROOT.parent / "shared" / "medagentbench"
 SELECTION = [
     f"test_medagentbench.py::test_task[{task_id}]"
     for task_id in ("task1_1", "task2_1", "task3_1", "task5_1", "task9_1", "task10_1")
@@ -46,6 +47,7 @@ def test_reference_model_passes_generated_tasks_on_the_embedded_server_with_xdis
     assert all("http://localhost:8080/fhir/" in json.loads(line)["history"][0]["content"] for line in transcripts)
 
 
+@needs_official
 def test_official_tasks_run_on_the_seated_synthetic_ehr(bench: pytest.Pytester) -> None:
     result = bench.runpytest_subprocess(
         "--model=reference",

@@ -16,13 +16,13 @@ import re
 import select
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from test_plugin import FAKES, bench, read_lines, run_bench, run_folder  # noqa: F401 (bench: a fixture)
+from werkzeug import Request, Response
 
+from helpers.fake_http import base_url, chat_completion, json_response, serving
 from medbench.models.client import OpenAIChatModel
 from medbench.settings import CallLimits
 from medbench.testing.fault_proxy import FaultProxy, scripted_faults
@@ -33,52 +33,23 @@ pytest_plugins = ["pytester"]
 REAL_CLIENT = FAKES.split('@pytest.fixture(scope="session")\ndef medbench_model')[0]
 
 
-class ToyEndpoint(BaseHTTPRequestHandler):
+class ToyEndpoint:
     """Answers every toy task with FINISH of the MRN its instruction names; GET /models lists nothing."""
 
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._send({"object": "list", "data": []})
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+    @staticmethod
+    def answer(request: Request) -> Response:
+        if request.method == "GET":
+            return json_response({"object": "list", "data": []})
+        body = json.loads(request.get_data())
         mrn = re.search(r"expected=(\w+)", body["messages"][0]["content"]).group(1)
-        self._send(
-            {
-                "id": "c",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": f'FINISH(["{mrn}"])'},
-                    }
-                ],
-                "usage": {"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55},
-            }
-        )
-
-    def _send(self, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        usage = {"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55}
+        return json_response(chat_completion(f'FINISH(["{mrn}"])', model=body["model"], usage=usage))
 
 
 @pytest.fixture(scope="module")
 def toy_endpoint() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), ToyEndpoint)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(ToyEndpoint.answer) as server:
+        yield base_url(server, "v1")
 
 
 def proxied(bench: pytest.Pytester, toy_endpoint: str, *faults: str | None) -> FaultProxy:

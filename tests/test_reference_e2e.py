@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.official import OFFICIAL_DIR, require_official
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.ehr.population import build_population
 from medbench.ehr.seating import Seating
@@ -26,7 +27,7 @@ from medbench.models.client import OpenAIChatModel
 from medbench.tasks import load_official, load_task_set
 from medbench.tasks.task import TaskSet
 
-OFFICIAL = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
+OFFICIAL = OFFICIAL_DIR
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_reference_scores_every_generated_task(model, cache_dir):
 
 def test_reference_scores_every_official_task_in_its_real_situation_on_the_embedded_ehr(model, cache_dir):
     if not (OFFICIAL / "test_data_v2.json").exists():
-        pytest.skip(f"official assets not found at {OFFICIAL}")
+        require_official()
     task_set = load_official(official_dir=OFFICIAL, cache_dir=cache_dir)
     seating = Seating.for_tasks(task_set.tasks)
     assert seating.kind == "situations"

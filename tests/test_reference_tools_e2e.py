@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.official import OFFICIAL_DIR, require_official
 from medbench.agent.loop import LoopConfig, run_task
 from medbench.agent.tools_loop import run_tools_task
 from medbench.ehr.population import build_population
@@ -27,7 +28,7 @@ from medbench.models.client import OpenAIChatModel
 from medbench.tasks import load_official, load_task_set
 from medbench.tasks.task import TaskSet
 
-OFFICIAL = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
+OFFICIAL = OFFICIAL_DIR
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def generated() -> TaskSet:
 @pytest.fixture(scope="module")
 def official() -> TaskSet:
     if not (OFFICIAL / "test_data_v2.json").exists():
-        pytest.skip(f"official assets not found at {OFFICIAL}")
+        require_official()
     return load_official(official_dir=OFFICIAL)
 
 

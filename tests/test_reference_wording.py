@@ -11,19 +11,18 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
+from helpers.official import OFFICIAL_DIR, require_official
 from medbench.models.builtin.reference_facts import read_facts
 
 ROOT = Path(__file__).resolve().parents[1]
-OFFICIAL = ROOT.parent / "shared" / "medagentbench"
+OFFICIAL = OFFICIAL_DIR
 BASE = "http://localhost:8080/fhir/"
 NOW = "2023-11-13T10:15:00+00:00"
 
 
 def official_prompts() -> list[tuple[str, str, str | None]]:
     if not (OFFICIAL / "test_data_v2.json").exists():
-        pytest.skip(f"official assets not found at {OFFICIAL}")
+        require_official()
     template = (OFFICIAL / "prompt_template.txt").read_text(encoding="utf-8")
     functions = json.dumps(json.loads((OFFICIAL / "funcs_v1.json").read_text(encoding="utf-8")))
     tasks = json.loads((OFFICIAL / "test_data_v2.json").read_text(encoding="utf-8"))

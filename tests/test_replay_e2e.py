@@ -10,13 +10,15 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from werkzeug import Request, Response
+
+from helpers.fake_http import base_url, json_response, serving
+from helpers.official import require_official
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("task1_1", "task4_1", "task9_1")
@@ -119,18 +121,43 @@ def test_a_request_the_replay_never_makes_is_reported_as_divergence(project: Pat
 
 
 def test_cassettes_of_another_task_set_are_refused_before_any_task_runs(project: Path) -> None:
-    official = ROOT.parent / "shared" / "medagentbench"
-    if not official.is_dir():
-        pytest.skip(f"official assets not found at {official}")
-    result = run_bench(project, "--model=reference", "--tasks=official", f"--official-dir={official}")
+    official = require_official()
+    result = run_bench(
+        project, "--model=reference", "--record-mode=none", "--tasks=official", f"--official-dir={official}"
+    )
     assert result.returncode == 4
     assert "recorded with other settings" in result.stderr and "task_set_sha256" in result.stderr
     assert "--disable-recording" in result.stderr
     assert not (project / "results").exists()
 
 
+def test_a_built_in_model_runs_live_when_the_cassettes_were_recorded_with_other_settings(project: Path) -> None:
+    """The README's commands run as written in a clone that ships recordings: without --record-mode or
+    --run-name, a built-in model (free to run) runs live and says why; nothing is re-recorded."""
+    before = {p.name: p.read_text() for p in (project / "cassettes" / "reference").iterdir()}
+    result = run_bench(project, "--model=reference", "--task-seed=7", tasks=("task2_1",))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "medbench cassettes: none (live run)" in result.stdout
+    assert "running live: the cassettes in" in result.stdout and "task_set_sha256" in result.stdout
+    assert outcomes(project)["task2_1"][2].startswith("embedded:")
+    assert {p.name: p.read_text() for p in (project / "cassettes" / "reference").iterdir()} == before
+
+
+def test_a_real_model_is_refused_when_the_cassettes_were_recorded_with_other_settings(project: Path) -> None:
+    """A recording never turns into a paid live run by accident."""
+    shutil.copytree(project / "cassettes" / "reference", project / "cassettes" / "some-model")
+    manifest = project / "cassettes" / "some-model" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"model": "reference"', '"model": "some-model"'))
+    (project / "cassettes" / "some-model" / "tools").mkdir()
+    shutil.copy(project / "cassettes" / "some-model" / "task1_1.json", project / "cassettes" / "some-model" / "tools")
+    result = run_bench(project, "--model=some-model", "--base-url=http://127.0.0.1:9/v1", "--task-seed=7")
+    assert result.returncode == 4
+    assert "recorded with other settings" in result.stderr and "task_set_sha256" in result.stderr
+    assert "Other recorded sets here: --run-name=tools." in result.stderr, "the way to the other recording is named"
+
+
 def test_under_xdist_refused_cassettes_fail_every_task_with_the_reason(project: Path) -> None:
-    result = run_bench(project, "--model=reference", "--task-seed=7", "-n", "2")
+    result = run_bench(project, "--model=reference", "--record-mode=none", "--task-seed=7", "-n", "2")
     assert result.returncode == 1
     assert result.stdout.count("recorded with other settings") >= len(TASKS)
     assert "INTERNALERROR" not in result.stdout + result.stderr
@@ -159,38 +186,28 @@ def test_replay_mode_without_a_cassette_names_the_command_that_records_it(tmp_pa
     assert "no cassette" in result.stdout and "--record-mode=once" in result.stdout
 
 
-class _HeaderLoggingModel(BaseHTTPRequestHandler):
+class _HeaderLoggingModel:
     """The reference model behind a "remote" endpoint that remembers the headers it was sent."""
 
     seen: ClassVar[list[dict[str, str]]] = []
 
-    def do_POST(self) -> None:
+    @classmethod
+    def answer(cls, request: Request) -> Response:
         from medbench.models.builtin.server import chat_completion
 
-        type(self).seen.append({name.lower(): value for name, value in self.headers.items()})
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        payload = json.dumps(chat_completion({**body, "model": "reference"})).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Set-Cookie", "session=cookie-secret-42")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
+        if request.method != "POST":
+            return Response(b"", status=501)
+        cls.seen.append({name.lower(): value for name, value in request.headers.items()})
+        body = json.loads(request.get_data())
+        return json_response(
+            chat_completion({**body, "model": "reference"}), headers={"Set-Cookie": "session=cookie-secret-42"}
+        )
 
 
 @pytest.fixture
 def remote_model() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HeaderLoggingModel)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_HeaderLoggingModel.answer) as server:
+        yield base_url(server, "v1")
 
 
 def test_api_key_extra_headers_and_cookies_never_reach_cassettes_or_results(tmp_path: Path, remote_model: str) -> None:

@@ -74,3 +74,20 @@ def test_a_tools_recording_is_refused_for_a_text_protocol_session(project: Path)
     result = run_bench(project, "--model=reference", "--run-name=tools")
     assert result.returncode == 4
     assert "recorded with other settings" in result.stderr and "protocol: 'tools' -> 'text'" in result.stderr
+
+
+def test_without_run_name_a_tools_session_replays_the_sub_folder_recorded_with_its_settings(project: Path) -> None:
+    """The README's `--protocol=tools` command runs as written in a clone whose model folder holds a
+    text recording and, below it, the tools recording (cassettes/reference/tools)."""
+    root = project / "cassettes" / "reference"
+    for cassette in (root / "tools").iterdir():
+        shutil.copy(cassette, root / cassette.name)
+    manifest = root / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"protocol": "tools"', '"protocol": "text"'))
+    result = run_bench(project, "--model=reference", "--protocol=tools")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"medbench cassettes: replaying {root / 'tools'}" in result.stdout
+    assert "same as --run-name=tools" in result.stdout
+    records = lines(project / "results" / "reference" / "runs.jsonl")
+    assert {r["environment_fingerprint"] for r in records} == {"replay:tools"}
+    assert {r["task_id"]: (r["status"], r["correct"]) for r in records} == {t: ("completed", True) for t in TASKS}

@@ -1,6 +1,8 @@
 """Files the reports write: CSVs, PNG plots, report.md/html, and the command lines."""
 
 import csv
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,6 +126,17 @@ def test_report_html_is_self_contained_with_embedded_images(published_report):
     assert "<td>Claude Opus 4.5</td>" in page
 
 
+def test_report_html_aligns_text_left_and_numbers_right(published_report):
+    _, out, _ = published_report
+    page = (out / "report.html").read_text()
+    leaderboard = page[page.index('<table class="dataframe">') : page.index("</table>")]
+    headers = re.findall(r"<th( class=\"num\")?>([^<]+)</th>", leaderboard)
+    aligned = {name: ("right" if num else "left") for num, name in headers}
+    assert aligned["Model"] == "left" and aligned["Parameters"] == "left"
+    assert aligned["Accuracy (%)"] == aligned["Correct"] == aligned["Rank"] == "right"
+    assert "th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }" in page
+
+
 def test_report_shows_pass_k_and_cost_sections_when_recorded(tmp_path):
     (tmp_path / "models.toml").write_text("[models.m]\ninput_usd_per_mtok = 1.0\noutput_usd_per_mtok = 2.0\n")
     lines = [
@@ -147,6 +160,43 @@ def test_cli_csv_writes_tables_to_the_chosen_folder(published_report, tmp_path, 
     assert main(["csv", str(root), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "task_rankings.csv").is_file()
     assert str(tmp_path / "leaderboard.csv") in capsys.readouterr().out
+
+
+def test_the_seeds_analyze_benchmarks_prints_the_analysis_and_writes_task_analysis_csv(published_report, tmp_path):
+    root, _, _ = published_report
+    script = PROJECT / "scripts" / "analyze_benchmarks.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(root), "--out", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Leaderboard (Wilson 95% interval)" in done.stdout
+    assert f"task analysis written to {tmp_path / 'task_analysis.csv'}" in done.stdout
+    with (tmp_path / "task_analysis.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert {f"task{n}" for n in range(1, 11)} <= {row["Task"] for row in rows}
+
+
+def test_the_seeds_visualize_benchmarks_draws_the_plots(published_report, tmp_path):
+    root, _, _ = published_report
+    script = PROJECT / "scripts" / "visualize_benchmarks.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(root), "--out", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "plots" / "leaderboard.png").is_file()
+
+
+def test_benchmark_models_help_keeps_each_example_command_whole():
+    done = subprocess.run(
+        [sys.executable, str(PROJECT / "scripts" / "benchmark_models.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--base-url http://localhost:8000/v1 \\\n" in done.stdout
+    assert not re.search(r"/v1 {2,}--extra-header", done.stdout), "a value runs into the next option"
 
 
 def test_cli_analyze_prints_the_leaderboard_and_the_hardest_task(published_report, capsys):
@@ -198,7 +248,7 @@ def test_a_single_model_gets_every_plot_except_a_comparison_with_no_field(tmp_pa
     assert "solo_comparison.csv" in {p.name for p in written}
 
 
-@pytest.mark.parametrize("script", ["generate_csvs.py", "visualize.py", "analyze.py"])
+@pytest.mark.parametrize("script", ["generate_csvs.py", "visualize_benchmarks.py", "analyze_benchmarks.py"])
 def test_scripts_are_thin_wrappers_with_help(script):
     done = subprocess.run([sys.executable, str(PROJECT / "scripts" / script), "--help"], capture_output=True, text=True)
     assert done.returncode == 0

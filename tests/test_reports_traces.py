@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers.transcripts import OFFICIAL_DIR, generated_task_set, record_attempt, sample_results, task, write_summary
+from helpers.official import OFFICIAL_DIR, needs_official
+from helpers.transcripts import generated_task_set, record_attempt, sample_results, task, write_summary
 from medbench.reports import ReportError
 from medbench.reports.cli import main
 from medbench.reports.traces import ContaminationError, ExportOptions, export_traces
 from medbench.tasks.official import load_official
 from medbench.tasks.task_file import load_task_file
-
-needs_official = pytest.mark.skipif(not OFFICIAL_DIR.is_dir(), reason=f"official assets not found at {OFFICIAL_DIR}")
 
 
 def read_lines(path: Path) -> list[dict]:

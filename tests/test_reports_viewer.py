@@ -133,5 +133,5 @@ def test_report_command_can_skip_the_viewer(tmp_path: Path, capsys: pytest.Captu
 
 def test_the_transcripts_section_opens_each_models_attempts(report: Path):
     page = (report / "report.html").read_text(encoding="utf-8")
-    assert '<td><a href="transcripts.html#model=strong-model">4</a></td>' in page
-    assert '<td><a href="transcripts.html#model=weak-model&amp;verdict=incorrect">3</a></td>' in page
+    assert '<td class="num"><a href="transcripts.html#model=strong-model">4</a></td>' in page
+    assert '<td class="num"><a href="transcripts.html#model=weak-model&amp;verdict=incorrect">3</a></td>' in page

@@ -16,6 +16,7 @@ from medbench.reports import write_reports
 from medbench.reports.browser import find_chromium, headless_chromium
 
 pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -51,6 +52,16 @@ def wait_for(browser, condition, timeout: float = 15):
     return WebDriverWait(browser, timeout).until(condition)
 
 
+def settles_to(browser, read, expected, timeout: float = 15) -> None:
+    """Assert what the page shows once it has caught up: handlers (a <details> toggle, a re-render)
+    may run after the click or selection returned, so wait for the condition, never a fixed time."""
+    try:
+        WebDriverWait(browser, timeout).until(lambda driver: read(driver) == expected)
+    except TimeoutException:
+        pass  # the assertion below shows what the page holds instead
+    assert read(browser) == expected
+
+
 def rows(browser) -> list[tuple[str, str, str]]:
     """(model, task, verdict) of each listed attempt, read in one script so a re-render cannot interleave."""
     cells = browser.execute_script(
@@ -73,13 +84,17 @@ def test_the_viewer_opens_from_disk_and_lists_every_attempt(browser, report: Pat
 def test_verdict_and_category_filters_narrow_the_list(browser, report: Path):
     open_viewer(browser, report)
     Select(browser.find_element(By.ID, "verdict")).select_by_value("incorrect")
-    assert sorted(rows(browser)) == [
-        ("weak-model", "task5_1", "incorrect"),
-        ("weak-model", "task7_1", "incorrect"),
-        ("weak-model", "task7_2", "incorrect"),
-    ]
+    settles_to(
+        browser,
+        lambda d: sorted(rows(d)),
+        [
+            ("weak-model", "task5_1", "incorrect"),
+            ("weak-model", "task7_1", "incorrect"),
+            ("weak-model", "task7_2", "incorrect"),
+        ],
+    )
     Select(browser.find_element(By.ID, "category")).select_by_value("task7")
-    assert [task for _, task, _ in rows(browser)] == ["task7_1", "task7_2"]
+    settles_to(browser, lambda d: [task for _, task, _ in rows(d)], ["task7_1", "task7_2"])
     assert "verdict=incorrect" in browser.current_url and "category=task7" in browser.current_url
 
 
@@ -87,7 +102,7 @@ def test_the_model_filter_keeps_only_the_chosen_model(browser, report: Path):
     open_viewer(browser, report)
     browser.find_element(By.CSS_SELECTOR, "#model-filter summary").click()
     browser.find_element(By.CSS_SELECTOR, '#model-list input[value="strong-model"]').click()
-    assert {model for model, _, _ in rows(browser)} == {"strong-model"}
+    settles_to(browser, lambda d: {model for model, _, _ in rows(d)}, {"strong-model"})
 
 
 def test_text_search_finds_attempts_by_the_patient_in_their_requests(browser, report: Path):
@@ -101,7 +116,7 @@ def test_a_matrix_cell_of_the_report_opens_the_matching_transcripts(browser, rep
     browser.get((report / "report.html").as_uri())
     browser.find_element(By.CSS_SELECTOR, 'a[href="transcripts.html#model=weak-model&category=task7"]').click()
     wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
-    assert rows(browser) == [("weak-model", "task7_1", "incorrect"), ("weak-model", "task7_2", "incorrect")]
+    settles_to(browser, rows, [("weak-model", "task7_1", "incorrect"), ("weak-model", "task7_2", "incorrect")])
 
 
 def test_a_failure_reason_row_filters_to_exactly_that_reason(browser, report: Path):
@@ -122,7 +137,7 @@ def test_an_expanded_transcript_shows_the_graders_reason_and_each_fhir_request(b
     body = transcript.find_element(By.TAG_NAME, "pre")
     assert body.get_attribute("textContent") == ""  # folded: the bundle enters the page only when opened
     transcript.find_element(By.TAG_NAME, "summary").click()
-    assert '"value": 142' in body.text
+    settles_to(browser, lambda _: '"value": 142' in body.text, True)
     assert "FINISH([101])" in view.text
 
 

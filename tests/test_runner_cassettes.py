@@ -7,48 +7,30 @@ interleave by events (A, B, A, B), through the same transports the runner gives 
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx2
 import pytest
 import requests
+from werkzeug import Request, Response
 
+from helpers.fake_http import base_url, json_response, raw_target, serving
 from medbench.cassettes.attempt import CassettePlan, attempt_cassette
 
 WAIT_S = 10
 
 
-class Echo(BaseHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _answer(self, body: bytes) -> None:
-        data = json.dumps({"path": self.path, "body": body.decode()}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self._answer(b"")
-
-    def do_POST(self) -> None:
-        self._answer(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+def echo_request(request: Request) -> Response:
+    """Answers with the request's own path and body, so a replayed answer shows which request it was."""
+    return json_response({"path": raw_target(request), "body": request.get_data().decode()})
 
 
 @pytest.fixture
 def echo() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serving(echo_request) as server:
+        yield base_url(server).rstrip("/")
 
 
 def interleaved(plan: CassettePlan, base: str, problems: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -11,13 +11,14 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from werkzeug import Request, Response
+
+from helpers.fake_http import base_url, json_response, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-test-echoed-Zq81secretkey"
@@ -25,47 +26,24 @@ HEADER_TOKEN = "hdr-token-Xy42-secret"
 TENANT = "tenant-secret-9931"
 
 
-class EchoingEndpoint(BaseHTTPRequestHandler):
+class EchoingEndpoint:
     """Refuses every request, echoing the Authorization header it got in the error body."""
 
     seen: ClassVar[list[str | None]] = []
 
-    def _refuse(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        authorization = self.headers.get("Authorization")
-        type(self).seen.append(authorization)
-        body = json.dumps(
-            {
-                "error": {
-                    "message": f"Incorrect API key provided: {authorization}. Tenant {self.headers.get('X-Tenant')}",
-                    "code": "invalid_api_key",
-                }
-            }
-        ).encode()
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _refuse
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
+    @classmethod
+    def refuse(cls, request: Request) -> Response:
+        authorization = request.headers.get("Authorization")
+        cls.seen.append(authorization)
+        message = f"Incorrect API key provided: {authorization}. Tenant {request.headers.get('X-Tenant')}"
+        return json_response({"error": {"message": message, "code": "invalid_api_key"}}, 401)
 
 
 @pytest.fixture
 def endpoint() -> Iterator[str]:
     EchoingEndpoint.seen.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoingEndpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(EchoingEndpoint.refuse) as server:
+        yield base_url(server, "v1")
 
 
 def run_session(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

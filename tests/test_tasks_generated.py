@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from helpers.official import OFFICIAL_DIR, needs_official
 from medbench.clock import NOW, NOW_ISO
 from medbench.ehr.population import build_population
 from medbench.tasks import (
@@ -36,7 +37,7 @@ from medbench.tasks.generated import (
     task1_found_pool,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
+SHARED = OFFICIAL_DIR
 TEMPLATES = load_templates()
 QUOTAS = {int(category): quotas for category, quotas in TEMPLATES["branches"].items()}
 MRN = re.compile(r"\bS\d+\b")
@@ -354,7 +355,7 @@ def test_function_catalog_offers_the_nine_official_capabilities() -> None:
     )
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="official assets not available")
+@needs_official
 def test_our_wording_shares_no_long_phrase_with_the_official_assets(task_set: TaskSet) -> None:
     def phrases(text: str) -> set[tuple[str, ...]]:
         """7-word runs, skipping runs that are mostly numbers (shared facts such as thresholds)."""

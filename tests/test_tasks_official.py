@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from helpers.fake_http import base_url, serving, static_files
+from helpers.official import OFFICIAL_DIR, needs_official
 from medbench.tasks import (
     OfficialAssetsError,
     fetch_official,
@@ -22,9 +21,9 @@ from medbench.tasks import (
 )
 from medbench.tasks.official import EXPECTED_SHA256, PROMPT_MODULE, prompt_from_module
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench"
+SHARED = OFFICIAL_DIR
 
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"reference assets not found at {SHARED}")
+pytestmark = needs_official
 
 
 def write_clone(root: Path) -> Path:
@@ -59,18 +58,6 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path / "cache"
 
 
-def serve(folder: Path) -> tuple[ThreadingHTTPServer, str, list[str]]:
-    requested: list[str] = []
-
-    class Handler(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            requested.append(self.path)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/", requested
-
-
 def unreachable_url() -> str:
     """A loopback URL nobody listens on: downloads from it fail like an offline machine's."""
     with socket.socket() as probe:
@@ -81,10 +68,9 @@ def unreachable_url() -> str:
 @pytest.fixture
 def upstream(clone: Path) -> Iterator[tuple[str, list[str]]]:
     """A local stand-in for raw.githubusercontent.com serving the clone layout."""
-    server, url, requested = serve(clone)
-    yield url, requested
-    server.shutdown()
-    server.server_close()
+    requested: list[str] = []
+    with serving(static_files(clone, requested)) as server:
+        yield base_url(server), requested
 
 
 def test_clone_layout_gives_300_official_tasks_in_upstream_order(clone: Path, isolated_env: Path) -> None:

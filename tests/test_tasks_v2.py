@@ -3,23 +3,22 @@ verified by hash, refused with a message naming the fix when anything differs.""
 
 from __future__ import annotations
 
-import functools
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from helpers.fake_http import base_url, serving, static_files
+from helpers.official import OFFICIAL_V2_DIR, needs_official_v2
 from medbench.tasks import TaskFileError, V2AssetsError, fetch_v2, load_task_set, load_v2
 from medbench.tasks.v2 import EXPECTED_SHA256, TASKS_FILE, UPSTREAM_PATHS, v2_system_prompts
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "medagentbench_v2"
+SHARED = OFFICIAL_V2_DIR
 ASSETS = ("new_patient_tasks.json", "new_system.txt", "system.txt")
 
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"v2 reference assets not found at {SHARED}")
+pytestmark = needs_official_v2
 
 
 @pytest.fixture
@@ -46,16 +45,8 @@ def clone(tmp_path: Path) -> Path:
 def upstream(clone: Path) -> Iterator[tuple[str, list[str]]]:
     """A loopback stand-in for raw.githubusercontent.com serving the clone."""
     requested: list[str] = []
-
-    class Handler(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            requested.append(self.path)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(clone)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", requested
-    server.shutdown()
-    server.server_close()
+    with serving(static_files(clone, requested)) as server:
+        yield base_url(server), requested
 
 
 def test_the_shared_folder_gives_300_v2_tasks_in_upstream_order(isolated_env: Path) -> None:

@@ -197,10 +197,10 @@ def _call(node: ast.Call) -> Any:
 def _check_operands(op: ast.operator, left: Any, right: Any) -> None:
     numbers = (int, float, Decimal)
     if isinstance(op, ast.Pow) and isinstance(right, numbers) and not isinstance(right, bool):
-        exponent = float(right)  # type: ignore[arg-type]
+        exponent = float(right)
         if abs(exponent) > MAX_EXPONENT:
             raise CalculatorError(f"exponent {right} is larger than {MAX_EXPONENT}")
-        base = float(abs(left)) if isinstance(left, (int, Decimal)) else 0.0
+        base = abs(float(left)) if isinstance(left, (int, Decimal)) else 0.0
         if base > 1 and exponent > 0 and math.log10(base) * exponent > 100:
             raise CalculatorError("the power is too large to compute")
     if isinstance(op, ast.Mult) and (isinstance(left, (str, list, tuple)) or isinstance(right, (str, list, tuple))):

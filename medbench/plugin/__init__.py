@@ -20,13 +20,18 @@ from typing import Any
 import pytest
 import tomllib
 
+# Loaded through its entry point, this plugin may be imported before pytest-recording, which marks
+# vcr.matchers for assertion rewriting; marking it here first, before vcr is imported below, keeps
+# pytest from warning "Module already imported so cannot be rewritten" in every session.
+pytest.register_assert_rewrite("vcr.matchers")
+
 from medbench.cassettes import files as cassette_files
 from medbench.cassettes.attempt import CassettePlan
 from medbench.package_data import data_file
 from medbench.plugin import recording, xdist
 from medbench.plugin.controller import Controller
-from medbench.plugin.options import add_options, settings_from_config
-from medbench.plugin.terminal import BuildProgress, CallEventLines
+from medbench.plugin.options import add_options, option_notes, settings_from_config
+from medbench.plugin.terminal import CallEventLines, build_progress
 from medbench.results.records import report_properties
 from medbench.runner import new_session_id
 from medbench.runner.attempts import AttemptPool, AttemptRunner
@@ -56,6 +61,9 @@ class PluginState:
         self.plan = recording.cassette_plan(config, settings)
         self.handoff_dir = Path(workerinput[HANDOFF_KEY]) if HANDOFF_KEY in workerinput else None
         self.refusal: str | None = None
+        self.plan_settled = False
+        self.plan_note: str | None = None  # why the cassette plan differs from the folder's first guess
+        self.setup_error: str | None = None  # the task set could not be loaded (said once, exit 4)
         self.pool: AttemptPool | None = None
         self.watch = EndpointWatch()
         self.run_started: float | None = None
@@ -92,7 +100,7 @@ def pytest_configure_node(node: Any) -> None:
         state.handoff_dir = Path(tempfile.mkdtemp(prefix="medbench-session-"))
     node.workerinput[SESSION_KEY] = state.bench.session
     node.workerinput[HANDOFF_KEY] = str(state.handoff_dir)
-    node.workerinput[TASK_SET_KEY] = task_set_to_json(_or_exit(lambda: state.bench.task_set))
+    node.workerinput[TASK_SET_KEY] = task_set_to_json(_or_usage_error(lambda: state.bench.task_set))
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
@@ -106,7 +114,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "medbench_case" not in metafunc.fixturenames:
         return
-    cases = _or_exit(metafunc.config.stash[STATE].bench.cases)
+    state = metafunc.config.stash[STATE]
+    try:
+        cases = state.bench.cases()
+    except SetupError as error:
+        # Raised here, inside a module's collection, any error becomes a "collection error" with a
+        # traceback; pytest_collection_modifyitems says it once instead, as a usage error (exit 4).
+        state.setup_error = str(error)
+        cases = []
     metafunc.parametrize(
         "medbench_case",
         [
@@ -124,9 +139,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """--task-id keeps exactly the named tasks; cassettes recorded for other settings are refused."""
     state = config.stash[STATE]
+    if state.setup_error is not None:
+        items[:] = [item for item in items if _case_of(item) is None and "medbench_case" not in item.fixturenames]
+        raise pytest.UsageError(f"medbench: {state.setup_error}")
     if state.settings.task_ids:
         _select_task_ids(config, items, state.settings.task_ids)
-    if state.plan is None or not any(item.get_closest_marker(MARKER) for item in items):
+    if not any(item.get_closest_marker(MARKER) for item in items):
+        return
+    _settle_plan(config, state)
+    if state.plan is None:
         return
     bench = state.bench
     task_set = {"name": bench.task_set.name, "sha256": bench.task_set.sha256, "task_count": len(bench.task_set.tasks)}
@@ -172,17 +193,33 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     state = node.config.stash[STATE]
     if state.bench.started or state.refusal or not _has_benchmark_ids(state, ids):
         return
+    _settle_plan(node.config, state)
     _announce(node.config, state)
     _start(node.config, state)
     assert state.handoff_dir is not None
     (state.handoff_dir / "handoff.json").write_text(state.bench.handoff().to_text(), encoding="utf-8")
 
 
+def _settle_plan(config: pytest.Config, state: PluginState) -> None:
+    """Replay chosen only by the presence of cassettes: a matching sub-folder, or live for a built-in model."""
+    if state.plan_settled:
+        return
+    state.plan_settled = True
+    state.plan, state.plan_note = recording.settle_default_plan(
+        config, state.settings, state.plan, state.bench.identity()
+    )
+
+
 def _announce(config: pytest.Config, state: PluginState) -> None:
-    """One line saying whether this benchmark session records, replays or runs live (only when it runs tasks)."""
+    """One line saying whether this benchmark session records, replays or runs live (only when it runs tasks),
+    and a warning for each option that is accepted but ignored or probably mistyped."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(recording.describe(state.plan))
+        if state.plan_note:
+            reporter.write_line(f"medbench: {state.plan_note}")
+        for note in option_notes(config):
+            reporter.write_line(f"medbench: warning: {note}", yellow=True)
 
 
 def _has_benchmark_ids(state: PluginState, ids: list[str]) -> bool:
@@ -193,13 +230,15 @@ def _has_benchmark_ids(state: PluginState, ids: list[str]) -> bool:
 def _start(config: pytest.Config, state: PluginState) -> None:
     """xdist controller: set the whole session up once; a failure ends it with its one message."""
     bench = state.bench
-    _or_exit(
-        lambda: bench.start(
-            environment=_replay_environment(state),
-            start_model=not _replaying(state),
-            progress=BuildProgress(config, bench.settings),
+    progress = build_progress(config, bench.settings)
+    try:
+        _or_exit(
+            lambda: bench.start(
+                environment=_replay_environment(state), start_model=not _replaying(state), progress=progress
+            )
         )
-    )
+    finally:
+        progress.finish()
     state.run_started = time.monotonic()
 
 
@@ -277,11 +316,11 @@ def medbench_cassettes(pytestconfig: pytest.Config) -> CassettePlan | None:
 def medbench_environment(pytestconfig: pytest.Config, medbench_run: BenchSession) -> Any:
     """The FHIR environment of the session (started once, by the plain process or the xdist controller)."""
     state = pytestconfig.stash[STATE]
-    return _or_exit(
-        lambda: medbench_run.start_environment(
-            _replay_environment(state), BuildProgress(pytestconfig, medbench_run.settings)
-        )
-    )
+    progress = build_progress(pytestconfig, medbench_run.settings)
+    try:
+        return _or_exit(lambda: medbench_run.start_environment(_replay_environment(state), progress))
+    finally:
+        progress.finish()
 
 
 @pytest.fixture(scope="session")
@@ -382,10 +421,11 @@ def pytest_json_runtest_metadata(item: pytest.Item, call: pytest.CallInfo[Any]) 
 
 
 def _or_usage_error(action: Any) -> Any:
+    """Run a setup step before any test runs; its failure is one usage error naming the fix (exit 4)."""
     try:
         return action()
     except SetupError as error:
-        raise pytest.UsageError(str(error)) from None
+        raise pytest.UsageError(f"medbench: {error}") from None
 
 
 def _or_exit(action: Any) -> Any:

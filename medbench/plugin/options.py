@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from medbench.models.builtin.server import BUILTIN_MODELS
 from medbench.results.gates import Gate, GateSpecError, parse_task_gate, parse_threshold
 from medbench.settings import (
     DEFAULT_DISPLAY_URL,
@@ -30,6 +31,7 @@ from medbench.settings import (
     V2_TASK_SETS,
     CallLimits,
     Settings,
+    builtin_model_hint,
     slug_is_safe,
 )
 
@@ -45,6 +47,14 @@ class _Option:
     metavar: str | None = None
     in_ini: bool = True
     aliases: tuple[str, ...] = ()
+    shown_default: str | None = None  # what the help says the default is, where `default` (None) would mislead
+
+    @property
+    def default_text(self) -> str:
+        """The default as `--help` and the option reference state it."""
+        if self.shown_default is not None:
+            return self.shown_default
+        return str(self.default) if self.default is not None else "none"
 
     @property
     def dest(self) -> str:
@@ -65,10 +75,11 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--base-url",
-        f"OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (else $OPENAI_BASE_URL, else {OPENAI_BASE_URL}; ignored for the built-in models)",
+        "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (ignored, with a warning, for the built-in models)",
         None,
         "MEDBENCH_BASE_URL",
         metavar="URL",
+        shown_default=f"$OPENAI_BASE_URL, else {OPENAI_BASE_URL}",
     ),
     _Option("--api-key", "API key (prefer --api-key-env; never written to results)", None, metavar="KEY", in_ini=False),
     _Option(
@@ -213,6 +224,9 @@ OPTIONS: tuple[_Option, ...] = (
 )
 
 
+_OPTION = {option.flag: option for option in OPTIONS}
+
+
 def add_options(parser: pytest.Parser) -> None:
     """Register the `medbench` group and its ini keys."""
     group = parser.getgroup("medbench", "medbench benchmark (MedAgentBench agent runs)")
@@ -221,7 +235,7 @@ def add_options(parser: pytest.Parser) -> None:
         fallbacks = [f"env {option.env}"] if option.env else []
         if option.in_ini:
             fallbacks.append(f"ini {option.ini}")
-        default = f"default: {option.default}" if option.default is not None else "default: none"
+        default = f"default: {option.default_text}"
         flags = [flag for flag in (option.flag, *option.aliases) if flag not in taken]
         group.addoption(
             *flags,
@@ -272,6 +286,25 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="taskN=X",
         help="gate per category, repeatable, e.g. task5=0.8",
     )
+
+
+def option_notes(config: pytest.Config) -> list[str]:
+    """Options that are accepted but do not do what the user may think: said once, at the start.
+
+    `--base-url` (or $MEDBENCH_BASE_URL, ini) beside a built-in model is ignored: the built-in
+    models are served locally. A model name one typo away from a built-in name is sent to an
+    endpoint, which is rarely what was meant."""
+    model = _resolve(config, _OPTION["--model"])
+    notes = []
+    base_url = _resolve(config, _OPTION["--base-url"])
+    if base_url and model in BUILTIN_MODELS:
+        notes.append(
+            f"--base-url={base_url} is ignored: --model={model} is a built-in model, served by a local endpoint"
+        )
+    hint = builtin_model_hint(model or "")
+    if hint:
+        notes.append(hint)
+    return notes
 
 
 def settings_from_config(config: pytest.Config) -> Settings:

@@ -5,6 +5,13 @@ each attempt its own cassette (`medbench.cassettes.attempt`), because vcrpy's pr
 patching cannot serve attempts in flight together. Cassettes live in
 `cassettes/<model-slug>/[<run-name>/]<task_id>.json` beside a `manifest.json` naming the run
 identity they were recorded with; cassettes of other settings are refused before any task runs.
+
+A replay that only the presence of cassettes chose (no `--run-name`, no `--record-mode`) is
+settled against what the folder holds, so the README's commands run as written in a clone
+that ships recordings: a sub-folder recorded with this session's settings is replayed
+(`--protocol=tools` finds `cassettes/reference/tools/`), and a built-in model, which costs
+nothing to run, runs live when no recording matches (`--tasks=official`). A real model's
+session is still refused, so a recording never turns into a paid live run by accident.
 """
 
 from __future__ import annotations
@@ -52,6 +59,54 @@ def cassette_plan(config: pytest.Config, settings: Settings) -> CassettePlan | N
     return CassettePlan(folder, mode, scrubber) if mode is not None else None
 
 
+def settle_default_plan(
+    config: pytest.Config, settings: Settings, plan: CassettePlan | None, identity: dict[str, Any]
+) -> tuple[CassettePlan | None, str | None]:
+    """The plan after looking at the recorded settings, and a note saying why it changed (or None)."""
+    if plan is None or not plan.replaying or settings.run_name or _option(config, "--record-mode") is not None:
+        return plan, None
+    identity = _without_run_name(identity)
+    differences = _differences(plan.folder, identity)
+    if not differences:
+        return plan, None
+    for sub in sorted(path for path in plan.folder.iterdir() if path.is_dir()):
+        if cassette_files.has_cassettes(sub) and _differences(sub, identity) == []:
+            note = (
+                f"the cassettes in {plan.folder} were recorded with other settings; "
+                f"{sub} was recorded with these (same as --run-name={sub.name})"
+            )
+            return CassettePlan(sub, plan.mode, plan.scrubber), note
+    if settings.is_builtin:
+        note = (
+            f"running live: the cassettes in {plan.folder} were recorded with other settings "
+            f"({'; '.join(differences or [])}); to record this run, add --run-name=NAME --record-mode=once"
+        )
+        return None, note
+    return plan, None
+
+
+def recorded_sets(folder: Path) -> list[str]:
+    """`--run-name=tools` for each sub-folder of a model's cassettes that holds a recording."""
+    if not folder.is_dir():
+        return []
+    return [f"--run-name={sub.name}" for sub in sorted(folder.iterdir()) if cassette_files.has_cassettes(sub)]
+
+
+def _differences(folder: Path, identity: dict[str, Any]) -> list[str] | None:
+    """How the folder's recorded identity differs from this one; None when it has no readable manifest."""
+    try:
+        manifest = cassette_files.read_manifest(folder)
+    except cassette_files.ReplayError:
+        return None
+    if manifest is None:
+        return None
+    return cassette_files.identity_differences(manifest.get("identity", {}), identity)
+
+
+def _without_run_name(identity: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in identity.items() if key != "run_name"}
+
+
 def describe(plan: CassettePlan | None) -> str:
     if plan is None:
         return "medbench cassettes: none (live run)"
@@ -61,8 +116,14 @@ def describe(plan: CassettePlan | None) -> str:
 
 def check_and_mark(plan: CassettePlan, identity: dict[str, Any], task_set: dict[str, Any]) -> None:
     """Refuse cassettes of other settings (ReplayError); a recording session writes the folder's manifest."""
-    identity = {key: value for key, value in identity.items() if key != "run_name"}
-    cassette_files.check_manifest(plan.folder, plan.mode, identity)
+    identity = _without_run_name(identity)
+    try:
+        cassette_files.check_manifest(plan.folder, plan.mode, identity)
+    except cassette_files.ReplayError as error:
+        others = recorded_sets(plan.folder)
+        if others:
+            raise cassette_files.ReplayError(f"{error} Other recorded sets here: {', '.join(others)}.") from None
+        raise
     if plan.recording and (plan.mode in ("all", "rewrite") or cassette_files.read_manifest(plan.folder) is None):
         cassette_files.write_manifest(plan.folder, cassette_files.build_manifest(identity, task_set))
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from contextlib import nullcontext
 from typing import Any
 
 import pytest
 
+from medbench.ehr.progress import BuildProgress
 from medbench.plugin import xdist
 from medbench.settings import Settings
 
@@ -60,26 +59,8 @@ class CallEventLines:
             terminal.write_line(f"medbench: {line}")
 
 
-class BuildProgress:
-    """Speaks during the one-time EHR build: a line rewritten in place on a terminal, a line per 10 s in CI."""
-
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
-        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
-        self.label = f"medbench: building the synthetic EHR ({settings.ehr_scale} scale, seed {settings.ehr_seed}, cached afterwards)"
-        self.started = time.monotonic()
-        self.last = 0.0
-        self.tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
-
-    def __call__(self, count: int) -> None:
-        now = time.monotonic()
-        if now - self.last < (0.5 if self.tty else 10.0):
-            return
-        self.last = now
-        line = f"{self.label}: {count:,} resources written, {now - self.started:.0f} s"
-        if self.tty:
-            sys.stderr.write("\r" + line)
-            sys.stderr.flush()
-        elif self.reporter is not None:
-            self.reporter.write_line(line)
-        else:
-            print(line, file=sys.stderr)
+def build_progress(config: pytest.Config, settings: Settings) -> BuildProgress:
+    """The EHR build's progress line on this session's terminal (see medbench.ehr.progress)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    label = f"medbench: building the synthetic EHR ({settings.ehr_scale} scale, seed {settings.ehr_seed}, cached afterwards)"
+    return BuildProgress(label, settings.ehr_scale, write_line=reporter.write_line if reporter is not None else None)

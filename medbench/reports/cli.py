@@ -1,6 +1,6 @@
 """Command line for the reports: `python -m medbench.reports {csv,plots,analyze,report,export-traces,agreement}`.
 
-scripts/generate_csvs.py, scripts/visualize.py and scripts/analyze.py run one command each
+scripts/generate_csvs.py, scripts/visualize_benchmarks.py and scripts/analyze_benchmarks.py run one command each
 through `main(argv, command=...)`, so both entry points share options and behaviour.
 """
 
@@ -86,7 +86,13 @@ def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
         return
     parser.add_argument("results_dir", type=Path, help="folder holding one <model_slug>/runs.jsonl folder per model")
-    if command != "analyze":
+    if command == "analyze":
+        parser.add_argument(
+            "--task-csv",
+            action="store_true",
+            help="also write task_analysis.csv (per-task accuracy of every model) into --out",
+        )
+    if command != "agreement":
         parser.add_argument(
             "--out",
             type=Path,
@@ -193,7 +199,13 @@ def _run(args: argparse.Namespace) -> list[Path] | str:
         return write_csvs(analysis, out)
     if args.command == "plots":
         return write_plots(analysis, out / "plots", select=args.select)
-    return format_analysis(analysis)
+    text = format_analysis(analysis)
+    if getattr(args, "task_csv", False):
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "task_analysis.csv"
+        analysis.tables["task_analysis"].to_csv(path, index=False)
+        text += f"\ntask analysis written to {path}\n"
+    return text
 
 
 def _compare(args: argparse.Namespace) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +22,9 @@ from medbench.reports.viewer import VIEWER_PAGE, viewer_link
 _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.8em 0 1.6em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 th { background: #f2f2f2; }
-td:first-child, th:first-child { text-align: left; }
+th.num, td.num { text-align: right; }
 img { max-width: 100%; border: 1px solid #eee; }
 .note { color: #555; }
 td a { color: inherit; }
@@ -324,28 +325,45 @@ def render_html(sections: list[Section], base_dir: Path) -> str:
             body.append(f'<img alt="{html.escape(section.title)}" src="data:image/png;base64,{data}">')
         if section.table is not None and not section.table.empty:
             shown = display_frame(section.table)
-            body.append(
-                linked_table_html(shown, section.links) if section.links else shown.to_html(index=False, border=0)
-            )
+            body.append(linked_table_html(shown, section.links or {}))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>medbench report</title>'
         f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
 
 
+# A shown value that reads as a number: 95.0, 1,234, 12%, $0.41, or an interval such as 88.7-100.0.
+_NUMBER = re.compile(r"^[-+]?\$?[\d.,]+%?(\s*[-\u2013]\s*[\d.,]+%?)?$")
+
+
+def numeric_columns(frame: pd.DataFrame) -> set[str]:
+    """Columns whose every shown value is a number (right-aligned); names, labels and reasons read left-aligned."""
+    numeric = set()
+    for column in frame.columns:
+        shown = [str(value).strip() for value in frame[column] if str(value).strip() not in ("", "nan", "None", "-")]
+        if shown and all(_NUMBER.match(value) for value in shown):
+            numeric.add(str(column))
+    return numeric
+
+
 def linked_table_html(frame: pd.DataFrame, links: Links) -> str:
-    """The table as pandas writes it (same class and layout), with the linked cells as anchors."""
-    head = "".join(f"<th>{html.escape(str(column))}</th>" for column in frame.columns)
+    """The table (class "dataframe", as pandas names it), numbers right- and text left-aligned, linked cells as anchors."""
+    numeric = numeric_columns(frame)
+
+    def cell(tag: str, column: object, content: str) -> str:
+        return f'<{tag} class="num">{content}</{tag}>' if str(column) in numeric else f"<{tag}>{content}</{tag}>"
+
+    head = "".join(cell("th", column, html.escape(str(column))) for column in frame.columns)
     rows = []
     for position, values in enumerate(frame.itertuples(index=False)):
         cells = []
         for column, value in zip(frame.columns, values):
             text = html.escape(str(value))
             link = links.get((position, str(column)))
-            cells.append(f'<td><a href="{html.escape(link)}">{text}</a></td>' if link else f"<td>{text}</td>")
+            cells.append(cell("td", column, f'<a href="{html.escape(link)}">{text}</a>' if link else text))
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (
-        f'<table class="dataframe">\n<thead><tr style="text-align: right;">{head}</tr></thead>\n<tbody>\n'
+        f'<table class="dataframe">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
         + "\n".join(rows)
         + "\n</tbody>\n</table>"
     )

@@ -46,8 +46,13 @@ def run_benchmark(
     *,
     progress: Callable[[int], None] | None = None,
     on_result: Callable[[AttemptResult], None] | None = None,
+    on_started: Callable[[int], None] | None = None,
 ) -> dict[str, Any] | None:
-    """Run every attempt not yet recorded (with `resume`), `settings.concurrency` at a time; return the summary."""
+    """Run every attempt not yet recorded (with `resume`), `settings.concurrency` at a time; return the summary.
+
+    `progress` hears the EHR build's resource count; `on_started` the number of attempts about to
+    run, once setup is done; `on_result` each finished attempt, in task order. `settings.task_ids`
+    keeps exactly those tasks (an unknown id is a SetupError)."""
     import time
 
     bench = BenchSession(settings, new_session_id())
@@ -65,7 +70,9 @@ def run_benchmark(
                 folder=bench.folder,
             )
             pool = AttemptPool(runner, settings.concurrency)
-            cases = [case for case in bench.cases() if case.key not in bench.recorded]
+            cases = [case for case in selected_cases(bench) if case.key not in bench.recorded]
+            if on_started is not None:
+                on_started(len(cases))
             pool.submit(cases)
             try:
                 for case in cases:
@@ -77,6 +84,20 @@ def run_benchmark(
         return write_summary(bench, time.perf_counter() - started)
     finally:
         bench.close()
+
+
+def selected_cases(bench: BenchSession) -> list[Case]:
+    """The session's attempts, narrowed to `settings.task_ids` when some are named."""
+    cases = bench.cases()
+    wanted = bench.settings.task_ids
+    if not wanted:
+        return cases
+    unknown = sorted(set(wanted) - {case.task_id for case in cases})
+    if unknown:
+        raise SetupError(
+            f"--task-id: no task {', '.join(unknown)} in this task set (ids look like task1_1 .. task10_30)"
+        )
+    return [case for case in cases if case.task_id in wanted]
 
 
 __all__ = [

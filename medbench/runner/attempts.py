@@ -121,6 +121,7 @@ class AttemptRunner:
         )
         started = time.perf_counter()
         base = self.environment.display_base
+        outcome: TaskOutcome  # the tools and v2 loops return subclasses of it
         try:
             if self.is_v2:
                 outcome = run_v2_task(task, self.task_set, model, gateway, config)

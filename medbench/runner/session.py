@@ -23,7 +23,7 @@ from medbench.results.folder_lock import RunRefused
 from medbench.results.records import RecordKey
 from medbench.results.resume import identity_differences, open_run, recorded_attempts
 from medbench.results.writer import RunFolder
-from medbench.settings import Settings, SetupError
+from medbench.settings import Settings, SetupError, builtin_model_hint
 from medbench.tasks.task import Task, TaskSet
 
 BUILTIN_API_KEY = "reference"
@@ -255,7 +255,11 @@ class BenchSession:
 
             self.builtin_model_url = self._resources.enter_context(ReferenceServer()).base_url
         else:
-            check_endpoint_reachable(self.settings.base_url)
+            try:
+                check_endpoint_reachable(self.settings.base_url)
+            except SetupError as error:
+                hint = builtin_model_hint(self.settings.model)
+                raise SetupError(f"{error}; {hint}" if hint else str(error)) from None
         self._model_ready = True
 
     def open_folder(self) -> None:

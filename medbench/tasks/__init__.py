@@ -33,6 +33,7 @@ __all__ = [
     "load_official",
     "load_task_file",
     "load_task_set",
+    "official_presentation",
     "write_task_file",
     "V2AssetsError",
     "fetch_v2",

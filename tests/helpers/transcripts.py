@@ -20,7 +20,6 @@ from medbench.tasks.task import Task, TaskSet
 
 ROOT = Path(__file__).resolve().parents[2]
 API_BASE = "http://localhost:8080/fhir/"
-OFFICIAL_DIR = ROOT.parent / "shared" / "medagentbench"
 
 
 def generated_task_set(tasks: list[Task], name: str = "generated-v1-seed5") -> TaskSet:
