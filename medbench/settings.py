@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from medbench.models.builtin.server import BUILTIN_MODELS
+from medbench.models.replicas import replica_label
 from medbench.results.gates import Gate
+from medbench.sharding import Shard
 
 DEFAULT_DISPLAY_URL = "http://localhost:8080/fhir/"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -86,6 +88,8 @@ class Settings:
     concurrency: int = 1
     task_ids: tuple[str, ...] = ()  # --task-id: run exactly these tasks
     call_limits: CallLimits = field(default_factory=CallLimits)
+    shard: Shard | None = None  # --shard I/N: run only the I-th of N slices of the selected attempts
+    base_urls: tuple[str, ...] = ()  # --base-url repeated: replicas of one model (base_url is the first)
     agent_url: str | None = None  # --agent-url: benchmark the A2A agent there (protocol a2a) instead of a model
     max_tool_calls: int | None = None  # a2a: tool calls per attempt (None: one per round of max_rounds)
 
@@ -142,6 +146,11 @@ class Settings:
             identity["max_tool_calls"] = self.tool_call_cap
         return identity
 
+    @property
+    def replica_urls(self) -> tuple[str, ...]:
+        """Every base URL calls may go to: the replicas, or the one base URL."""
+        return self.base_urls if len(self.base_urls) > 1 else (self.base_url,)
+
     def endpoint(self) -> dict[str, Any]:
         """Where the model was reached, without secrets (header names only, no query string)."""
         if self.agent_url is not None:
@@ -151,7 +160,10 @@ class Settings:
                 "attempt_timeout_s": self.call_limits.timeout,
             }
         base = "built-in local endpoint" if self.is_builtin else _without_query(self.base_url)
-        return {"base_url": base, "extra_header_names": sorted(self.extra_headers), **self.call_limits.recorded()}
+        endpoint = {"base_url": base, "extra_header_names": sorted(self.extra_headers), **self.call_limits.recorded()}
+        if not self.is_builtin and len(self.replica_urls) > 1:
+            endpoint["replicas"] = [replica_label(url) for url in self.replica_urls]
+        return endpoint
 
 
 def builtin_model_hint(model: str) -> str | None:

@@ -16,6 +16,22 @@ import threading
 from medbench.models.builtin.server import BUILTIN_MODELS, MODEL_ID, REFERENCE_LIMITS, ReferenceServer
 
 
+class AnswerCounter:
+    """Counts answers; after `limit` of them (None: never) it sets `stop`, and the server goes away."""
+
+    def __init__(self, limit: int | None, stop: threading.Event) -> None:
+        self.limit = limit
+        self.stop = stop
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def answered(self) -> None:
+        with self._lock:
+            self.count += 1
+            if self.limit is not None and self.count >= self.limit:
+                self.stop.set()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m medbench.models", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -45,15 +61,28 @@ def main(argv: list[str] | None = None) -> int:
         help="requests answered at once (default 128): with --latency, at most N conversations "
         "wait at the same time, so keep it above the harness's attempts in flight",
     )
+    serve.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop serving after answering N chat completions (a replica that goes away mid-run, "
+        "for failover drills: docs/sharding.md)",
+    )
     args = parser.parse_args(argv)
     if args.latency < 0:
         parser.error("--latency must not be negative")
     if args.threads < 1:
         parser.error("--threads must be at least 1")
+    if args.stop_after is not None and args.stop_after < 1:
+        parser.error("--stop-after must be at least 1")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     limits = dataclasses.replace(REFERENCE_LIMITS, threads=args.threads)
-    with ReferenceServer(args.host, args.port, limits=limits, serve_as=args.model, latency_s=args.latency) as server:
+    counter = AnswerCounter(args.stop_after, stop)
+    with ReferenceServer(
+        args.host, args.port, limits=limits, serve_as=args.model, latency_s=args.latency, on_answer=counter.answered
+    ) as server:
         print(
             f"serving the built-in {args.model!r} model at {server.base_url} "
             f"(any model name; {args.latency:g} s per answer); Ctrl-C to stop",
@@ -63,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             stop.wait()
         except KeyboardInterrupt:
             pass
+    print(f"stopped after answering {counter.count} chat completion(s)", flush=True)
     return 0
 
 

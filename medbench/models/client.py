@@ -23,6 +23,7 @@ import openai
 from medbench.models import call_events
 from medbench.models.call_events import CallEvent
 from medbench.models.context_limit import context_tokens, looks_like_context_limit
+from medbench.models.replicas import ReplicaPool, ReplicaTransport
 from medbench.models.tool_reply import ToolReply, read_tool_reply
 from medbench.scrubbing import Scrubber
 
@@ -177,6 +178,8 @@ class OpenAIChatModel:
             max_retries=0,
         )
 
+    replicas: ReplicaPool | None = None  # set by `across`
+
     def __repr__(self) -> str:
         return f"OpenAIChatModel(model={self.model!r}, base_url={self.base_url!r})"
 
@@ -185,6 +188,17 @@ class OpenAIChatModel:
         sibling = copy.copy(self)
         sibling._client = self._client.copy(http_client=openai.DefaultHttpxClient(transport=transport))
         return sibling
+
+    def across(self, replicas: ReplicaPool) -> OpenAIChatModel:
+        """The same model with its calls spread over replicas (`medbench.models.replicas`); `base_url`
+        (the first replica) stays the URL the SDK and cassettes see."""
+        sibling = self.through(ReplicaTransport(replicas, self.base_url))
+        sibling.replicas = replicas
+        return sibling
+
+    def replica_transport(self) -> Any:
+        """A transport that sends to the replicas (for an attempt's cassette to send through), or None."""
+        return None if self.replicas is None else ReplicaTransport(self.replicas, self.base_url)
 
     def close(self) -> None:
         """Release the HTTP connection pool."""

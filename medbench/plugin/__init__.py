@@ -164,7 +164,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _select_task_ids(config: pytest.Config, items: list[pytest.Item], task_ids: tuple[str, ...]) -> None:
     """Exact selection by task id (`-k` matches substrings: `task1_1` also selects task1_10..task1_19)."""
-    known = {case.task_id for case in config.stash[STATE].bench.cases()}
+    known = {task.id for task in config.stash[STATE].bench.task_set.tasks}  # every task, whichever shard runs it
     unknown = sorted(set(task_ids) - known)
     if unknown:
         raise pytest.UsageError(

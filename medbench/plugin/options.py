@@ -34,6 +34,7 @@ from medbench.settings import (
     builtin_model_hint,
     slug_is_safe,
 )
+from medbench.sharding import ShardSpecError, parse_shard
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class _Option:
     metavar: str | None = None
     in_ini: bool = True
     aliases: tuple[str, ...] = ()
+    repeatable: bool = False  # given several times (comma-separated in the environment variable or ini)
     shown_default: str | None = None  # what the help says the default is, where `default` (None) would mislead
 
     @property
@@ -75,11 +77,14 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--base-url",
-        "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (ignored, with a warning, for the built-in models)",
+        "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (ignored, with a warning, for the built-in models); "
+        "repeat it for replicas of one model: each call goes to the least busy one, a failing one is left out for a "
+        "while (env: comma-separated; docs/sharding.md)",
         None,
         "MEDBENCH_BASE_URL",
         metavar="URL",
         shown_default=f"$OPENAI_BASE_URL, else {OPENAI_BASE_URL}",
+        repeatable=True,
     ),
     _Option("--api-key", "API key (prefer --api-key-env; never written to results)", None, metavar="KEY", in_ini=False),
     _Option(
@@ -221,6 +226,15 @@ OPTIONS: tuple[_Option, ...] = (
     _Option(
         "--report", "after the session, write the reports of the results folder into this folder", None, metavar="DIR"
     ),
+    _Option(
+        "--shard",
+        "run only the I-th of N deterministic slices of the selected attempts (1/3, 2/3, 3/3) into a run folder of "
+        "its own, merged later with `python -m medbench.results merge`; `auto` reads a Slurm job array's "
+        "SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT (docs/sharding.md)",
+        None,
+        "MEDBENCH_SHARD",
+        metavar="I/N|auto",
+    ),
 )
 
 
@@ -244,6 +258,7 @@ def add_options(parser: pytest.Parser) -> None:
             choices=option.choices,
             metavar=option.metavar,
             help=f"{option.help} ({'; '.join(fallbacks + [default])})",
+            **({"action": "append"} if option.repeatable else {}),
         )
         if option.in_ini:
             parser.addini(option.ini, f"medbench {option.flag}", default=None)
@@ -296,10 +311,10 @@ def option_notes(config: pytest.Config) -> list[str]:
     endpoint, which is rarely what was meant."""
     model = _resolve(config, _OPTION["--model"])
     notes = []
-    base_url = _resolve(config, _OPTION["--base-url"])
-    if base_url and model in BUILTIN_MODELS:
+    base_urls = _resolve(config, _OPTION["--base-url"]) or []  # repeatable: a list
+    if base_urls and model in BUILTIN_MODELS:
         notes.append(
-            f"--base-url={base_url} is ignored: --model={model} is a built-in model, served by a local endpoint"
+            f"--base-url={', '.join(base_urls)} is ignored: --model={model} is a built-in model, served by a local endpoint"
         )
     hint = builtin_model_hint(model or "")
     if hint:
@@ -338,9 +353,16 @@ def settings_from_config(config: pytest.Config) -> Settings:
     if values["--grader"] == "state" and values["--post-mode"] != "execute":
         raise pytest.UsageError(Settings(grader="state", post_mode=values["--post-mode"]).mode_problem() or "")
     api_key = values["--api-key"] or os.environ.get(values["--api-key-env"]) or None
+    base_urls = replica_urls(values["--base-url"] or [], values["--model"])
+    try:
+        shard = parse_shard(values["--shard"], os.environ)
+    except ShardSpecError as error:
+        raise pytest.UsageError(str(error)) from None
     settings = Settings(
         model=values["--model"],
-        base_url=values["--base-url"] or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
+        base_url=(base_urls or [os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL])[0],
+        base_urls=tuple(base_urls) if len(base_urls) > 1 else (),
+        shard=shard,
         api_key=api_key,
         extra_headers=parse_headers(config.getoption("medbench_extra_header")),
         temperature=values["--temperature"],
@@ -377,6 +399,20 @@ def settings_from_config(config: pytest.Config) -> Settings:
         ),
     )
     return with_agent_options(config, settings)
+
+
+def replica_urls(urls: list[str], model: str) -> list[str]:
+    """The --base-url values (several: replicas of one model), checked: each named once, not for a built-in model."""
+    repeated = sorted({url for url in urls if urls.count(url) > 1})
+    if repeated:
+        raise pytest.UsageError(f"--base-url {repeated[0]} is given twice; name each replica of the model once")
+    if len(urls) > 1 and model in BUILTIN_MODELS:
+        raise pytest.UsageError(
+            f"--model={model} is served by the built-in local endpoint, so --base-url is ignored; to spread calls "
+            "over several built-in model servers, start them with `python -m medbench.models serve --port P` "
+            "and name the model otherwise (e.g. --model=reference-served)"
+        )
+    return urls
 
 
 # --- model-call limits: per-attempt timeout, retry budget, timeout retries (issue 11) ----------------
@@ -449,6 +485,9 @@ def _resolve(config: pytest.Config, option: _Option) -> Any:
         raw, source = config.getini(option.ini), f"ini {option.ini}"
     if raw is None:
         return option.default
+    if option.repeatable:
+        items = raw if isinstance(raw, list) else str(raw).replace(",", " ").split()
+        return [item.strip() for item in items if item.strip()]
     try:
         value = option.kind(raw)
     except ValueError:

@@ -104,7 +104,8 @@ def _differences(folder: Path, identity: dict[str, Any]) -> list[str] | None:
 
 
 def _without_run_name(identity: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in identity.items() if key != "run_name"}
+    # One cassette per attempt: a shard records and replays the same cassettes as the whole run.
+    return {key: value for key, value in identity.items() if key not in ("run_name", "shard")}
 
 
 def describe(plan: CassettePlan | None) -> str:

@@ -56,6 +56,8 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
     low, high = wilson_interval(correct, total)
     repeats = int(identity.get("repeats", 1))
     expected = int(details.get("task_count", 0)) * repeats
+    if identity.get("shard"):  # a shard's run is complete when its slice is
+        expected = int(details.get("shard_attempts", 0))
 
     environment = {
         **identity.get("environment", {}),
@@ -111,7 +113,45 @@ def build_summary(manifest: dict[str, Any], records: list[dict[str, Any]]) -> di
         }
     )
     summary["tokens"]["total"] = summary["tokens"]["prompt"] + summary["tokens"]["completion"]
+    if identity.get("shard"):
+        summary["shard"] = shard_statistics(identity["shard"], details)
+    replicas = replica_statistics(rows, (details.get("endpoint") or {}).get("replicas") or [])
+    if replicas:
+        summary["replicas"] = replicas
     return summary
+
+
+def shard_statistics(shard: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+    """Which slice of which selection this run is (`--shard I/N`), for `python -m medbench.results merge`."""
+    selection = details.get("selection") or {}
+    return {
+        "index": shard.get("index"),
+        "count": shard.get("count"),
+        "attempts": details.get("shard_attempts"),
+        "selection": {"sha256": shard.get("selection_sha256"), "attempts": selection.get("attempts")},
+    }
+
+
+def replica_statistics(rows: list[dict[str, Any]], replicas: list[str]) -> list[dict[str, Any]]:
+    """Per replica of the model (repeated --base-url): the calls it answered and the calls that failed there."""
+    served: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    for row in rows:
+        served.update(row.get("replica_calls") or {})
+        failed.update(row.get("replica_failures") or {})
+    names = list(dict.fromkeys([*replicas, *sorted(served), *sorted(failed)]))
+    if not (served or failed):
+        return []
+    total = sum(served.values())
+    return [
+        {
+            "base_url": name,
+            "calls": served[name],
+            "share": round(served[name] / total, 4) if total else 0.0,
+            "failures": failed[name],
+        }
+        for name in names
+    ]
 
 
 def model_call_statistics(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -92,7 +92,7 @@ def selected_cases(bench: BenchSession) -> list[Case]:
     wanted = bench.settings.task_ids
     if not wanted:
         return cases
-    unknown = sorted(set(wanted) - {case.task_id for case in cases})
+    unknown = sorted(set(wanted) - {task.id for task in bench.task_set.tasks})  # whichever shard runs it
     if unknown:
         raise SetupError(
             f"--task-id: no task {', '.join(unknown)} in this task set (ids look like task1_1 .. task10_30)"

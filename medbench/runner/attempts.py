@@ -28,6 +28,7 @@ from medbench.environment import Environment, attempt_namespace
 from medbench.grading import grade, transcript_verdicts
 from medbench.grading.v2 import grade_v2
 from medbench.models import call_events
+from medbench.models.replicas import counting_calls
 from medbench.outcomes import TaskOutcome
 from medbench.results.records import run_modes, run_record, transcript_record, v2_modes
 from medbench.runner.session import Case
@@ -124,7 +125,8 @@ class AttemptRunner:
         outcome: TaskOutcome  # the tools and v2 loops return subclasses of it
         try:
             if self.is_v2:
-                outcome = run_v2_task(task, self.task_set, model, gateway, config)
+                with counting_calls() as replica_calls:
+                    outcome = run_v2_task(task, self.task_set, model, gateway, config)
                 verdict = grade_v2(task, outcome, gateway, base, s.grader, run_started=self.run_started)
                 compared = (
                     {
@@ -135,20 +137,21 @@ class AttemptRunner:
                     else None
                 )
             else:
-                if s.protocol == "a2a":
-                    outcome = run_a2a_task(
-                        task,
-                        self.task_set,
-                        model,
-                        gateway,
-                        config,
-                        A2ALimits(s.tool_call_cap, s.call_limits.timeout),
-                        cassette=cassette,
-                        replaying=self.cassettes is not None and self.cassettes.replaying,
-                    )
-                else:
-                    run = run_tools_task if s.protocol == "tools" else run_task
-                    outcome = run(task, self.task_set, model, gateway, config)
+                with counting_calls() as replica_calls:
+                    if s.protocol == "a2a":
+                        outcome = run_a2a_task(
+                            task,
+                            self.task_set,
+                            model,
+                            gateway,
+                            config,
+                            A2ALimits(s.tool_call_cap, s.call_limits.timeout),
+                            cassette=cassette,
+                            replaying=self.cassettes is not None and self.cassettes.replaying,
+                        )
+                    else:
+                        run = run_tools_task if s.protocol == "tools" else run_task
+                        outcome = run(task, self.task_set, model, gateway, config)
                 verdict = grade(task, outcome, gateway, base, mode=s.grader)
                 # A state run also records the transcript graders' verdicts (agreement report, medbench.reports.agreement).
                 compared = transcript_verdicts(task, outcome, gateway, base) if s.grader == "state" else None
@@ -170,6 +173,8 @@ class AttemptRunner:
         )
         if compared is not None:
             record["transcript_verdicts"] = compared
+        if getattr(self.model, "replicas", None) is not None:  # which replica served the calls (replicas only)
+            record.update(replica_calls.fields())
         record = self.scrubber.data(record)  # the record also becomes the pytest message and report metadata
         self.folder.append(record, self.scrubber.data(transcript_record(record, outcome)))
         return AttemptResult(case, record, outcome)
@@ -186,7 +191,11 @@ def session_started(session: str) -> datetime:
 def _through(model: Any, cassette: Any) -> Any:
     """The model client with its traffic through the attempt's cassette (stand-in models pass as they are)."""
     through = getattr(model, "through", None)
-    return through(cassette.httpx_transport()) if through is not None else model
+    if through is None:
+        return model
+    # With replicas, the cassette sees the canonical URL and sends what it does not replay to a replica.
+    replicas = getattr(model, "replica_transport", lambda: None)()
+    return through(cassette.httpx_transport(replicas))
 
 
 class AttemptPool:

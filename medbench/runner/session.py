@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from medbench import sharding
 from medbench.environment import Environment
 from medbench.results.folder_lock import RunRefused
 from medbench.results.records import RecordKey
@@ -139,6 +140,7 @@ class BenchSession:
         self._model_ready = False
         self._setup_began: float | None = None
         self._population: Any = None
+        self._shard_cases: list[Case] | None = None
         self._resources = ExitStack()
 
     @property
@@ -159,12 +161,30 @@ class BenchSession:
         return self._task_set
 
     def cases(self) -> list[Case]:
+        """The attempts this session runs: the whole task set times the repeats, or one shard's slice of
+        the selection (with --shard)."""
+        if self.settings.shard is None:
+            return self.all_cases()
+        if self._shard_cases is None:
+            self._shard_cases = sharding.shard_slice(self.selection(), self.settings.shard)
+        return list(self._shard_cases)
+
+    def all_cases(self) -> list[Case]:
         repeats = self.settings.repeats
         return [
             Case(task.id, task.category, index, attempt, repeats)
             for index, task in enumerate(self.task_set.tasks)
             for attempt in range(1, repeats + 1)
         ]
+
+    def selection(self) -> list[Case]:
+        """The selected attempts shards are cut from: the task set (or the --task-id tasks) times the repeats."""
+        wanted = set(self.settings.task_ids)
+        return [case for case in self.all_cases() if not wanted or case.task_id in wanted]
+
+    def selection_record(self) -> dict[str, Any]:
+        """What run.json keeps of the selection (the same in every shard of one run)."""
+        return sharding.selection_record(self.task_set.sha256, self.settings.repeats, self.selection())
 
     def identity(self) -> dict[str, Any]:
         identity = self.settings.identity(self.task_set.name, self.task_set.sha256)
@@ -188,6 +208,8 @@ class BenchSession:
             identity["v2_modes"] = {
                 k: v for k, v in v2_modes(self.settings, self.task_set, None).items() if k != "v2_task1_anchor"
             }
+        if self.settings.shard is not None:  # only shards carry it: unsharded identities are unchanged
+            identity["shard"] = {**self.settings.shard.to_json(), "selection_sha256": self.selection_record()["sha256"]}
         return identity
 
     def check_resume(self) -> None:
@@ -256,7 +278,8 @@ class BenchSession:
             self.builtin_model_url = self._resources.enter_context(ReferenceServer()).base_url
         else:
             try:
-                check_endpoint_reachable(self.settings.base_url)
+                for url in self.settings.replica_urls:
+                    check_endpoint_reachable(url)
             except SetupError as error:
                 hint = builtin_model_hint(self.settings.model)
                 raise SetupError(f"{error}; {hint}" if hint else str(error)) from None
@@ -271,7 +294,10 @@ class BenchSession:
             "task_count": len(self.task_set.tasks),
             "tasks_spec": self.settings.tasks,
             "endpoint": self.settings.endpoint(),
+            "selection": self.selection_record(),
         }
+        if self.settings.shard is not None:
+            details["shard_attempts"] = len(self.cases())
         try:
             self.recorded = open_run(
                 self.folder,
@@ -335,7 +361,7 @@ class BenchSession:
                 max_tokens=s.max_tokens,
                 **s.call_limits.client_kwargs(),
             )
-        return OpenAIChatModel(
+        model = OpenAIChatModel(
             s.model,
             s.base_url,
             api_key=s.api_key,
@@ -344,6 +370,11 @@ class BenchSession:
             max_tokens=s.max_tokens,
             **s.call_limits.client_kwargs(),
         )
+        if len(s.replica_urls) > 1:  # replicas of one model: each call goes to the least busy one
+            from medbench.models.replicas import ReplicaPool
+
+            return model.across(ReplicaPool(s.replica_urls))
+        return model
 
 
 def check_endpoint_reachable(base_url: str) -> None:

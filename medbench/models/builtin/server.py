@@ -197,11 +197,17 @@ def _answer(
 
 
 def _app(
-    environ: dict[str, Any], start_response: Callable[..., Any], serve_as: str | None = None, latency_s: float = 0.0
+    environ: dict[str, Any],
+    start_response: Callable[..., Any],
+    serve_as: str | None = None,
+    latency_s: float = 0.0,
+    on_answer: Callable[[], None] | None = None,
 ) -> Iterable[bytes]:
     method = environ["REQUEST_METHOD"]
     raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) if method == "POST" else b""
     status, payload = _answer(method, environ.get("PATH_INFO", "/"), raw, serve_as, latency_s)
+    if on_answer is not None and method == "POST" and status == HTTPStatus.OK:
+        on_answer()
     # ensure_ascii: a lone surrogate the model echoed back is escaped, never an encoding error.
     data = json.dumps(payload).encode("ascii")
     start_response(
@@ -232,11 +238,13 @@ class ReferenceServer:
         limits: ServerLimits | None = None,
         serve_as: str | None = None,
         latency_s: float = 0.0,
+        on_answer: Callable[[], None] | None = None,
     ) -> None:
+        """`on_answer` is called after each chat completion is computed (serve --stop-after counts them)."""
         if serve_as is not None and serve_as not in BUILTIN_MODELS:
             raise ValueError(f"unknown built-in model {serve_as!r}; choose one of {sorted(BUILTIN_MODELS)}")
         self._host = host
-        app = functools.partial(_app, serve_as=serve_as, latency_s=latency_s)
+        app = functools.partial(_app, serve_as=serve_as, latency_s=latency_s, on_answer=on_answer)
         self._http = BackgroundServer(
             app, _render_error, host, port, limits or REFERENCE_LIMITS, ident="medbench-reference"
         )
