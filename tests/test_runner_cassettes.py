@@ -103,3 +103,15 @@ def test_replay_without_the_attempts_cassette_names_the_command_that_records_it(
     with pytest.raises(FileNotFoundError, match="--record-mode=once"):
         with attempt_cassette(CassettePlan(tmp_path, "none"), "task_missing"):
             pass
+
+
+def test_attempt_transports_share_one_verifying_tls_context() -> None:
+    """Making a TLS context loads the CA bundle (tens of ms); every attempt's real transport uses
+    the one made once per process, which still verifies certificates and host names."""
+    import ssl
+
+    from medbench.cassettes import attempt as attempt_cassettes
+
+    context = attempt_cassettes._ssl_context()
+    assert context is attempt_cassettes._ssl_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname

@@ -10,6 +10,8 @@ requests adapter for the FHIR gateway. Nothing is shared between attempts, so no
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,8 +32,16 @@ from medbench.cassettes import files as cassette_files
 from medbench.scrubbing import NO_SECRETS, Scrubber
 
 # Keys of vcrpy's merged configuration that `Cassette` itself takes.
-_CASSETTE_KEYS = ("serializer", "persister", "match_on", "record_mode", "before_record_request",
-                  "before_record_response", "allow_playback_repeats", "drop_unused_requests")
+_CASSETTE_KEYS = (
+    "serializer",
+    "persister",
+    "match_on",
+    "record_mode",
+    "before_record_request",
+    "before_record_response",
+    "allow_playback_repeats",
+    "drop_unused_requests",
+)
 
 
 @dataclass(frozen=True)
@@ -63,16 +73,26 @@ class AttemptCassette:
     problems: list[str] = field(default_factory=list)
 
     def httpx_transport(self, inner: httpx2.BaseTransport | None = None) -> httpx2.BaseTransport:
-        return _CassetteTransport(self.cassette, inner or httpx2.HTTPTransport())
+        return _CassetteTransport(self.cassette, inner or httpx2.HTTPTransport(verify=_ssl_context()))
 
     def requests_adapter(self) -> HTTPAdapter:
         return _CassetteAdapter(self.cassette)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS context (certificate verification, trusting the environment), made once
+    per process: making it loads the CA bundle, tens of milliseconds per attempt otherwise, even in
+    a replay that never opens a connection. One context serves every connection and thread."""
+    return httpx2.create_ssl_context()
+
+
 def _vcr_config(mode: str, scrubber: Scrubber) -> dict[str, Any]:
     vcr = VCR()
     cassette_files.register(vcr)
-    merged = vcr.get_merged_config(**cassette_files.vcr_config(scrubber), record_mode="new_episodes" if mode == "rewrite" else mode)
+    merged = vcr.get_merged_config(
+        **cassette_files.vcr_config(scrubber), record_mode="new_episodes" if mode == "rewrite" else mode
+    )
     return {key: merged[key] for key in _CASSETTE_KEYS}
 
 
@@ -86,8 +106,9 @@ def attempt_cassette(plan: CassettePlan, test_id: str) -> Iterator[AttemptCasset
     """
     path = plan.path_of(test_id)
     if plan.replaying and not path.exists():
-        raise FileNotFoundError(f"no cassette {path} to replay: record it with --record-mode=once "
-                                "(or run live with --disable-recording)")
+        raise FileNotFoundError(
+            f"no cassette {path} to replay: record it with --record-mode=once (or run live with --disable-recording)"
+        )
     if plan.mode == "rewrite" and path.exists():
         path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,11 +124,15 @@ def attempt_cassette(plan: CassettePlan, test_id: str) -> Iterator[AttemptCasset
 def _replay_problems(cassette: Cassette, path: Path) -> list[str]:
     total, unplayed = len(cassette), cassette_files.unplayed_interactions(cassette)
     if total and unplayed == total:
-        return [f"replay of {path} played none of its {total} recorded requests: the traffic did not go through "
-                "the cassette; the verdict is not a replay"]
+        return [
+            f"replay of {path} played none of its {total} recorded requests: the traffic did not go through "
+            "the cassette; the verdict is not a replay"
+        ]
     if unplayed:
-        return [f"replay diverged from {path}: {unplayed} of {total} recorded requests were never asked for "
-                "(a changed prompt, agent or grader); re-record with --record-mode=rewrite"]
+        return [
+            f"replay diverged from {path}: {unplayed} of {total} recorded requests were never asked for "
+            "(a changed prompt, agent or grader); re-record with --record-mode=rewrite"
+        ]
     return []
 
 
@@ -119,8 +144,9 @@ class _CassetteTransport(httpx2.BaseTransport):
         self._inner = inner
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        return httpx_stubs._vcr_handle_request(self._cassette, lambda _self, real: self._inner.handle_request(real),
-                                               None, request, httpx2)
+        return httpx_stubs._vcr_handle_request(
+            self._cassette, lambda _self, real: self._inner.handle_request(real), None, request, httpx2
+        )
 
     def close(self) -> None:
         self._inner.close()
@@ -141,11 +167,14 @@ class _CassetteAdapter(HTTPAdapter):
         if self._cassette.write_protected and self._cassette.filter_request(vcr_request):
             raise CannotOverwriteExistingCassetteException(cassette=self._cassette, failed_request=vcr_request)
         response = super().send(request, *args, **kwargs)
-        self._cassette.append(vcr_request, {
-            "status": {"code": response.status_code, "message": response.reason or ""},
-            "headers": {name: [value] for name, value in response.headers.items()},
-            "body": {"string": response.content},
-        })
+        self._cassette.append(
+            vcr_request,
+            {
+                "status": {"code": response.status_code, "message": response.reason or ""},
+                "headers": {name: [value] for name, value in response.headers.items()},
+                "body": {"string": response.content},
+            },
+        )
         return response
 
 
@@ -153,8 +182,9 @@ def _to_requests_response(request: requests.PreparedRequest, recorded: dict[str,
     response = requests.Response()
     response.status_code = recorded["status"]["code"]
     response.reason = recorded["status"].get("message") or ""
-    response.headers = CaseInsensitiveDict({name: values[-1] if isinstance(values, list) else values
-                                            for name, values in recorded["headers"].items()})
+    response.headers = CaseInsensitiveDict(
+        {name: values[-1] if isinstance(values, list) else values for name, values in recorded["headers"].items()}
+    )
     body = recorded["body"]["string"]
     response._content = body.encode("utf-8") if isinstance(body, str) else (body or b"")
     response.url = request.url or ""

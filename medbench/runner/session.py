@@ -189,12 +189,14 @@ class BenchSession:
     def identity(self) -> dict[str, Any]:
         identity = self.settings.identity(self.task_set.name, self.task_set.sha256)
         if not self.settings.fhir_url:
-            from medbench.ehr.seating import embedded_seating, seating_label
-            from medbench.ehr.v2.seating import v2_embedded_seating, v2_seating_label
-
             if self.task_set.benchmark == "v2":
+                # Imported here: the v2 charts module is heavy and a v1 run (or replay) needs none of it.
+                from medbench.ehr.v2.seating import v2_embedded_seating, v2_seating_label
+
                 seating = v2_seating_label(v2_embedded_seating(self.settings.tasks, self.task_set.tasks))
             else:
+                from medbench.ehr.seating import embedded_seating, seating_label
+
                 seating = seating_label(embedded_seating(self.settings.tasks, self.task_set.tasks))
             if seating != "none":  # unseated runs keep the identity they always had (shipped cassettes)
                 identity["environment"]["seating"] = seating
